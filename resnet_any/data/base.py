@@ -1,0 +1,36 @@
+"""What every dataset loader returns: the contract between data, tasks and the trainer."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from torch.utils.data import Dataset
+
+
+@dataclass
+class DataSplits:
+    """A dataset split into train/val/test, plus what a model and a predictor need to know.
+
+    task:
+      "classify": train/val/test are Datasets of (x, y) pairs; x is a uint8 tensor (C, H, W)
+                  for images (normalised and augmented on the device by the task), a float
+                  tensor (C, L) for series (already z-normalised per series); y is an int.
+      "node":     one graph in `graph` (torch_geometric Data with x, edge_index, y and
+                  train_mask/val_mask/test_mask); train/val/test are None.
+      "graph":    train/val/test are lists of torch_geometric Data (one per graph, y of shape [1]).
+    meta: JSON-serialisable facts saved in checkpoints so inference can preprocess exactly as
+          training did (images: image_size, mean, std, channels, augment, ink; series: length,
+          znorm).
+    """
+
+    name: str
+    domain: str
+    task: str
+    train: Dataset | list | None
+    val: Dataset | list | None
+    test: Dataset | list | None
+    num_classes: int
+    class_names: list[str]
+    in_channels: int
+    graph: Any = None
+    meta: dict = field(default_factory=dict)
