@@ -1,0 +1,58 @@
+"""One registry of model names -> builders, across every domain."""
+from __future__ import annotations
+
+import difflib
+import inspect
+from typing import Callable
+
+from torch import nn
+
+from resnet_any.errors import UserError
+
+_MODELS: dict[str, tuple[str, Callable[..., nn.Module]]] = {}
+
+
+def register_model(name: str, domain: str, builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+    """Register `builder` under `name` for `domain` (image, series, volume, graph, ...)."""
+    if name in _MODELS:
+        raise ValueError(f"model {name!r} is registered twice")
+    _MODELS[name] = (domain, builder)
+    return builder
+
+
+def _load_domains() -> None:
+    """Import the built-in domain files, which register their models on import."""
+    import resnet_any.domains  # noqa: F401
+
+
+def list_models(domain: str | None = None) -> list[str]:
+    """Every registered model name, optionally only those of one domain."""
+    _load_domains()
+    return sorted(n for n, (d, _) in _MODELS.items() if domain is None or d == domain)
+
+
+def model_domain(name: str) -> str:
+    """The domain a model name belongs to."""
+    _check_name(name)
+    return _MODELS[name][0]
+
+
+def _check_name(name: str) -> None:
+    _load_domains()
+    if name not in _MODELS:
+        close = difflib.get_close_matches(str(name), _MODELS, n=3)
+        hint = f" (did you mean {', '.join(close)}?)" if close else ""
+        raise UserError(f"unknown model {name!r}{hint}; valid: {', '.join(sorted(_MODELS))}")
+
+
+def create_model(name: str, **kwargs) -> nn.Module:
+    """Build the model registered as `name` with keyword overrides (num_classes, in_channels, ...)."""
+    _check_name(name)
+    builder = _MODELS[name][1]
+    params = inspect.signature(builder).parameters
+    if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        unknown = sorted(set(kwargs) - set(params))
+        if unknown:
+            valid = ", ".join(params)
+            raise UserError(f"model {name!r} takes no argument {', '.join(unknown)}; valid: {valid}")
+    return builder(**kwargs)

@@ -1,0 +1,70 @@
+"""Graph ResNets: the same residual block over message-passing convolutions.
+
+`depth` counts graph convolutions (message-passing steps), as in the DeepGCN, DropEdge and
+GCNII papers. Styles: "res" (post-activation), "res+" (pre-activation, as PyG's DeepGCNLayer),
+"plain" (no skip, for comparison) and "gcnii" (Chen et al. 2020: initial residual and identity
+mapping inside each convolution, which keeps 64-layer networks from over-smoothing).
+"""
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from resnet_any.core import BlockSpec, GraphOps, ResNet, StemSpec, register_model
+from resnet_any.errors import UserError
+
+# one convolution per residual branch: a DeepGCN layer
+GRAPH_BLOCK = BlockSpec(kernels=(1,), expansion=1, stride_at=0)
+
+# style -> (pre-activation, skip connection, convolution override, norm override)
+STYLES = {
+    "res": (False, True, None, None),
+    "res+": (True, True, None, None),
+    "plain": (False, False, None, None),
+    "gcnii": (False, False, "gcn2", "none"),
+}
+
+
+class GraphResNet(ResNet):
+    """A ResNet over graphs: `model(x, edge_index)` per node, `model(x, edge_index, batch)` per graph."""
+
+    def __init__(self, *args, input_dropout: float = 0.0, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.input_drop = nn.Dropout(input_dropout) if input_dropout > 0 else nn.Identity()
+
+    def forward_features(self, x: Tensor, edge_index: Tensor, batch: Tensor | None = None) -> Tensor:
+        """Node embeddings after the last block."""
+        return super().forward_features(self.input_drop(x), edge_index, batch)
+
+    def forward_stages(self, x: Tensor, edge_index: Tensor, batch: Tensor | None = None) -> list[Tensor]:
+        """Node embeddings after the stem and after the blocks."""
+        return super().forward_stages(self.input_drop(x), edge_index, batch)
+
+    def forward(self, x: Tensor, edge_index: Tensor, batch: Tensor | None = None) -> Tensor:
+        """Logits per node (no `batch`) or per graph (with the PyG batch vector)."""
+        return self.forward_head(self.forward_features(x, edge_index, batch), edge_index, batch)
+
+
+def gcn_resnet(in_channels: int, num_classes: int, *, hidden_channels: int = 64, width: int | None = None,
+               depth: int = 2, dropout: float = 0.5, input_dropout: float = 0.0, style: str = "res+",
+               conv: str = "gcn", norm: str = "batch", act: str = "relu", attn: str | None = None,
+               drop_path_rate: float = 0.0, zero_init_residual: bool = False, alpha: float = 0.1,
+               theta: float = 0.5) -> GraphResNet:
+    """A residual graph network with `depth` graph convolutions of `hidden_channels` (alias `width`)."""
+    if style not in STYLES:
+        raise UserError(f"unknown graph residual style {style!r}; valid: {', '.join(STYLES)}")
+    if not isinstance(depth, int) or depth < 1:
+        raise UserError(f"depth must be a positive integer, got {depth!r}")
+    preact, skip, conv_override, norm_override = STYLES[style]
+    ops = GraphOps(conv_override or conv, norm_override or norm, act, alpha=alpha, theta=theta)
+    hidden = width or hidden_channels
+    # GCNII's stem is a linear map, so all `depth` convolutions sit in blocks; otherwise the
+    # stem is the first convolution
+    blocks = depth if ops.needs_x0 else depth - 1
+    return GraphResNet(ops, GRAPH_BLOCK, (blocks,), (hidden,), in_channels=in_channels,
+                       num_classes=num_classes, stem=StemSpec(kernel=1, stride=1, pool=False, width=hidden),
+                       strides=(1,), preact=preact, skip=skip, attn=attn, dropout=dropout,
+                       head_dropout=dropout, input_dropout=input_dropout, drop_path_rate=drop_path_rate,
+                       zero_init_residual=zero_init_residual)
+
+
+register_model("gcn_resnet", "graph", gcn_resnet)
