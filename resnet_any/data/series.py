@@ -1,0 +1,308 @@
+"""Time-series classification sets: those aeon ships, UCR-archive TSV folders and .ts files.
+
+Samples are float32 tensors (C, L). Unequal lengths are padded at the end to the longest series
+of the dataset (train and test together) with NaN, like the UCR archive does; then each series and
+channel is z-normalised over its observed values and every NaN (padding or missing value) becomes
+0, which after z-normalisation is the series mean. `preprocess_series` applies the same steps to
+one new series for inference.
+"""
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from ..errors import UserError
+from .base import DataSplits
+from .splits import ArrayDataset, encode_labels, stratified_split
+from .storage import cache_root, online, require_dir
+
+DEFAULT = "GunPoint"
+GENERIC = ("ucr", "ts")
+# aeon ships these only as fixtures for its own unit tests, not as benchmark problems.
+NOT_DATASETS = {"UnitTest"}
+UCR_LAYOUT = "a folder holding NAME_TRAIN.tsv and NAME_TEST.tsv (UCR archive: first column the label, then the values)"
+TS_LAYOUT = "a folder holding NAME_TRAIN.ts and NAME_TEST.ts (sktime/aeon .ts format)"
+
+
+# ---------------------------------------------------------------- preprocessing (training == inference)
+
+def _znorm(x: np.ndarray) -> np.ndarray:
+    """Z-normalise each series and channel of (N, C, L) over its non-NaN values; flat series are only centred."""
+    with np.errstate(invalid="ignore"):
+        observed = np.isfinite(x)
+        count = observed.sum(axis=-1, keepdims=True)
+        filled = np.where(observed, x, 0.0)
+        mean = filled.sum(axis=-1, keepdims=True) / np.maximum(count, 1)
+        var = (np.where(observed, x - mean, 0.0) ** 2).sum(axis=-1, keepdims=True) / np.maximum(count, 1)
+        std = np.sqrt(var)
+        std = np.where(std > 1e-8, std, 1.0)
+        return (x - mean) / std
+
+
+def _finish(x: np.ndarray, znorm: bool) -> np.ndarray:
+    """The shared last steps: optional z-normalisation, then NaN/inf -> 0."""
+    x = x.astype(np.float64)
+    if znorm:
+        x = _znorm(x)
+    return np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
+
+
+def preprocess_series(array_like: Sequence | np.ndarray | torch.Tensor, meta: dict) -> torch.Tensor:
+    """One series, (L,) or (C, L), -> float32 tensor (C, L) prepared exactly as the training series were."""
+    if isinstance(array_like, torch.Tensor):
+        array_like = array_like.detach().cpu().numpy()
+    try:
+        a = np.asarray(array_like, dtype=np.float64)
+    except (TypeError, ValueError) as e:
+        raise UserError(f"series values must be numbers: {e}") from e
+    if a.ndim == 1:
+        a = a[None]
+    channels = int(meta.get("channels", a.shape[0]))
+    if a.ndim != 2 or a.shape[0] != channels:
+        raise UserError(f"series has shape {tuple(a.shape)}; expected ({channels}, length) or (length,) for one channel")
+    # Trailing NaNs are padding (UCR convention): drop them, then pad to the training length as training did.
+    observed = np.isfinite(a).any(axis=0)
+    if not observed.any():
+        raise UserError("series has no finite values")
+    a = a[:, : int(np.flatnonzero(observed)[-1]) + 1]
+    length = int(meta.get("length", a.shape[1]))
+    if a.shape[1] < length:
+        a = np.concatenate([a, np.full((channels, length - a.shape[1]), np.nan)], axis=1)
+    # Longer series are kept whole: the network pools globally over time, so any length fits.
+    return torch.from_numpy(_finish(a[None], bool(meta.get("znorm", True)))[0])
+
+
+def _pad_stack(series: list[np.ndarray], length: int) -> np.ndarray:
+    """List of (C, L_i) arrays -> (N, C, length), NaN-padded at the end."""
+    c = series[0].shape[0]
+    out = np.full((len(series), c, length), np.nan, dtype=np.float64)
+    for i, s in enumerate(series):
+        if s.shape[0] != c:
+            raise UserError(f"series {i} has {s.shape[0]} channels, the first one has {c}")
+        out[i, :, : s.shape[1]] = s
+    return out
+
+
+def _trim(s: np.ndarray) -> np.ndarray:
+    """Drop trailing all-NaN time steps (padding), keeping at least one step."""
+    observed = np.isfinite(s).any(axis=0)
+    last = int(np.flatnonzero(observed)[-1]) + 1 if observed.any() else 1
+    return s[:, :last]
+
+
+# ---------------------------------------------------------------- readers
+
+def read_ucr_tsv(path: str | Path) -> tuple[list[np.ndarray], list[str]]:
+    """Read one UCR-archive file: rows "label<TAB>v1<TAB>v2...", NaN padding allowed -> ([(1, L_i)], labels)."""
+    path = Path(path)
+    series, labels = [], []
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise UserError(f"cannot read UCR file {str(path)!r}: {e}") from e
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        # The 2018 archive is tab-separated; older releases used commas.
+        fields = line.rstrip("\n\r").split("\t") if "\t" in line else line.strip().replace(",", " ").split()
+        if len(fields) < 2:
+            raise UserError(f"{str(path)!r} line {lineno}: expected a label and at least one value, got {line.strip()[:60]!r}")
+        values = []
+        for tok in fields[1:]:
+            tok = tok.strip()
+            if tok in ("", "?") or tok.lower() == "nan":
+                values.append(np.nan)
+                continue
+            try:
+                values.append(float(tok))
+            except ValueError:
+                raise UserError(f"{str(path)!r} line {lineno}: bad value {tok[:30]!r}; expected numbers or NaN") from None
+        s = np.asarray(values, dtype=np.float64)[None]
+        if not np.isfinite(s).any():
+            raise UserError(f"{str(path)!r} line {lineno}: the series has no values")
+        series.append(_trim(s))
+        labels.append(fields[0].strip())
+    if not series:
+        raise UserError(f"UCR file {str(path)!r} is empty; expected {UCR_LAYOUT}")
+    return series, labels
+
+
+def _ts_header(path: Path) -> dict[str, str]:
+    """The @key value lines of a .ts file, lower-cased keys."""
+    header = {}
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            line = line.strip()
+            if line.lower().startswith("@data"):
+                break
+            if line.startswith("@"):
+                key, _, value = line[1:].partition(" ")
+                header[key.lower()] = value.strip()
+    return header
+
+
+def read_ts(path: str | Path) -> tuple[list[np.ndarray], list[str]]:
+    """Read a classification .ts file with aeon -> ([(C, L_i)], labels)."""
+    from aeon.datasets import load_from_ts_file
+
+    path = Path(path)
+    header = _ts_header(path)
+    if header.get("classlabel", "").split()[:1] != ["true"]:
+        raise UserError(f"{str(path)!r} is not a classification .ts file (no '@classLabel true'); "
+                        f"regression sets are not supported")
+    try:
+        X, y = load_from_ts_file(str(path))
+    except Exception as e:  # noqa: BLE001 - aeon raises IOError/ValueError/IndexError on malformed files
+        raise UserError(f"cannot read .ts file {str(path)!r}: {e}") from e
+    series = [_trim(np.asarray(s, dtype=np.float64).reshape(-1, np.asarray(s).shape[-1])) for s in X]
+    return series, [str(v) for v in y]
+
+
+def _aeon_data_dir() -> Path | None:
+    """aeon's bundled data folder, found without importing aeon (its import takes seconds)."""
+    spec = importlib.util.find_spec("aeon")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(list(spec.submodule_search_locations)[0]) / "datasets" / "data"
+    return path if path.is_dir() else None
+
+
+def shipped() -> dict[str, Path]:
+    """Classification sets aeon ships with NAME_TRAIN.ts and NAME_TEST.ts: canonical name -> folder."""
+    base = _aeon_data_dir()
+    out = {}
+    if base is None:
+        return out
+    for d in sorted(base.iterdir()):
+        train, test = d / f"{d.name}_TRAIN.ts", d / f"{d.name}_TEST.ts"
+        if d.name in NOT_DATASETS or not (train.is_file() and test.is_file()):
+            continue
+        if _ts_header(train).get("classlabel", "").split()[:1] == ["true"]:
+            out[d.name] = d
+    return out
+
+
+def _find_pair(folder: Path, name: str | None) -> tuple[str, Path, Path] | None:
+    """(name, train file, test file) for NAME_TRAIN/NAME_TEST .tsv or .ts in `folder` or folder/NAME, case-insensitive."""
+    candidates = [folder]
+    if name:
+        candidates += [d for d in folder.iterdir() if d.is_dir() and d.name.lower() == name.lower()]
+    for d in candidates:
+        for ext in (".tsv", ".ts"):
+            trains = sorted(d.glob(f"*_TRAIN{ext}"))
+            if name:
+                trains = [t for t in trains if t.name[: -len(f"_TRAIN{ext}")].lower() == name.lower()]
+            if len(trains) > 1:
+                found = ", ".join(t.name[: -len(f"_TRAIN{ext}")] for t in trains)
+                raise UserError(f"{str(d)!r} holds several datasets ({found}); pass one as --dataset NAME")
+            if trains:
+                stem = trains[0].name[: -len(f"_TRAIN{ext}")]
+                test = d / f"{stem}_TEST{ext}"
+                if not test.is_file():
+                    raise UserError(f"{str(trains[0])!r} has no matching {test.name} beside it")
+                return stem, trains[0], test
+    return None
+
+
+def _read_pair(train: Path, test: Path) -> tuple[list[np.ndarray], list[str], list[np.ndarray], list[str]]:
+    reader = read_ucr_tsv if train.suffix == ".tsv" else read_ts
+    return (*reader(train), *reader(test))
+
+
+def _build(name: str, x_tr: list[np.ndarray], l_tr: list[str], x_te: list[np.ndarray], l_te: list[str], *,
+           seed: int, val_fraction: float, znorm: bool) -> DataSplits:
+    """Pad, normalise, encode labels and carve a stratified validation split from the official train."""
+    length = max(s.shape[1] for s in x_tr + x_te)
+    channels = x_tr[0].shape[0]
+    if any(s.shape[0] != channels for s in x_te):
+        raise UserError(f"{name}: test series have a different channel count than train ({channels})")
+    (y_tr, y_te), class_names = encode_labels(l_tr, l_te)
+    tr = torch.from_numpy(_finish(_pad_stack(x_tr, length), znorm))
+    te = torch.from_numpy(_finish(_pad_stack(x_te, length), znorm))
+    full = ArrayDataset(tr, torch.from_numpy(y_tr))
+    keep, held = stratified_split(y_tr, val_fraction, seed)
+    meta = {"length": int(length), "channels": int(channels), "znorm": bool(znorm), "padding": "end"}
+    return DataSplits(name=name, domain="series", task="classify", train=full.subset(keep), val=full.subset(held),
+                      test=ArrayDataset(te, torch.from_numpy(y_te)), num_classes=len(class_names),
+                      class_names=class_names, in_channels=int(channels), meta=meta)
+
+
+def list_datasets() -> list[str]:
+    """Series dataset names usable offline (aeon's shipped classification sets), then the generic loaders."""
+    names = sorted(shipped(), key=str.lower)
+    if DEFAULT in names:
+        names.remove(DEFAULT)
+        names.insert(0, DEFAULT)
+    return names + list(GENERIC)
+
+
+def _download(name: str, cache: Path) -> tuple[str, Path, Path]:
+    """Fetch a UCR/UEA problem with aeon into the cache when online, else a UserError saying where files go."""
+    from aeon.datasets import load_classification
+    from aeon.datasets.tsc_datasets import tsc_zenodo
+
+    canonical = next(n for n in tsc_zenodo if n.lower() == name.lower())
+    target = cache / "aeon"
+    found = _find_pair(target, canonical) if target.is_dir() else None
+    if found:
+        return found
+    if not online("zenodo.org"):
+        raise UserError(f"series dataset {canonical!r} is not shipped with aeon and the network is unreachable; "
+                        f"pass --data-dir with {UCR_LAYOUT.replace('NAME', canonical)} or the .ts pair")
+    try:
+        load_classification(canonical, extract_path=str(target))
+    except Exception as e:  # noqa: BLE001 - any download failure becomes one clear line
+        raise UserError(f"downloading {canonical!r} with aeon failed: {e}") from e
+    found = _find_pair(target, canonical)
+    if not found:
+        raise UserError(f"aeon downloaded {canonical!r} into {target} but no NAME_TRAIN/NAME_TEST files were found")
+    return found
+
+
+def _downloadable(name: str) -> bool:
+    try:
+        from aeon.datasets.tsc_datasets import tsc_zenodo
+    except ImportError:
+        return False
+    return any(n.lower() == name.lower() for n in tsc_zenodo)
+
+
+def load(name: str | None, data_dir: str | None = None, *, seed: int = 0, val_fraction: float = 0.2,
+         image_size: int | None = None, cache_dir: str | None = None, znorm: bool = True) -> DataSplits:
+    """Load a series dataset by (case-insensitive) name: aeon-shipped, `ucr`/`ts` from data_dir, or NAME in data_dir."""
+    name = name or DEFAULT
+    key = name.lower()
+    sets = shipped()
+    by_key = {n.lower(): n for n in sets}
+    found = None
+    if key in GENERIC:
+        layout = UCR_LAYOUT if key == "ucr" else TS_LAYOUT
+        folder = require_dir(data_dir, key, layout)
+        found = _find_pair(folder, None) if folder.is_dir() else None
+        ext = ".tsv" if key == "ucr" else ".ts"
+        if found is None or found[1].suffix != ext:
+            subs = sorted(d.name for d in folder.iterdir() if d.is_dir()) if folder.is_dir() else []
+            hint = f" (it holds folders {', '.join(subs)}: point at one, or pass --dataset NAME)" if subs else ""
+            raise UserError(f"no NAME_TRAIN{ext}/NAME_TEST{ext} in {str(folder)!r}{hint}; expected {layout}")
+    elif data_dir is not None:
+        folder = require_dir(data_dir, name, f"{UCR_LAYOUT} or {TS_LAYOUT}")
+        found = _find_pair(folder, name) if folder.is_dir() else None
+        if found is None and key not in by_key:
+            raise UserError(f"no {name}_TRAIN/{name}_TEST (.tsv or .ts) in {str(folder)!r} or {str(folder / name)!r}")
+    if found is None:
+        if key in by_key:
+            canonical = by_key[key]
+            d = sets[canonical]
+            found = (canonical, d / f"{canonical}_TRAIN.ts", d / f"{canonical}_TEST.ts")
+        elif _downloadable(key):
+            found = _download(key, cache_root(cache_dir))
+        else:
+            raise UserError(f"unknown series dataset {name!r}; valid: {', '.join(list_datasets())} "
+                            f"(or any UCR/UEA name with --data-dir)")
+    canonical, train, test = found
+    x_tr, l_tr, x_te, l_te = _read_pair(train, test)
+    return _build(canonical, x_tr, l_tr, x_te, l_te, seed=seed, val_fraction=val_fraction, znorm=znorm)
