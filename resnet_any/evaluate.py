@@ -1,0 +1,136 @@
+"""`python -m resnet_any.evaluate --checkpoint PATH`: test metrics, per-class accuracy and a confusion-matrix PNG."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+
+from resnet_any.errors import UserError
+from resnet_any.train.checkpoint import atomic_write, load_checkpoint
+from resnet_any.train.cli import Parser, run_cli
+from resnet_any.train.tasks import make_task, predict_split, split_metrics
+from resnet_any.train.trainer import SPLIT_SEED, pick_device
+
+
+def confusion_matrix(logits: torch.Tensor, targets: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """Counts [true class, predicted class]."""
+    flat = targets * num_classes + logits.argmax(1)
+    return torch.bincount(flat, minlength=num_classes * num_classes).view(num_classes, num_classes)
+
+
+def evaluate_checkpoint(checkpoint: str | Path, dataset: str | None = None, data_dir: str | None = None,
+                        split: str = "test", batch_size: int = 256, device: str = "auto") -> dict[str, Any]:
+    """Score a checkpoint on a split of its own dataset (or of --dataset): loss, accuracy, per class, confusion."""
+    from resnet_any.data import load_dataset
+
+    dev = pick_device(device)
+    model, meta = load_checkpoint(checkpoint, dev)
+    cfg = meta["config"]
+    if dataset is None:
+        dataset, data_dir = cfg["dataset"], data_dir if data_dir is not None else cfg.get("data_dir")
+    size = (meta.get("data") or {}).get("image_size")
+    splits = load_dataset(meta["domain"], dataset, data_dir, seed=SPLIT_SEED, val_fraction=cfg["val_fraction"],
+                          image_size=size if meta["domain"] == "image" else None, cache_dir=cfg.get("cache_dir"))
+    if splits.num_classes != meta["num_classes"]:
+        raise UserError(f"dataset {splits.name!r} has {splits.num_classes} classes but the checkpoint predicts "
+                        f"{meta['num_classes']}")
+    if splits.in_channels != meta["model_kwargs"].get("in_channels", splits.in_channels):
+        raise UserError(f"dataset {splits.name!r} has {splits.in_channels} input channels but the checkpoint's model "
+                        f"takes {meta['model_kwargs']['in_channels']}")
+    if split not in ("train", "val", "test"):
+        raise UserError(f"unknown --split {split!r}; valid: train, val, test")
+    if splits.meta and meta["domain"] == "image":
+        # normalise exactly as in training, whatever statistics the evaluated dataset would have
+        splits.meta = {**splits.meta, **{k: v for k, v in (meta.get("data") or {}).items() if k in ("mean", "std")}}
+    task = make_task(splits, dev, batch_size)
+    if task.size(split) == 0:
+        raise UserError(f"dataset {splits.name!r} has an empty {split} split")
+    logits, targets = predict_split(model, task, split)
+    k = meta["num_classes"]
+    cm = confusion_matrix(logits, targets, k)
+    support = cm.sum(1)
+    per_class = {name: (cm[i, i].item() / support[i].item() if support[i] else None)
+                 for i, name in enumerate(meta["class_names"])}
+    m = split_metrics(logits, targets)
+    return {"checkpoint": str(checkpoint), "dataset": splits.name, "split": split, "model": meta["model"],
+            "n": m["n"], "accuracy": m["acc"], "loss": m["loss"], "per_class_accuracy": per_class,
+            "class_names": list(meta["class_names"]), "confusion_matrix": cm.tolist()}
+
+
+def plot_confusion(result: dict[str, Any]) -> bytes:
+    """PNG bytes of the confusion matrix, counts written in the cells when there are few classes."""
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    from matplotlib.figure import Figure
+
+    cm = result["confusion_matrix"]
+    names = result["class_names"]
+    k = len(names)
+    side = min(3 + 0.45 * k, 20)
+    fig = Figure(figsize=(side, side), dpi=100)
+    ax = fig.add_subplot(1, 1, 1)
+    im = ax.imshow(cm, cmap="Blues")
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    if k <= 30:
+        ax.set_xticks(range(k), names, rotation=90 if k > 10 else 0)
+        ax.set_yticks(range(k), names)
+    if k <= 20:
+        top = max(max(row) for row in cm) or 1
+        for i in range(k):
+            for j in range(k):
+                ax.text(j, i, str(cm[i][j]), ha="center", va="center", fontsize=8,
+                        color="white" if cm[i][j] > top / 2 else "black")
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(f"{result['model']} on {result['dataset']} {result['split']}: accuracy {result['accuracy']:.4f}")
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Evaluate a checkpoint from the command line; returns the exit code."""
+    p = Parser(prog="python -m resnet_any.evaluate", description="Test metrics of a trained checkpoint.")
+    p.add_argument("--checkpoint", required=True, help="a best.pt or last.pt written by resnet_any.train")
+    p.add_argument("--dataset", help="another dataset of the same classes (default: the one it was trained on)")
+    p.add_argument("--data-dir", help="where that dataset's files are")
+    p.add_argument("--split", default="test", help="train, val or test")
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument("--out", help="folder for the confusion-matrix PNG (default: the checkpoint's folder)")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    args = p.parse_args(argv)
+    if args.batch_size < 1:
+        raise UserError(f"--batch-size must be >= 1, got {args.batch_size}")
+    result = evaluate_checkpoint(args.checkpoint, args.dataset, args.data_dir, args.split, args.batch_size,
+                                 args.device)
+    out = Path(args.out) if args.out else Path(args.checkpoint).parent
+    png = out / f"confusion_{result['dataset']}_{result['split']}.png"
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"cannot create {str(out)!r}: {e.strerror or e}") from None
+    data = plot_confusion(result)
+    atomic_write(png, lambda f: f.write(data))
+    result["confusion_png"] = str(png)
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    print(f"{result['model']} on {result['dataset']} {result['split']} ({result['n']} samples): "
+          f"accuracy {result['accuracy']:.4f}  loss {result['loss']:.4f}")
+    width = max(len(str(n)) for n in result["class_names"])
+    for name, acc in result["per_class_accuracy"].items():
+        print(f"  {str(name):>{width}}  {'-' if acc is None else f'{acc:.4f}'}")
+    print(f"confusion matrix -> {png}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli(main))

@@ -1,0 +1,258 @@
+"""Sinks consume the trainer's record stream: run files (config, metrics, summary, TensorBoard, curves) and the console."""
+from __future__ import annotations
+
+import io
+import json
+import os
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any, TextIO
+
+from resnet_any.train.checkpoint import atomic_write, atomic_write_json
+from resnet_any.errors import UserError
+
+
+class Sink:
+    """Receives every record in order; `close()` once at the end, also after an error."""
+
+    def write(self, rec: dict[str, Any]) -> None:
+        """Handle one record."""
+
+    def flush(self) -> None:
+        """Make what was written so far durable (called before each checkpoint write)."""
+
+    def close(self) -> None:
+        """Release files; safe to call twice."""
+
+
+class RunFiles(Sink):
+    """config.json at start, summary.json at end."""
+
+    def __init__(self, out: Path) -> None:
+        self.out = out
+
+    def write(self, rec: dict[str, Any]) -> None:
+        """Write config.json on "start" and summary.json on "end"."""
+        if rec["type"] == "start":
+            atomic_write_json(self.out / "config.json", rec["config"])
+        elif rec["type"] == "end":
+            atomic_write_json(self.out / "summary.json", {k: v for k, v in rec.items() if k != "type"})
+
+
+class MetricsFile(Sink):
+    """metrics.jsonl: one row per finished epoch, durable before the checkpoint that counts that epoch."""
+
+    def __init__(self, out: Path) -> None:
+        self.path = out / "metrics.jsonl"
+        self.file: io.TextIOWrapper | None = None
+
+    def write(self, rec: dict[str, Any]) -> None:
+        """Rewrite from the checkpoint's history on "start" (drops rows of epochs a resume will redo); append on "epoch"."""
+        try:
+            if rec["type"] == "start":
+                rows = "".join(json.dumps(r) + "\n" for r in rec["history"])
+                atomic_write(self.path, lambda f: f.write(rows.encode()))
+                self.file = open(self.path, "a", encoding="utf-8")
+            elif rec["type"] == "epoch" and self.file is not None:
+                self.file.write(json.dumps(epoch_row(rec)) + "\n")
+                self.file.flush()
+        except OSError as e:
+            raise UserError(f"cannot write {str(self.path)!r}: {e.strerror or e}") from None
+
+    def flush(self) -> None:
+        """fsync the rows written so far."""
+        if self.file is not None:
+            try:
+                os.fsync(self.file.fileno())
+            except OSError as e:
+                raise UserError(f"cannot write {str(self.path)!r}: {e.strerror or e}") from None
+
+    def close(self) -> None:
+        """fsync and close."""
+        if self.file is not None:
+            try:
+                self.flush()
+            finally:
+                self.file.close()
+                self.file = None
+
+
+def epoch_row(rec: dict[str, Any]) -> dict[str, Any]:
+    """The metrics.jsonl row of an "epoch" record (the record without its type)."""
+    return {k: v for k, v in rec.items() if k != "type"}
+
+
+class TensorBoard(Sink):
+    """TensorBoard scalars per epoch (train/val loss and accuracy, lr, throughput) under the run directory."""
+
+    def __init__(self, out: Path) -> None:
+        self.out = out
+        self.writer = None
+
+    def write(self, rec: dict[str, Any]) -> None:
+        """Open the writer on "start" (purging steps a resume redoes), add scalars on "epoch", close on "end"."""
+        if rec["type"] == "start":
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")  # tensorboard's protobuf/pkg_resources deprecation noise
+                    from torch.utils.tensorboard import SummaryWriter
+            except ImportError:
+                print("warning: tensorboard is not installed; no event files written", file=sys.stderr)
+                return
+            self.writer = SummaryWriter(str(self.out), purge_step=rec["start_epoch"] + 1)
+        elif rec["type"] == "epoch" and self.writer is not None:
+            e = rec["epoch"]
+            for split in ("train", "val"):
+                self.writer.add_scalar(f"loss/{split}", rec[f"{split}_loss"], e)
+                self.writer.add_scalar(f"accuracy/{split}", rec[f"{split}_acc"], e)
+            self.writer.add_scalar("lr", rec["lr"], e)
+            self.writer.add_scalar("samples_per_s", rec["samples_per_s"], e)
+        elif rec["type"] == "end" and self.writer is not None:
+            if rec.get("test_accuracy") is not None:
+                self.writer.add_scalar("accuracy/test", rec["test_accuracy"], rec.get("best_epoch") or 0)
+            self.close()
+
+    def flush(self) -> None:
+        """Flush pending events to the event file."""
+        if self.writer is not None:
+            self.writer.flush()
+
+    def close(self) -> None:
+        """Flush and close the event file."""
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+
+
+class Curves(Sink):
+    """curves.png (loss and accuracy per epoch), redrawn at the end and at most every `every_s` seconds."""
+
+    def __init__(self, out: Path, every_s: float = 60.0) -> None:
+        self.path = out / "curves.png"
+        self.rows: list[dict[str, Any]] = []
+        self.every_s = every_s
+        self.last = time.monotonic()
+
+    def write(self, rec: dict[str, Any]) -> None:
+        """Collect epoch rows; draw when due and at the end."""
+        if rec["type"] == "start":
+            self.rows = list(rec["history"])
+        elif rec["type"] == "epoch":
+            self.rows.append(epoch_row(rec))
+            if time.monotonic() - self.last > self.every_s:
+                self.draw()
+        elif rec["type"] == "end" and self.rows:
+            self.draw()
+
+    def draw(self) -> None:
+        """Render the figure to PNG atomically."""
+        self.last = time.monotonic()
+        atomic_write(self.path, lambda f: f.write(plot_curves(self.rows)))
+
+
+def plot_curves(rows: list[dict[str, Any]]) -> bytes:
+    """PNG bytes of train/val loss and accuracy against epoch."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(9, 3.5), dpi=100)
+    epochs = [r["epoch"] for r in rows]
+    for i, (metric, label) in enumerate((("loss", "loss"), ("acc", "accuracy"))):
+        ax = fig.add_subplot(1, 2, i + 1)
+        for split, style in (("train", "-"), ("val", "--")):
+            ax.plot(epochs, [r[f"{split}_{metric}"] for r in rows], style, marker="." if len(rows) < 30 else None,
+                    label=split)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()
+
+
+def file_sinks(out: Path) -> list[Sink]:
+    """Every file a run writes besides checkpoints; only rank 0 gets these."""
+    return [RunFiles(out), MetricsFile(out), TensorBoard(out), Curves(out)]
+
+
+def format_epoch(rec: dict[str, Any], epochs: int) -> str:
+    """One plain line for an epoch record."""
+    return (f"epoch {rec['epoch']}/{epochs}  train_loss {rec['train_loss']:.4f}  train_acc {rec['train_acc']:.4f}  "
+            f"val_loss {rec['val_loss']:.4f}  val_acc {rec['val_acc']:.4f}  lr {rec['lr']:.3g}  "
+            f"{rec['seconds']:.1f}s  {rec['samples_per_s']:.0f} samples/s")
+
+
+class Console(Sink):
+    """A tqdm bar per epoch on a terminal, plain lines otherwise; nothing but the final line when quiet.
+
+    Epoch lines come at most every `every_s` seconds (always the first and the last), so 200 Cora
+    epochs of 50 ms do not scroll 200 lines past; metrics.jsonl has every epoch.
+    """
+
+    def __init__(self, quiet: bool = False, stream: TextIO | None = None, tty: bool | None = None,
+                 every_s: float = 1.0) -> None:
+        self.quiet = quiet
+        self.every_s = every_s
+        self.last_line = -float("inf")
+        self.stream = stream or sys.stdout
+        self.tty = sys.stderr.isatty() if tty is None else tty
+        self.bar = None
+        self.epochs = 0
+        self.done = 0
+
+    def _print(self, line: str) -> None:
+        if self.bar is not None:
+            self.bar.write(line, file=self.stream)
+        else:
+            print(line, file=self.stream, flush=True)
+
+    def write(self, rec: dict[str, Any]) -> None:
+        """Render one record."""
+        kind = rec["type"]
+        if kind == "start":
+            self.epochs = rec["config"]["epochs"]
+            if not self.quiet:
+                c, n = rec["config"], rec["samples"]
+                resumed = f", resuming after epoch {rec['start_epoch']}" if rec["start_epoch"] else ""
+                self._print(f"{c['model']} ({rec['parameters']:,} parameters) on {c['dataset']} "
+                            f"[{c['domain']}: {n['train']} train / {n['val']} val / {n['test']} test, "
+                            f"{rec['num_classes']} classes] on {rec['device']}, {self.epochs} epochs{resumed} -> {rec['out']}")
+        elif kind == "step" and self.tty and not self.quiet:
+            if self.bar is None:
+                from tqdm import tqdm
+
+                self.bar = tqdm(total=rec["steps_per_epoch"], desc=f"epoch {rec['epoch']}/{self.epochs}",
+                                leave=False, dynamic_ncols=True, file=sys.stderr)
+                self.done = 0
+            self.bar.update(rec["step"] - self.done)
+            self.done = rec["step"]
+            self.bar.set_postfix(loss=f"{rec['loss']:.4f}", samples_s=f"{rec['samples_per_s']:.0f}",
+                                 eta=f"{rec['eta_s']:.0f}s", refresh=False)
+        elif kind == "epoch":
+            self._close_bar()
+            now = time.monotonic()
+            if not self.quiet and (now - self.last_line >= self.every_s or rec["epoch"] == self.epochs):
+                self.last_line = now
+                self._print(format_epoch(rec, self.epochs))
+        elif kind == "end":
+            self._close_bar()
+            acc = rec.get("test_accuracy")
+            result = (f"test_accuracy {acc:.4f}  test_loss {rec['test_loss']:.4f}  best_epoch {rec['best_epoch']}"
+                      if acc is not None else "no finished epoch, no test metrics")
+            state = "stopped" if rec["stopped"] else "done"
+            self._print(f"{state}: {result}  wall {rec['wall_seconds']:.1f}s  -> {rec['out']}")
+
+    def _close_bar(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+    def close(self) -> None:
+        """Close an open progress bar."""
+        self._close_bar()

@@ -1,0 +1,246 @@
+"""Tasks: how a domain's data becomes (inputs, targets) batches on the device, for the one training loop.
+
+classify: mini-batches of (x, y) pairs (images as uint8, normalised and augmented on the device);
+node:     one graph, full batch, losses and metrics over the split's node mask;
+graph:    mini-batches of whole graphs (PyG Batch), one prediction per graph.
+"""
+from __future__ import annotations
+
+import contextlib
+from typing import Any, Callable, Iterator
+
+import torch
+from torch import Tensor, nn
+
+from resnet_any.data.base import DataSplits
+from resnet_any.errors import UserError
+
+# The order in which one epoch visits the training samples; DDP swaps in a rank-sharded version.
+OrderFn = Callable[[int, torch.Generator], Tensor]
+EVAL_BATCH = 256
+
+
+def shuffled(n: int, generator: torch.Generator) -> Tensor:
+    """A seeded permutation of range(n): the single-process sample order."""
+    return torch.randperm(n, generator=generator)
+
+
+class Task:
+    """Batches one kind of data for training and evaluation; subclasses say how."""
+
+    kind = ""
+
+    def __init__(self, splits: DataSplits, device: torch.device, batch_size: int, workers: int = 0,
+                 channels_last: bool = False, order: OrderFn = shuffled) -> None:
+        self.splits = splits
+        self.device = device
+        self.batch_size = batch_size
+        self.workers = workers
+        self.channels_last = channels_last
+        self.order = order
+
+    def size(self, split: str) -> int:
+        """Number of samples (images, series, nodes or graphs) in a split."""
+        raise NotImplementedError
+
+    def steps_per_epoch(self) -> int:
+        """Optimizer steps in one training epoch."""
+        return len(self._train_index_batches(torch.arange(self.size("train"))))
+
+    def _train_index_batches(self, idx: Tensor) -> list[Tensor]:
+        bs = self.batch_size
+        # a last batch of one sample breaks BatchNorm in train mode (and is noise anyway): drop it
+        if len(idx) > 1 and len(idx) % bs == 1:
+            idx = idx[:-1]
+        return list(idx.split(bs))
+
+    def batches(self, split: str, generator: torch.Generator | None = None) -> Iterator[Any]:
+        """Batches of a split: shuffled by `generator` for training, in order otherwise."""
+        raise NotImplementedError
+
+    def forward(self, model: nn.Module, batch: Any, train: bool = False,
+                generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+        """Run the model on one batch: (logits, integer targets) on the device."""
+        raise NotImplementedError
+
+
+
+class ClassifyTask(Task):
+    """(x, y) datasets in mini-batches; uint8 images are augmented and normalised on the device."""
+
+    kind = "classify"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.meta = self.splits.meta
+        self.is_image = False
+        for name in ("train", "val", "test"):
+            ds = getattr(self.splits, name)
+            if ds is not None and len(ds):
+                self.is_image = torch.as_tensor(ds[0][0]).dtype == torch.uint8
+                break
+        self._cache: dict[str, tuple[Tensor, Tensor]] = {}
+
+    def _dataset(self, split: str):
+        ds = getattr(self.splits, split)
+        if ds is None:
+            raise UserError(f"dataset {self.splits.name!r} has no {split} split")
+        return ds
+
+    def size(self, split: str) -> int:
+        """Number of samples in a split."""
+        ds = getattr(self.splits, split)
+        return 0 if ds is None else len(ds)
+
+    def _tensors(self, split: str) -> tuple[Tensor, Tensor] | None:
+        # in-memory datasets (ArrayDataset exposes .x/.y) are batched by indexing: no per-sample
+        # Python, and on a GPU they move there once instead of every epoch
+        ds = self._dataset(split)
+        if not (isinstance(getattr(ds, "x", None), Tensor) and isinstance(getattr(ds, "y", None), Tensor)):
+            return None
+        if split not in self._cache:
+            x, y = ds.x, ds.y.long()
+            if self.device.type != "cpu" and x.numel() * x.element_size() < 2**30:
+                x, y = x.to(self.device), y.to(self.device)
+            self._cache[split] = (x, y)
+        return self._cache[split]
+
+    def batches(self, split: str, generator: torch.Generator | None = None) -> Iterator[tuple[Tensor, Tensor]]:
+        """(x, y) batches of a split."""
+        n = self.size(split)
+        train = generator is not None
+        idx = self.order(n, generator) if train else torch.arange(n)
+        chunks = self._train_index_batches(idx) if train else list(idx.split(max(self.batch_size, EVAL_BATCH)))
+        tensors = self._tensors(split)
+        if tensors is not None:
+            x, y = tensors
+            for chunk in chunks:
+                chunk = chunk.to(x.device)
+                yield x[chunk], y[chunk]
+            return
+        from torch.utils.data import DataLoader
+
+        loader = DataLoader(self._dataset(split), batch_sampler=[c.tolist() for c in chunks],
+                            num_workers=self.workers, pin_memory=self.device.type == "cuda",
+                            persistent_workers=False)
+        yield from loader
+
+    def prepare(self, x: Tensor, train: bool, generator: torch.Generator | None = None) -> Tensor:
+        """Move a batch to the device; images get augmentation (train only) and normalisation there."""
+        x = x.to(self.device, non_blocking=True)
+        if self.is_image:
+            from resnet_any.data import augment, normalize
+
+            if train and self.meta.get("augment"):
+                x = augment(x, self.meta, generator=generator)
+            x = normalize(x, self.meta)
+            if self.channels_last and x.ndim == 4:
+                x = x.contiguous(memory_format=torch.channels_last)
+        else:
+            x = x.float()
+        return x
+
+    def forward(self, model: nn.Module, batch: tuple[Tensor, Tensor], train: bool = False,
+                generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+        """Logits and targets of one (x, y) batch."""
+        x, y = batch
+        return model(self.prepare(x, train, generator)), y.to(self.device, non_blocking=True).long()
+
+
+
+class NodeTask(Task):
+    """Full-batch node classification: one graph, masks pick the split's nodes."""
+
+    kind = "node"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        g = self.splits.graph
+        if g is None:
+            raise UserError(f"dataset {self.splits.name!r} has no graph for node classification")
+        for split in ("train", "val", "test"):
+            if getattr(g, f"{split}_mask", None) is None:
+                raise UserError(f"graph dataset {self.splits.name!r} has no {split}_mask")
+        self.graph = g.to(self.device)
+
+    def size(self, split: str) -> int:
+        """Number of nodes in a split's mask."""
+        return int(self.graph[f"{split}_mask"].sum())
+
+    def steps_per_epoch(self) -> int:
+        """One full-batch step per epoch."""
+        return 1
+
+    def batches(self, split: str, generator: torch.Generator | None = None) -> Iterator[str]:
+        """The whole graph once; the batch is just the split name."""
+        yield split
+
+    def forward(self, model: nn.Module, batch: str, train: bool = False,
+                generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+        """Logits and labels of the split's nodes (the model sees the whole graph)."""
+        g = self.graph
+        mask = g[f"{batch}_mask"]
+        return model(g.x, g.edge_index)[mask], g.y[mask].long()
+
+
+
+class GraphTask(Task):
+    """Graph-level classification: mini-batches of graphs merged into one disconnected PyG Batch."""
+
+    kind = "graph"
+
+    def size(self, split: str) -> int:
+        """Number of graphs in a split."""
+        ds = getattr(self.splits, split)
+        return 0 if ds is None else len(ds)
+
+    def batches(self, split: str, generator: torch.Generator | None = None) -> Iterator[Any]:
+        """PyG Batch objects of a split."""
+        from torch_geometric.loader import DataLoader
+
+        ds = getattr(self.splits, split)
+        n = len(ds)
+        if generator is not None:
+            chunks = self._train_index_batches(self.order(n, generator))
+        else:
+            chunks = list(torch.arange(n).split(max(self.batch_size, EVAL_BATCH)))
+        yield from DataLoader(ds, batch_sampler=[c.tolist() for c in chunks], num_workers=self.workers)
+
+    def forward(self, model: nn.Module, batch: Any, train: bool = False,
+                generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+        """Logits per graph and the graphs' labels."""
+        b = batch.to(self.device)
+        return model(b.x.float(), b.edge_index, b.batch), b.y.view(-1).long()
+
+
+
+@torch.no_grad()
+def predict_split(model: nn.Module, task: Task, split: str,
+                  autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext) -> tuple[Tensor, Tensor]:
+    """Logits and targets of a whole split, gathered on the CPU, with the model in eval mode."""
+    model.eval()
+    logits, targets = [], []
+    for batch in task.batches(split):
+        with autocast():
+            out, y = task.forward(model, batch)
+        logits.append(out.float().cpu())
+        targets.append(y.cpu())
+    return torch.cat(logits), torch.cat(targets)
+
+
+def split_metrics(logits: Tensor, targets: Tensor) -> dict[str, float]:
+    """Plain cross-entropy (no label smoothing), accuracy and count of a split's predictions."""
+    loss = nn.functional.cross_entropy(logits, targets).item()
+    return {"loss": loss, "acc": (logits.argmax(1) == targets).float().mean().item(), "n": len(targets)}
+
+
+TASKS: dict[str, type[Task]] = {"classify": ClassifyTask, "node": NodeTask, "graph": GraphTask}
+
+
+def make_task(splits: DataSplits, device: torch.device, batch_size: int, workers: int = 0,
+              channels_last: bool = False, order: OrderFn = shuffled) -> Task:
+    """The Task for a DataSplits' kind."""
+    if splits.task not in TASKS:
+        raise UserError(f"unknown task {splits.task!r} for dataset {splits.name!r}; valid: {', '.join(TASKS)}")
+    return TASKS[splits.task](splits, device, batch_size, workers, channels_last, order)
+

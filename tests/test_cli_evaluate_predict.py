@@ -1,0 +1,102 @@
+"""`python -m resnet_any.evaluate` and `python -m resnet_any.predict` on a trained digits checkpoint."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from resnet_any.data import load_dataset, normalize
+from resnet_any.predict import Predictor
+from resnet_any.train import TrainConfig, load_checkpoint, train
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def cli(module: str, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    return subprocess.run([sys.executable, "-m", module, *args], cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=300)
+
+
+@pytest.fixture(scope="module")
+def digits_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    out = tmp_path_factory.mktemp("digits") / "run"
+    summary = train(TrainConfig(domain="image", width=8, epochs=2, out=str(out)))
+    return out, summary
+
+
+def test_evaluate_matches_the_run_and_draws_the_confusion_matrix(digits_run, tmp_path: Path) -> None:
+    out, summary = digits_run
+    proc = cli("resnet_any.evaluate", "--checkpoint", str(out / "best.pt"), "--out", str(tmp_path), "--json")
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["accuracy"] == pytest.approx(summary["test_accuracy"], abs=1e-6)
+    assert result["n"] == 359 and result["dataset"] == "digits" and result["split"] == "test"
+    cm = np.array(result["confusion_matrix"])
+    assert cm.shape == (10, 10) and cm.sum() == 359
+    assert np.trace(cm) / cm.sum() == pytest.approx(result["accuracy"], abs=1e-6)
+    support = cm.sum(1)
+    for i, name in enumerate(result["class_names"]):
+        assert result["per_class_accuracy"][name] == pytest.approx(cm[i, i] / support[i])
+    assert Path(result["confusion_png"]).read_bytes()[:4] == b"\x89PNG"
+    text = cli("resnet_any.evaluate", "--checkpoint", str(out / "best.pt"), "--out", str(tmp_path), "--split", "val")
+    assert text.returncode == 0 and "accuracy" in text.stdout and "digits val" in text.stdout
+
+
+def test_predict_png_files_as_the_model_sees_the_dataset(digits_run, tmp_path: Path) -> None:
+    out, _ = digits_run
+    test = load_dataset("image", "digits").test
+    files = []
+    for i in range(6):
+        path = tmp_path / f"digit{i}.png"
+        Image.fromarray(test.x[i, 0].numpy(), mode="L").save(path)  # lossless: the same uint8 pixels
+        files.append(str(path))
+    proc = cli("resnet_any.predict", "--checkpoint", str(out / "best.pt"), "--top-k", "3", "--json", *files)
+    assert proc.returncode == 0, proc.stderr
+    rows = json.loads(proc.stdout)
+    assert [r["file"] for r in rows] == files
+    model, meta = load_checkpoint(out / "best.pt")
+    with torch.no_grad():
+        probs = torch.softmax(model(normalize(test.x[:6], meta["data"])), 1)
+    for row, p in zip(rows, probs):
+        assert len(row["top"]) == 3
+        best = int(p.argmax())
+        assert row["top"][0]["label"] == meta["class_names"][best]
+        assert row["top"][0]["prob"] == pytest.approx(float(p[best]), abs=1e-5)
+    text = cli("resnet_any.predict", "--checkpoint", str(out / "best.pt"), files[0])
+    assert text.returncode == 0 and text.stdout.startswith(f"{files[0]}: ")
+    # an RGB photo of another size goes through the same preprocessing without complaint
+    big = Image.fromarray(np.repeat(np.kron(test.x[0, 0].numpy(), np.ones((8, 8), np.uint8))[..., None], 3, 2))
+    assert Predictor.from_checkpoint(out / "best.pt").predict_images([big]).shape == (1, 10)
+
+
+def test_bad_inputs_to_evaluate_and_predict(digits_run, tmp_path: Path) -> None:
+    out, _ = digits_run
+    bad_png = tmp_path / "bad.png"
+    bad_png.write_text("this is text, not a PNG")
+    evil = tmp_path / "evil.pt"
+    marker = tmp_path / "ran"
+
+    class Payload:
+        def __reduce__(self):
+            return (exec, (f"open({str(marker)!r}, 'w')",))
+
+    torch.save({"format": "resnet_any", "model": Payload()}, evil)
+    for proc, expected in [
+        (cli("resnet_any.predict", "--checkpoint", str(out / "best.pt"), str(bad_png)), "cannot read image"),
+        (cli("resnet_any.predict", "--checkpoint", str(out / "best.pt"), str(tmp_path / "no.png")), "does not exist"),
+        (cli("resnet_any.predict", "--checkpoint", str(evil), str(bad_png)), "refused to load"),
+        (cli("resnet_any.evaluate", "--checkpoint", str(evil)), "refused to load"),
+        (cli("resnet_any.evaluate", "--checkpoint", str(out / "best.pt"), "--dataset", "nosuchset"), "nosuchset"),
+    ]:
+        assert proc.returncode == 2, proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1 and expected in proc.stderr, proc.stderr
+        assert "Traceback" not in proc.stderr
+    assert not marker.exists()
