@@ -1,0 +1,147 @@
+"""The app in a real browser (Playwright + headless Debian Chromium): upload, draw, train live, stop.
+
+Set RESNET_ANY_SCREENSHOTS=docs to save a screenshot of each tab into docs/ (for the README).
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import time
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+if importlib.util.find_spec("gradio") is None:  # the app needs the demo extra; importing it here would cost seconds
+    pytest.skip("gradio is not installed (pip install -e '.[demo]')", allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api")
+from PIL import Image  # noqa: E402
+
+from _app_server import REPO, app_server  # noqa: E402
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+SCREENSHOTS = os.environ.get("RESNET_ANY_SCREENSHOTS")
+LOCAL = ("http://127.0.0.1", "data:", "blob:", "about:")
+# A "7" on the canvas, as fractions of its size: top bar, then the diagonal down to the left.
+SEVEN = [(0.28, 0.22), (0.72, 0.22), (0.46, 0.82)]
+
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} not installed (apt-get install chromium)")
+
+
+OUTSIDE: list[str] = []  # every request the page made to anything but this machine
+
+
+@pytest.fixture(scope="module")
+def page():
+    """A fresh Chromium page on the running app, recording requests that leave loopback."""
+    server = app_server()
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        pg = browser.new_page(viewport={"width": 1280, "height": 1000})
+        pg.on("request", lambda r: None if r.url.startswith(LOCAL) else OUTSIDE.append(r.url))
+        pg.set_default_timeout(60_000)
+        pg.goto(server.url, wait_until="load")
+        pg.wait_for_selector("#checkpoint")
+        yield pg
+        browser.close()
+
+
+def _shot(pg, name: str) -> None:
+    if SCREENSHOTS:
+        out = Path(SCREENSHOTS) if Path(SCREENSHOTS).is_absolute() else REPO / SCREENSHOTS
+        out.mkdir(parents=True, exist_ok=True)
+        pg.screenshot(path=str(out / name), full_page=True)
+
+
+def _top_label(pg, timeout: float = 60) -> str:
+    """The Label component's headline class, once it shows one."""
+    head = pg.locator("#label [data-testid='label-output-value']")
+    head.wait_for(timeout=timeout * 1000)
+    return head.inner_text().strip()
+
+
+def test_upload_shows_label(page, shared_data: Path, tmp_path: Path) -> None:
+    """Uploading a real MNIST test digit shows its class on top, with the model name and inference time."""
+    from resnet_any.data.images import read_idx
+
+    raw = shared_data / "MNIST" / "raw"
+    img, y = read_idx(raw / "t10k-images-idx3-ubyte.gz")[0], int(read_idx(raw / "t10k-labels-idx1-ubyte.gz")[0])
+    path = tmp_path / "digit.png"
+    Image.fromarray(img, "L").save(path)
+    page.get_by_role("tab", name="Upload").click()
+    page.locator("#upload input[type=file]").set_input_files(str(path))
+    assert _top_label(page) == str(y)
+    info = page.locator("#info").inner_text()
+    assert "resnet18" in info and re.search(r"inference [\d.]+ ms", info), info
+
+
+def test_sketch_draws_a_seven(page) -> None:
+    """Strokes drawn with the mouse are composited, framed like MNIST and read as a 7."""
+    before = _seen_src(page)
+    page.get_by_role("tab", name="Draw").click()
+    page.locator("#sketch").get_by_label("Brush").first.click()
+    box = page.locator("#sketch canvas").first.bounding_box()
+    (x0, y0), rest = SEVEN[0], SEVEN[1:]
+    page.mouse.move(box["x"] + x0 * box["width"], box["y"] + y0 * box["height"])
+    page.mouse.down()
+    for x, y in rest:
+        page.mouse.move(box["x"] + x * box["width"], box["y"] + y * box["height"], steps=12)
+    page.mouse.up()
+    deadline = time.monotonic() + 60
+    # the upload's prediction stays on screen until the sketch's replaces its "what the model sees" image;
+    # a prediction of the half-drawn stroke may come first
+    while (_seen_src(page) == before or _top_label(page) != "7") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _seen_src(page) != before, "the drawing was not classified"
+    assert _top_label(page) == "7"
+    _shot(page, "app_classify.png")
+
+
+def _seen_src(pg) -> str:
+    img = pg.locator("#seen img")
+    return (img.first.get_attribute("src") or "") if img.count() else ""
+
+
+def _loss_path(pg) -> str:
+    """The SVG path data of the loss curve's lines (empty before any point)."""
+    paths = pg.locator("#loss_plot path[aria-roledescription='line mark']")
+    return "".join(paths.nth(i).get_attribute("d") or "" for i in range(paths.count()))
+
+
+def test_train_curve_updates_then_stop(page) -> None:
+    """Start with the defaults: the status and loss curve update live; Stop ends the run within 2 seconds."""
+    page.get_by_role("tab", name="Train").click()
+    page.locator("#epochs input").fill("200" if not SCREENSHOTS else "8")
+    page.locator("#start").click()
+    deadline = time.monotonic() + 120
+    first = ""
+    while time.monotonic() < deadline and not first:
+        if "· step" in page.locator("#status").inner_text():
+            first = _loss_path(page)
+        time.sleep(0.1)
+    assert first, f"no training progress: {page.locator('#status').inner_text()}"
+    later = first
+    while time.monotonic() < deadline and later == first:
+        time.sleep(0.2)
+        later = _loss_path(page)
+    assert later != first, "the loss curve did not update"
+    if SCREENSHOTS:  # a README picture wants a few epochs of both curves
+        while time.monotonic() < deadline + 120 and page.locator("#status").inner_text().count("epoch 4/") == 0:
+            time.sleep(0.5)
+        _shot(page, "app_train.png")
+    page.locator("#stop").click()
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 15 and "stopped" not in page.locator("#status").inner_text():
+        time.sleep(0.1)
+    status = page.locator("#status").inner_text()
+    assert "stopped" in status, status
+    # the stop lands within a step; the end line also waits for the small test-split pass
+    assert time.monotonic() - t0 < 5, f"took {time.monotonic() - t0:.1f}s to stop"
+
+
+def test_page_stays_on_this_machine(page) -> None:
+    """Nothing the page loaded (fonts, scripts, telemetry) came from outside loopback."""
+    assert OUTSIDE == [], f"the page reached outside this machine: {OUTSIDE[:5]}"
