@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import math
 import os
 import time
 from pathlib import Path
@@ -31,10 +32,10 @@ POLL_S = 0.1
 THEME = gr.themes.Default(font=["system-ui", "-apple-system", "Segoe UI", "Roboto", "Helvetica", "Arial", "sans-serif"],
                           font_mono=["ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "monospace"])
 LOSS_COLUMNS = ["epoch", "loss", "curve"]
+ACC_COLUMNS = ["epoch", "accuracy", "curve"]
 LOSS_CURVES = ("train (running)", "train", "val")
 ACC_CURVES = ("train", "val")
 CURVE_COLORS = {"train (running)": "#93c5fd", "train": "#1d4ed8", "val": "#ea580c"}
-ACC_COLUMNS = ["epoch", "accuracy", "curve"]
 
 
 def _checked_upload(component: gr.Image) -> gr.Image:
@@ -63,7 +64,8 @@ def _int(name: str, value: Any, minimum: int) -> int | None:
     """An integer input (API clients may send 5.0), None when empty; a UserError otherwise."""
     if value is None or value == "":
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or float(value) != int(value):
+    if (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
+            or float(value) != int(value)):
         raise UserError(f"{name} must be a whole number, got {value!r}")
     if int(value) < minimum:
         raise UserError(f"{name} must be >= {minimum}, got {int(value)}")
@@ -248,6 +250,7 @@ def build_app(runs_dir: str | Path = "runs") -> gr.Blocks:
                         info = gr.Markdown(elem_id="info")
                         seen = gr.Image(label="What the model sees", interactive=False, height=140,
                                         buttons=[], elem_id="seen")
+                # the API's /classify returns the Label alone, so it hangs off an invisible button of its own
                 hidden = gr.Button(visible=False)
             with gr.Tab("Train", id="train"):
                 p = PRESETS["image"]
