@@ -26,6 +26,8 @@ def evaluate_checkpoint(checkpoint: str | Path, dataset: str | None = None, data
     """Score a checkpoint on a split of its own dataset (or of --dataset): loss, accuracy, per class, confusion."""
     from resnet_any.data import load_dataset
 
+    if split not in ("train", "val", "test"):
+        raise UserError(f"unknown --split {split!r}; valid: train, val, test")
     dev = pick_device(device)
     model, meta = load_checkpoint(checkpoint, dev)
     cfg = meta["config"]
@@ -40,8 +42,6 @@ def evaluate_checkpoint(checkpoint: str | Path, dataset: str | None = None, data
     if splits.in_channels != meta["model_kwargs"].get("in_channels", splits.in_channels):
         raise UserError(f"dataset {splits.name!r} has {splits.in_channels} input channels but the checkpoint's model "
                         f"takes {meta['model_kwargs']['in_channels']}")
-    if split not in ("train", "val", "test"):
-        raise UserError(f"unknown --split {split!r}; valid: train, val, test")
     if splits.meta and meta["domain"] == "image":
         # normalise exactly as in training, whatever statistics the evaluated dataset would have
         splits.meta = {**splits.meta, **{k: v for k, v in (meta.get("data") or {}).items() if k in ("mean", "std")}}

@@ -12,9 +12,11 @@ import pytest
 import torch
 from PIL import Image
 
+from resnet_any import evaluate, predict
 from resnet_any.data import load_dataset, normalize
 from resnet_any.predict import Predictor
 from resnet_any.train import TrainConfig, load_checkpoint, train
+from resnet_any.train.cli import run_cli
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -46,11 +48,18 @@ def test_evaluate_matches_the_run_and_draws_the_confusion_matrix(digits_run, tmp
     for i, name in enumerate(result["class_names"]):
         assert result["per_class_accuracy"][name] == pytest.approx(cm[i, i] / support[i])
     assert Path(result["confusion_png"]).read_bytes()[:4] == b"\x89PNG"
-    text = cli("resnet_any.evaluate", "--checkpoint", str(out / "best.pt"), "--out", str(tmp_path), "--split", "val")
-    assert text.returncode == 0 and "accuracy" in text.stdout and "digits val" in text.stdout
 
 
-def test_predict_png_files_as_the_model_sees_the_dataset(digits_run, tmp_path: Path) -> None:
+
+def test_evaluate_text_output(digits_run, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    out, _ = digits_run
+    assert run_cli(evaluate.main, ["--checkpoint", str(out / "best.pt"), "--out", str(tmp_path), "--split", "val"]) == 0
+    text = capsys.readouterr().out
+    assert "resnet18 on digits val (288 samples): accuracy" in text and (tmp_path / "confusion_digits_val.png").is_file()
+
+
+def test_predict_png_files_as_the_model_sees_the_dataset(digits_run, tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture) -> None:
     out, _ = digits_run
     test = load_dataset("image", "digits").test
     files = []
@@ -70,14 +79,14 @@ def test_predict_png_files_as_the_model_sees_the_dataset(digits_run, tmp_path: P
         best = int(p.argmax())
         assert row["top"][0]["label"] == meta["class_names"][best]
         assert row["top"][0]["prob"] == pytest.approx(float(p[best]), abs=1e-5)
-    text = cli("resnet_any.predict", "--checkpoint", str(out / "best.pt"), files[0])
-    assert text.returncode == 0 and text.stdout.startswith(f"{files[0]}: ")
+    assert run_cli(predict.main, ["--checkpoint", str(out / "best.pt"), files[0]]) == 0
+    assert capsys.readouterr().out.startswith(f"{files[0]}: {rows[0]['top'][0]['label']} ")
     # an RGB photo of another size goes through the same preprocessing without complaint
     big = Image.fromarray(np.repeat(np.kron(test.x[0, 0].numpy(), np.ones((8, 8), np.uint8))[..., None], 3, 2))
     assert Predictor.from_checkpoint(out / "best.pt").predict_images([big]).shape == (1, 10)
 
 
-def test_bad_inputs_to_evaluate_and_predict(digits_run, tmp_path: Path) -> None:
+def test_bad_inputs_to_evaluate_and_predict(digits_run, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     out, _ = digits_run
     bad_png = tmp_path / "bad.png"
     bad_png.write_text("this is text, not a PNG")
@@ -89,14 +98,21 @@ def test_bad_inputs_to_evaluate_and_predict(digits_run, tmp_path: Path) -> None:
             return (exec, (f"open({str(marker)!r}, 'w')",))
 
     torch.save({"format": "resnet_any", "model": Payload()}, evil)
-    for proc, expected in [
-        (cli("resnet_any.predict", "--checkpoint", str(out / "best.pt"), str(bad_png)), "cannot read image"),
-        (cli("resnet_any.predict", "--checkpoint", str(out / "best.pt"), str(tmp_path / "no.png")), "does not exist"),
-        (cli("resnet_any.predict", "--checkpoint", str(evil), str(bad_png)), "refused to load"),
-        (cli("resnet_any.evaluate", "--checkpoint", str(evil)), "refused to load"),
-        (cli("resnet_any.evaluate", "--checkpoint", str(out / "best.pt"), "--dataset", "nosuchset"), "nosuchset"),
+    ckpt = str(out / "best.pt")
+    for main, argv, expected in [
+        (predict.main, ["--checkpoint", ckpt, str(bad_png)], "cannot read image"),
+        (predict.main, ["--checkpoint", ckpt, str(tmp_path / "no.png")], "does not exist"),
+        (predict.main, ["--checkpoint", str(evil), str(bad_png)], "refused to load"),
+        (predict.main, ["--checkpoint", ckpt, "--top-k", "0", str(bad_png)], "--top-k must be >= 1"),
+        (evaluate.main, ["--checkpoint", str(evil)], "refused to load"),
+        (evaluate.main, ["--checkpoint", ckpt, "--dataset", "nosuchset"], "nosuchset"),
+        (evaluate.main, ["--checkpoint", ckpt, "--split", "dev"], "unknown --split 'dev'"),
+        (evaluate.main, [], "required: --checkpoint"),
     ]:
-        assert proc.returncode == 2, proc.stderr
-        assert len(proc.stderr.strip().splitlines()) == 1 and expected in proc.stderr, proc.stderr
-        assert "Traceback" not in proc.stderr
+        assert run_cli(main, argv) == 2, argv
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and err.startswith("error: ") and expected in err, err
     assert not marker.exists()
+    # and as a process: one line, exit 2, no traceback
+    proc = cli("resnet_any.predict", "--checkpoint", str(evil), str(bad_png))
+    assert proc.returncode == 2 and proc.stderr.startswith("error: refused to load") and "Traceback" not in proc.stderr

@@ -73,3 +73,25 @@ def test_resume_without_checkpoint_is_a_clear_error(tmp_path: Path) -> None:
         Trainer(TrainConfig(out=str(tmp_path), resume=True))
     with pytest.raises(UserError, match="needs --out"):
         Trainer(TrainConfig(domain="image", resume=True))
+
+
+def test_sigint_stops_after_the_step_and_keeps_finished_epochs(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    out = tmp_path / "run"
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "resnet_any.train", "--domain", "image", "--width", "8",
+                             "--epochs", "50", "--out", str(out)], cwd=REPO, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    metrics = out / "metrics.jsonl"
+    deadline = time.monotonic() + 240
+    while not (metrics.is_file() and metrics.stat().st_size) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGINT, err
+    assert "Traceback" not in err and f"--resume --out {out}" in err
+    epoch = torch.load(out / "last.pt", weights_only=True)["epoch"]
+    assert 1 <= epoch < 50 and [r["epoch"] for r in rows(out)] == list(range(1, epoch + 1))
+    assert json.loads((out / "summary.json").read_text())["stopped"] is True

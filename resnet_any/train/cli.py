@@ -77,7 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--freeze-backbone", action=argparse.BooleanOptionalAction, help="train only the classifier")
     g = p.add_argument_group("optimization")
     g.add_argument("--epochs", type=int)
-    g.add_argument("--batch-size", type=int)
+    g.add_argument("--batch-size", type=int,
+                   help="GLOBAL batch: under torchrun each of the N processes takes batch/N (must divide)")
     g.add_argument("--lr", type=float, help="peak learning rate")
     g.add_argument("--weight-decay", type=float, help="(not applied to norms and biases)")
     g.add_argument("--optimizer", help=", ".join(OPTIMIZERS))
@@ -101,6 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--resume", action=argparse.BooleanOptionalAction, help="continue the run in --out from last.pt")
     g.add_argument("--config", help="YAML or JSON file of options; flags override it")
     g.add_argument("--quiet", action=argparse.BooleanOptionalAction, help="print only the final line")
+    g.add_argument("--sync-bn", action=argparse.BooleanOptionalAction,
+                   help="under torchrun on GPUs: BatchNorm statistics over the global batch (SyncBatchNorm)")
     return p
 
 
@@ -147,10 +150,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     check_out(cfg)
     if not cfg.resume:
         check_domain(cfg.domain)
+    from resnet_any.train.distributed import NotThisRank
     from resnet_any.train.sinks import Console
-    from resnet_any.train.trainer import Trainer
+    from resnet_any.train.trainer import Trainer, is_main_process
 
-    trainer = Trainer(cfg, sinks=[Console(quiet=bool(cfg.quiet))])
+    # under torchrun only rank 0 prints progress (and writes files, see Trainer)
+    try:
+        trainer = Trainer(cfg, sinks=[Console(quiet=bool(cfg.quiet))] if is_main_process() else [])
+    except NotThisRank:
+        return 0  # rank 0 trains this one-process task alone and said so
     stop = threading.Event()
     end: dict = {}
     with stop_on_signals(stop) as received:

@@ -57,6 +57,7 @@ class TrainConfig:
     val_fraction: float | None = None
     image_size: int | None = None
     on_nonfinite: str | None = None
+    sync_bn: bool | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able dict (what config.json and checkpoints hold)."""
@@ -114,7 +115,7 @@ _INT_MIN = {"epochs": 1, "batch_size": 1, "warmup_epochs": 0, "step_size": 1, "p
 _POSITIVE = ("lr", "clip_grad", "gamma")
 _NON_NEGATIVE = ("weight_decay", "momentum", "drop_path")
 _CHOICES = {"optimizer": OPTIMIZERS, "schedule": SCHEDULES, "amp": AMP_MODES, "on_nonfinite": NONFINITE}
-_BOOLS = ("nesterov", "channels_last", "compile", "resume", "freeze_backbone", "quiet")
+_BOOLS = ("nesterov", "channels_last", "compile", "resume", "freeze_backbone", "quiet", "sync_bn")
 _STRINGS = ("domain", "dataset", "data_dir", "cache_dir", "model", "attn", "device", "out", "init")
 
 
@@ -164,8 +165,8 @@ def validate(cfg: TrainConfig) -> None:
         raise UserError(f"unknown --device {cfg.device!r}; valid: auto, cpu, cuda, cuda:N")
 
 
-# A directory holds a run worth keeping once it has a checkpoint or a metrics row; a run stopped
-# before its first epoch ended left nothing of value and may be started over.
+# A directory holds a run worth keeping once it has last.pt; a run stopped before its first checkpoint
+# landed left nothing resumable and may be started over (the refusal lists every run file present).
 RUN_FILES = ("last.pt", "best.pt", "metrics.jsonl")
 
 
@@ -184,7 +185,9 @@ def check_out(cfg: TrainConfig) -> None:
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {str(out)!r} exists and is not a directory")
     present = [f for f in RUN_FILES if (out / f).is_file() and (out / f).stat().st_size > 0]
-    if present:
+    # without last.pt there is nothing --resume could continue (a run killed before its first checkpoint
+    # landed): refusing a fresh start too would leave the directory unusable
+    if "last.pt" in present:
         raise UserError(f"--out {str(out)!r} already holds a run ({', '.join(present)}); add --resume "
                         "to continue it, or choose another --out")
 

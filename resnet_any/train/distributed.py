@@ -11,6 +11,10 @@ from torch import nn
 from resnet_any.errors import UserError
 
 
+class NotThisRank(Exception):
+    """Raised on ranks > 0 for work that runs in one process (full-batch node classification): exit cleanly."""
+
+
 @dataclass(frozen=True)
 class DistInfo:
     """Where this process sits in the job: rank among world_size, and its local GPU index."""
@@ -52,10 +56,13 @@ def setup(info: DistInfo, device: torch.device) -> torch.device:
 
 
 def wrap(model: nn.Module, info: DistInfo, device: torch.device, sync_bn: bool = False) -> nn.Module:
-    """Wrap in DistributedDataParallel (optionally with synchronised batch norm)."""
+    """Wrap in DistributedDataParallel (optionally with synchronised batch norm, converted in place)."""
     if not info.enabled:
         return model
     if sync_bn:
+        # torch's SyncBatchNorm only reduces statistics of CUDA/XPU tensors; on CPUs it raises mid-step
+        if device.type == "cpu":
+            raise UserError("--sync-bn needs GPUs (torch's SyncBatchNorm does not run on CPU); drop it for gloo/CPU runs")
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
     ids = [device.index] if device.type == "cuda" else None
     return nn.parallel.DistributedDataParallel(model, device_ids=ids)
@@ -68,6 +75,36 @@ def all_sum(values: list[float], device: torch.device) -> list[float]:
     t = torch.tensor(values, dtype=torch.float64, device=device)
     dist.all_reduce(t)
     return t.tolist()
+
+
+def shard(order: torch.Tensor, info: DistInfo, per_rank: int) -> torch.Tensor:
+    """This rank's samples of a global order: the rank-th slice of every global batch of per_rank * world_size.
+
+    Each global batch is split the same way one process would see it, so averaging the ranks' gradients
+    (DDP) gives the one-process gradient of that batch. A last partial batch is split evenly and its
+    remainder (< world_size samples) dropped, as every rank must take the same number of steps.
+    """
+    if not info.enabled:
+        return order
+    world = info.world_size
+    chunks = []
+    for batch in order.split(per_rank * world):
+        part = len(batch) // world
+        chunks.append(batch[info.rank * part:(info.rank + 1) * part])
+    return torch.cat(chunks) if chunks else order[:0]
+
+
+def any_rank(flags: list[bool], device: torch.device) -> list[bool]:
+    """Whether each flag is set on any rank, so that every rank takes the same branch (else DDP hangs)."""
+    return [v > 0 for v in all_sum([float(f) for f in flags], device)]
+
+
+def sync_buffers(model: nn.Module) -> None:
+    """Copy rank 0's buffers (BatchNorm running statistics) to every rank, so evaluation agrees with what rank 0 saves."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return
+    for b in model.buffers():
+        dist.broadcast(b.data, src=0)
 
 
 def barrier() -> None:

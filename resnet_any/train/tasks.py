@@ -44,8 +44,8 @@ class Task:
         raise NotImplementedError
 
     def steps_per_epoch(self) -> int:
-        """Optimizer steps in one training epoch."""
-        return len(self._train_index_batches(torch.arange(self.size("train"))))
+        """Optimizer steps in one training epoch (of this rank's shard under DDP)."""
+        return len(self._train_index_batches(self.order(self.size("train"), torch.Generator().manual_seed(0))))
 
     def _train_index_batches(self, idx: Tensor) -> list[Tensor]:
         bs = self.batch_size

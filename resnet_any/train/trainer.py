@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from resnet_any.errors import UserError
-from resnet_any.train import recipes
+from resnet_any.train import distributed, recipes
 from resnet_any.train.checkpoint import (FORMAT, VERSION, atomic_write, init_from, is_resnet_any, read_checkpoint,
                                          remove_stale_temps)
 from resnet_any.train.config import TrainConfig, check_out, validate
@@ -137,6 +137,7 @@ class Trainer:
         self.out = Path(cfg.out) if cfg.out else default_out(domain)
         # cheap checks before the (slow) data load, so a typo fails at once
         self.device = pick_device(cfg.device or "auto")
+        self.dist = distributed.from_env()
         if cfg.amp == "fp16" and self.device.type != "cuda":
             raise UserError(f"--amp fp16 needs a CUDA device (this run is on {self.device.type}); use --amp bf16 or off")
         if cfg.amp == "bf16" and self.device.type == "cuda" and not torch.cuda.is_bf16_supported():
@@ -147,15 +148,16 @@ class Trainer:
 
         from resnet_any.data import load_dataset
 
-        dataset = cfg.dataset or recipes.default_dataset(domain)
-        self.splits = load_dataset(domain, dataset, cfg.data_dir, seed=SPLIT_SEED,
+        self.splits = load_dataset(domain, cfg.dataset, cfg.data_dir, seed=SPLIT_SEED,
                                    val_fraction=cfg.val_fraction if cfg.val_fraction is not None else 0.2,
                                    image_size=cfg.image_size, cache_dir=cfg.cache_dir)
         size = self.splits.meta.get("image_size")
-        cfg = recipes.resolve(cfg, self.splits.task, max(size) if isinstance(size, (list, tuple)) else size)
+        cfg = recipes.resolve(cfg, self.splits.task, self.splits.name,
+                              max(size) if isinstance(size, (list, tuple)) else size)
         cfg.out = str(self.out)
         validate(cfg)
         self.cfg = cfg
+        self._setup_distributed()
 
         self.model = self._build_model()
         self.task = make_task(self.splits, self.device, self._batch_size(), cfg.workers,
@@ -168,7 +170,6 @@ class Trainer:
         self.schedule = Schedule(self.optimizer, cfg, self.steps_per_epoch)
         self.scaler = torch.amp.GradScaler("cuda") if cfg.amp == "fp16" else None
         self.criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
-        self.forward_model = torch.compile(self.model) if cfg.compile else self.model
 
         self.start_epoch = 0
         self.best = {"epoch": None, "val_acc": -1.0, "val_loss": float("inf")}
@@ -178,13 +179,43 @@ class Trainer:
         if self.resume_ckpt is not None:
             self._restore(self.resume_ckpt)
             self.resume_ckpt = None  # the tensors now live in the model/optimizer; free the copy
+            # every rank has read last.pt before rank 0 may overwrite it
+            distributed.barrier()
+        # self.model stays the bare module (checkpoints hold its state_dict, no "module." prefix)
+        wrapped = distributed.wrap(self.model, self.dist, self.device, bool(cfg.sync_bn))
+        self.forward_model = torch.compile(wrapped) if cfg.compile else wrapped
         self.sinks: list[Sink] = (file_sinks(self.out) if is_main_process() else []) + list(sinks or [])
 
     # ---- setup -------------------------------------------------------------------------------
 
     def sample_order(self, n: int, generator: torch.Generator) -> torch.Tensor:
-        """The training samples one epoch visits, in order; DDP overrides this to give each rank its shard."""
-        return shuffled(n, generator)
+        """The training samples this rank visits in one epoch: its slice of every global batch of one permutation.
+
+        The permutation is reseeded from (seed, epoch) each epoch, as DistributedSampler.set_epoch does.
+        """
+        return distributed.shard(shuffled(n, generator), self.dist, self.task.batch_size)
+
+    def _setup_distributed(self) -> None:
+        """Under torchrun: check the global batch divides, then join the process group (one process: nothing)."""
+        info, cfg = self.dist, self.cfg
+        if not info.enabled:
+            return
+        if self.splits.task == "node":
+            # one graph in one full batch: there is nothing to split, and copies on every rank would only
+            # repeat the same step, so rank 0 trains alone and the others leave before joining a group
+            if not info.is_main:
+                raise distributed.NotThisRank
+            print(f"note: full-batch node classification ({self.splits.name}) runs in one process: rank 0 trains "
+                  f"alone, the other {info.world_size - 1} rank(s) exit", file=sys.stderr)
+            self.dist = distributed.DistInfo()
+            return
+        if cfg.batch_size % info.world_size:
+            raise UserError(f"--batch-size {cfg.batch_size} is the global batch and must divide by the "
+                            f"{info.world_size} processes (each takes batch/{info.world_size})")
+        if cfg.sync_bn and self.device.type == "cpu":
+            raise UserError("--sync-bn needs GPUs (torch's SyncBatchNorm does not run on CPU); drop it for CPU runs")
+        self._owns_group = not torch.distributed.is_initialized()
+        self.device = distributed.setup(info, self.device)
 
     def _resume_config(self, cfg: TrainConfig) -> TrainConfig:
         path = Path(cfg.out) / "last.pt"
@@ -206,15 +237,17 @@ class Trainer:
         return saved.merged({k: v for k, v in cfg.explicit().items() if k in RESUME_MUTABLE and k != "init"})
 
     def _batch_size(self) -> int:
+        """This process's batch: the global --batch-size divided by the number of processes."""
         n = len(self.splits.train) if self.splits.train is not None else 0
-        bs = self.cfg.batch_size
+        bs, world = self.cfg.batch_size, self.dist.world_size
         # a batch larger than the training set would make every epoch one short batch: say so, then clamp
         if self.splits.task != "node" and 0 < n < bs:
+            n = max(world, n - n % world)  # the ranks split it evenly
             if is_main_process():
                 print(f"warning: --batch-size {bs} is larger than the {n} training samples; using {n}",
                       file=sys.stderr)
-            return n
-        return bs
+            return n // world
+        return bs // world
 
     def _build_model(self) -> nn.Module:
         from resnet_any.core.registry import create_model
@@ -271,11 +304,14 @@ class Trainer:
         # every RNG is re-derived from (seed, epoch) at each epoch start, so a resumed run replays
         # exactly what an uninterrupted one would, whatever happened to the global RNG in between
         base = self.cfg.seed * 1_000_003 + epoch
-        torch.manual_seed(base)
+        # the sample order is shared by all ranks (each takes its shard); dropout and augmentation
+        # differ per rank so shards are not perturbed alike (rank 0 draws what one process would)
+        salt = 7_919 * self.dist.rank
+        torch.manual_seed(base + salt)
         order = torch.Generator().manual_seed(base + 1)
         aug = None
         if self.task.kind == "classify":
-            aug = torch.Generator(device=self.device).manual_seed(base + 2)
+            aug = torch.Generator(device=self.device).manual_seed(base + 2 + salt)
         return order, aug
 
     def _train_mode(self) -> None:
@@ -298,7 +334,8 @@ class Trainer:
             remove_stale_temps(self.out)
         stopped = False
         self._pending: dict[str, bytes] = {}
-        self._last_write = time.monotonic()
+        # the first finished epoch is checkpointed at once: until last.pt exists a kill leaves nothing to resume
+        self._last_write = -math.inf
         try:
             yield self._emit(self._start_record())
             self._steps_done = 0
@@ -312,12 +349,17 @@ class Trainer:
                 self.history.append(epoch_row(rec))
                 self._save(epoch, rec, t_run)
                 yield rec
-                if stop.is_set() and epoch < cfg.epochs:
+                if self._stop_everywhere(stop) and epoch < cfg.epochs:
                     stopped = True
                     break
             self._flush_checkpoints()
+            # the other ranks wait for rank 0's best.pt before their test pass reads it
+            distributed.barrier()
             yield self._emit(self._finish(stopped, t_run))
         finally:
+            if getattr(self, "_owns_group", False):
+                self._owns_group = False
+                distributed.teardown()
             if self._pending:
                 # the consumer closed the generator or an error escaped: finished epochs are still kept
                 with contextlib.suppress(Exception):
@@ -345,12 +387,19 @@ class Trainer:
         seen = 0
         params = [p for g in opt.param_groups for p in g["params"]]
         for step, batch in enumerate(self.task.batches("train", order), 1):
-            if stop.is_set():
+            if stop.is_set() and not self.dist.enabled:
                 return None
             with self._autocast():
                 logits, y = self.task.forward(model, batch, train=True, generator=aug)
             loss = self.criterion(logits.float(), y)
-            if not torch.isfinite(loss):
+            finite = bool(torch.isfinite(loss))
+            if self.dist.enabled:
+                # DDP's backward is a collective: every rank must stop or skip at the same step (one reduce)
+                stopping, nonfinite = distributed.any_rank([stop.is_set(), not finite], self.device)
+                if stopping:
+                    return None
+                finite = not nonfinite
+            if not finite:
                 if cfg.on_nonfinite == "stop":
                     raise UserError(f"non-finite loss at epoch {epoch} step {step}; lower --lr, add --clip-grad, "
                                     "or pass on_nonfinite: skip (checkpoints keep the last finite epoch)")
@@ -384,19 +433,34 @@ class Trainer:
                                   "steps_per_epoch": self.steps_per_epoch, "loss": loss_sum.item() / seen,
                                   "samples_per_s": seen / max(now - t0, 1e-9),
                                   "eta_s": per_step * (self._steps_total - self._steps_done)})
+        # sums and counts over every rank, so each rank computes the same row as one process would
+        loss_total, correct_total, seen = loss_sum.item(), correct.item(), seen
+        if self.dist.enabled:
+            loss_total, correct_total, seen = distributed.all_sum([loss_total, float(correct_total), float(seen)],
+                                                                  self.device)
+            # BatchNorm statistics drift apart per rank within a step; evaluate and save rank 0's
+            distributed.sync_buffers(self.model)
         if seen == 0:
             raise UserError(f"epoch {epoch} trained on no batch (every step skipped as non-finite)")
         train_time = time.monotonic() - t0
         val = self.evaluate("val")
         self.schedule.step_epoch(val["loss"])
         return {"type": "epoch", "epoch": epoch, "lr": opt.param_groups[0]["lr"],
-                "train_loss": loss_sum.item() / seen, "train_acc": correct.item() / seen,
+                "train_loss": loss_total / seen, "train_acc": correct_total / seen,
                 "val_loss": val["loss"], "val_acc": val["acc"], "seconds": time.monotonic() - t0,
                 "samples_per_s": seen / max(train_time, 1e-9)}
 
     def evaluate(self, split: str) -> dict[str, float]:
         """Plain cross-entropy (no label smoothing) and accuracy over a split."""
-        return split_metrics(*predict_split(self.forward_model, self.task, split, self._autocast))
+        # under DDP every rank scores the whole split with the bare model: no collectives, same numbers
+        model = self.model if self.dist.enabled else self.forward_model
+        return split_metrics(*predict_split(model, self.task, split, self._autocast))
+
+    def _stop_everywhere(self, stop: threading.Event) -> bool:
+        """Whether a stop was asked on any rank (all ranks must agree to leave the loop together)."""
+        if not self.dist.enabled:
+            return stop.is_set()
+        return distributed.any_rank([stop.is_set()], self.device)[0]
 
     def _state(self, epoch: int, t_run: float) -> dict[str, Any]:
         return {"format": FORMAT, "version": VERSION, "model_name": self.cfg.model,
