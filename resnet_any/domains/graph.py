@@ -48,14 +48,15 @@ def gcn_resnet(in_channels: int, num_classes: int, *, hidden_channels: int = 64,
                depth: int = 2, dropout: float = 0.5, input_dropout: float = 0.0, style: str = "res+",
                conv: str = "gcn", norm: str = "batch", act: str = "relu", attn: str | None = None,
                drop_path_rate: float = 0.0, zero_init_residual: bool = False, alpha: float = 0.1,
-               theta: float = 0.5) -> GraphResNet:
+               theta: float = 0.5, cached: bool = False) -> GraphResNet:
     """A residual graph network with `depth` graph convolutions of `hidden_channels` (alias `width`)."""
     if style not in STYLES:
         raise UserError(f"unknown graph residual style {style!r}; valid: {', '.join(STYLES)}")
     if not isinstance(depth, int) or depth < 1:
         raise UserError(f"depth must be a positive integer, got {depth!r}")
     preact, skip, conv_override, norm_override = STYLES[style]
-    ops = GraphOps(conv_override or conv, norm_override or norm, act, alpha=alpha, theta=theta)
+    # cached: normalise the adjacency once; right only when every call sees the same graph (node tasks)
+    ops = GraphOps(conv_override or conv, norm_override or norm, act, alpha=alpha, theta=theta, cached=cached)
     hidden = width or hidden_channels
     # GCNII's stem is a linear map, so all `depth` convolutions sit in blocks; otherwise the
     # stem is the first convolution

@@ -1,0 +1,72 @@
+"""Runs of the toolkit's own Trainer for the accuracy suites, in throwaway folders, with optional early stopping."""
+from __future__ import annotations
+
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Sequence
+
+
+def train_once(config: dict[str, Any], *, patience: int | None = None, target: float | None = None,
+               configure: Callable[[Any], None] | None = None) -> dict[str, Any]:
+    """Train with `TrainConfig(**config)`; the "end" record plus `epochs_run`, `seconds`, `time_to_target`.
+
+    `patience`: stop once neither validation accuracy nor validation loss has improved for that
+    many epochs (the Trainer still tests the epoch validation picked). `target`: also time the first
+    epoch whose validation accuracy reaches it. `configure(trainer)` may
+    adjust the built trainer before it runs (e.g. per-layer weight decay).
+    """
+    from resnet_any.train import TrainConfig, Trainer
+
+    with tempfile.TemporaryDirectory(prefix="resnet_any_bench_") as tmp:
+        # progress printing is the bench's job: the trainer stays quiet and writes only to tmp
+        trainer = Trainer(TrainConfig(**{"quiet": True, **config, "out": str(Path(tmp) / "run")}))
+        if configure is not None:
+            configure(trainer)
+        stop = threading.Event()
+        best = (-1.0, float("inf"))
+        best_loss, since, epochs = float("inf"), 0, 0
+        end: dict[str, Any] = {}
+        reached: float | None = None
+        start = time.perf_counter()
+        for rec in trainer.run(stop):
+            if rec["type"] == "epoch":
+                epochs = rec["epoch"]
+                acc, loss = rec["val_acc"], rec["val_loss"]
+                if target is not None and reached is None and acc >= target:
+                    reached = time.perf_counter() - start
+                if (acc, -loss) > (best[0], -best[1]) or loss < best_loss:
+                    since = 0
+                else:
+                    since += 1
+                best = max(best, (acc, loss), key=lambda t: (t[0], -t[1]))
+                best_loss = min(best_loss, loss)
+                if patience and since >= patience:
+                    stop.set()
+            elif rec["type"] == "end":
+                end = rec
+        return {**end, "epochs_run": epochs, "seconds": time.perf_counter() - start, "time_to_target": reached}
+
+
+def _one_thread_call(fn: Callable[..., Any], args: Sequence[Any]) -> Any:
+    """Run `fn(*args)` in a worker process with one torch thread (the workers share the cores)."""
+    import torch
+
+    torch.set_num_threads(1)
+    return fn(*args)
+
+
+def parallel_map(fn: Callable[..., Any], tasks: Iterable[Sequence[Any]], jobs: int = 1) -> Iterator[Any]:
+    """`fn(*task)` for each task, in order; with jobs > 1 in that many spawned processes of one thread each."""
+    tasks = list(tasks)
+    if jobs <= 1:
+        for task in tasks:
+            yield fn(*task)
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    # spawn, not fork: a forked child of a process that already ran OpenMP threads can hang
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        yield from pool.map(_one_thread_call, [fn] * len(tasks), tasks)

@@ -1,0 +1,124 @@
+"""ucr: the series ResNet on every classification set aeon ships, beside Fawaz et al.'s ResNet and InceptionTime."""
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from typing import Callable
+
+from resnet_any.bench.table import make_row, seeds_row
+from resnet_any.errors import UserError
+
+HELP = "time-series ResNet on aeon's shipped UCR/UEA sets, beside the published ResNet (Fawaz et al. 2019) and InceptionTime"
+
+# Fawaz et al. 2019 (ResNet, mean of 5 runs, default split; BasicMotions from the bake-off redux) and
+# Ismail Fawaz et al. 2020 (InceptionTime), test accuracy
+RESNET = {"GunPoint": 0.991, "ItalyPowerDemand": 0.962, "ArrowHead": 0.838, "OSULeaf": 0.980, "ACSF1": 0.916,
+          "JapaneseVowels": 0.992, "BasicMotions": 1.000}
+INCEPTION = {"GunPoint": 1.000, "ItalyPowerDemand": 0.965, "ArrowHead": 0.846, "OSULeaf": 0.942, "ACSF1": 0.920}
+PUBLISHED_EPOCHS = 1500
+
+# budget -> (width, epoch cap, cost budget in training sample-timesteps per run, minimum epochs).
+# "small" gives each set epochs in inverse proportion to its size (n_train x length), so the whole
+# suite, 3 seeds, fits 30 minutes on 2 CPU cores; "full" is 1/5 of the published 1,500 epochs.
+BUDGETS = {
+    "small": (32, 300, 3_000_000, 40),
+    "full": (64, 300, None, 300),
+}
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Options of the ucr suite."""
+    p.add_argument("--datasets", help="comma list (default: every classification set aeon ships)")
+    p.add_argument("--budget", choices=tuple(BUDGETS), default="small",
+                   help="small: width 32, epochs scaled to fit 30 min on 2 CPU cores; full: width 64, 300 epochs")
+    p.add_argument("--epochs", type=int, help="epochs for every set (overrides the budget's)")
+    p.add_argument("--seeds", type=int, default=3, help="seeds per set (mean ± std)")
+    p.add_argument("--width", type=int, help="first-block filters (Wang et al.: 64)")
+    p.add_argument("--batch-size", type=int, default=16, help="Fawaz et al.: 16")
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--val-fraction", type=float, default=0.1,
+                   help="share of the official train split held out to choose the epoch (never the test set)")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument("--threads", type=int, help="torch intra-op threads")
+    p.add_argument("--quick", action="store_true", help="smoke mode: GunPoint and ItalyPowerDemand, 1 seed, 3 epochs")
+
+
+def epochs_for(n_train: int, length: int, budget: str, override: int | None) -> int:
+    """Epochs a set gets: the override, or the budget's cap scaled down for large sets."""
+    if override:
+        return override
+    _, cap, cost, floor = BUDGETS[budget]
+    if cost is None:
+        return cap
+    return max(floor, min(cap, cost // max(1, n_train * length)))
+
+
+def run(args: argparse.Namespace, log: Callable[[str], None]) -> list[dict]:
+    """Train every set for every seed through the Trainer and return one row per set plus the mean rows."""
+    import torch
+
+    from resnet_any.bench.runs import train_once
+    from resnet_any.data import list_datasets, load_dataset
+
+    shipped = [n for n in list_datasets("series") if n not in ("ucr", "ts")]
+    names = shipped
+    if args.datasets:
+        by_key = {n.lower(): n for n in shipped}
+        names = [by_key.get(n.strip().lower(), n.strip()) for n in args.datasets.split(",") if n.strip()]
+    seeds, override = args.seeds, args.epochs
+    if args.quick:
+        names, seeds, override = ["GunPoint", "ItalyPowerDemand"], 1, 3
+    for name in ("seeds", "epochs", "width", "batch_size", "threads"):
+        v = getattr(args, name)
+        if v is not None and v < 1:
+            raise UserError(f"--{name.replace('_', '-')} must be >= 1, got {v}")
+    if not 0 < args.val_fraction < 1:
+        raise UserError(f"--val-fraction must be in (0, 1), got {args.val_fraction}")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    width = args.width or BUDGETS[args.budget][0]
+    # every set is loaded before the first run, so a bad name fails at once with one line
+    data = {name: load_dataset("series", name, val_fraction=args.val_fraction) for name in names}
+    log(f"ucr: {len(names)} sets x {seeds} seeds, budget {args.budget} (width {width}), "
+        f"{torch.get_num_threads()} threads")
+    rows = []
+    start = time.perf_counter()
+    for name in names:
+        splits = data[name]
+        n_train = len(splits.train) + len(splits.val)
+        epochs = epochs_for(n_train, splits.meta["length"], args.budget, override)
+        results = []
+        for seed in range(seeds):
+            end = train_once(dict(domain="series", dataset=splits.name, model="series_resnet", width=width, epochs=epochs,
+                                  batch_size=args.batch_size, optimizer="adam", lr=args.lr, weight_decay=0.0,
+                                  schedule="cosine", seed=seed, val_fraction=args.val_fraction,
+                                  device=args.device))
+            results.append(end)
+            log(f"  {splits.name} seed {seed}: test {end['test_accuracy']:.3f} (val {end['best_val_acc']:.3f} at "
+                f"epoch {end['best_epoch']}/{epochs}, {end['seconds']:.0f} s)")
+        rows.append(seeds_row(
+            "ucr", splits.name, "test_accuracy", [r["test_accuracy"] for r in results], RESNET.get(splits.name),
+            "fraction", anchors={k: v for k, v in (("ResNet", RESNET.get(splits.name)),
+                                                     ("InceptionTime", INCEPTION.get(splits.name))) if v} or None,
+            epochs=epochs, width=width, seconds_per_run=statistics.fmean(r["seconds"] for r in results),
+            note=(f"anchor ResNet (Fawaz 2019); InceptionTime {INCEPTION[splits.name]:.3f}; "
+                  if splits.name in INCEPTION else "anchor ResNet (Fawaz 2019); " if splits.name in RESNET else "")
+            + f"{epochs} ep (published {PUBLISHED_EPOCHS}), width {width}"))
+    anchored = [r for r in rows if r["case"] in RESNET]
+    if anchored:
+        # the issue's goal: our mean over the published sets >= the published ResNet mean
+        ours = statistics.fmean(r["ours"] for r in anchored)
+        ref = statistics.fmean(RESNET[r["case"]] for r in anchored)
+        rows.append(make_row("ucr", f"mean({len(anchored)} sets)", "test_accuracy", ours, ref, "fraction", goal=ref,
+                             sets=[r["case"] for r in anchored], note="mean over the sets with a published ResNet"))
+        inc = [r for r in anchored if r["case"] in INCEPTION]
+        if inc:
+            rows.append(make_row("ucr", f"mean({len(inc)} sets) vs InceptionTime", "test_accuracy",
+                                 statistics.fmean(r["ours"] for r in inc),
+                                 statistics.fmean(INCEPTION[r["case"]] for r in inc), "fraction",
+                                 sets=[r["case"] for r in inc], note="anchor InceptionTime (Ismail Fawaz 2020)"))
+    rows.append(make_row("ucr", "suite", "wall_time", time.perf_counter() - start, None, "s",
+                         budget=args.budget, seeds=seeds, threads=torch.get_num_threads(),
+                         note=f"budget {args.budget}: {len(names)} sets x {seeds} seeds"))
+    return rows

@@ -1,0 +1,121 @@
+"""The benchmark suites in seconds-long smoke modes: the JSON schema, sane figures, clear errors on bad args."""
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+
+import pytest
+
+from resnet_any.bench.__main__ import main
+from resnet_any.bench.table import KEYS, format_table, make_row, seeds_row
+from resnet_any.bench.tu import default_root as tu_root
+
+
+def run_suite(tmp_path, *argv: str) -> list[dict]:
+    """Run `python -m resnet_any.bench ARGV --json` in-process; the rows it wrote."""
+    path = tmp_path / "rows.json"
+    assert main([*argv, "--json", str(path)]) == 0
+    rows = json.loads(path.read_text())
+    assert rows, "a suite returned no rows"
+    for row in rows:
+        assert set(KEYS) <= set(row), row
+        assert isinstance(row["ours"], float) and math.isfinite(row["ours"]), row
+        assert row["anchor"] is None or isinstance(row["anchor"], float)
+        if row["unit"] == "fraction":
+            assert 0.0 <= row["ours"] <= 1.0, row
+            assert row["anchor"] is None or 0.0 <= row["anchor"] <= 1.0, row
+        if "n" in row:
+            assert row["n"] >= 1 and row["std"] >= 0.0 and abs(row["mean"] - row["ours"]) < 1e-9 or \
+                row.get("stat") == "median", row
+    return rows
+
+
+def test_table_prints_figure_anchor_and_gap():
+    rows = [seeds_row("s", "cora@2", "test_accuracy", [0.80, 0.82], 0.815, goal=0.80),
+            make_row("s", "resnet18/train", "ratio", 0.97, 1.0, "x", goal=0.98)]
+    text = format_table(rows)
+    assert "0.810 ± 0.014" in text and "+0.005" not in text and "-0.005" in text  # (0.80+0.82)/2 - 0.815
+    assert ">=0.800 ok" in text and ">=0.980 MISS" in text and "-3.0%" in text
+
+
+def test_speed_smoke_ratio_rows(tmp_path):
+    rows = run_suite(tmp_path, "speed", "--quick", "--models", "resnet18", "--image-size", "32", "--batch-size", "2",
+                     "--rounds", "2", "--steps", "1", "--warmup", "0", "--no-trainer", "--control", "--threads", "1")
+    cases = {(r["case"], r["metric"]) for r in rows}
+    for mode in ("train", "forward"):
+        assert (f"resnet18/{mode}", "ratio") in cases and (f"resnet18/{mode}", "samples_per_s") in cases
+        assert (f"resnet18/{mode}/A-A", "ratio") in cases
+    for r in rows:
+        assert r["ours"] > 0 and r["anchor"] > 0
+        if r["metric"] == "ratio":
+            assert r["goal"] == 0.98 and r["n"] == 2
+
+
+def test_speed_trainer_row_compares_with_the_bare_step(tmp_path):
+    rows = run_suite(tmp_path, "speed", "--quick", "--models", "resnet18", "--modes", "train", "--image-size", "32",
+                     "--batch-size", "2", "--rounds", "1", "--steps", "1", "--warmup", "0", "--threads", "1",
+                     "--trainer-size", "8", "--trainer-width", "8")
+    trainer = [r for r in rows if r["case"].startswith("trainer/")]
+    assert {r["metric"] for r in trainer} == {"samples_per_s", "ratio"}
+    assert all(r["ours"] > 0 for r in trainer)
+
+
+def test_planetoid_smoke_cora_beats_chance(tmp_path):
+    rows = run_suite(tmp_path, "planetoid", "--depths", "2", "--seeds", "1", "--epochs", "40", "--threads", "1")
+    (row,) = rows
+    assert row["case"] == "cora@2" and row["anchor"] == 0.815 and row["goal"] == 0.80
+    assert row["ours"] > 0.5  # 7 classes: chance is about 0.14-0.30
+
+
+@pytest.mark.skipif(tu_root() is None, reason="MUTAG is kept in ../shared/data/TUDataset, absent here")
+def test_tu_smoke_mutag_folds(tmp_path):
+    rows = run_suite(tmp_path, "tu", "--quick", "--threads", "1")
+    assert {r["case"] for r in rows} == {"mutag/3-fold/shared-epoch", "mutag/3-fold/fold-epoch"}
+    for r in rows:
+        assert r["n"] == 3 and r["anchor"] == 0.894 and len(r["epochs_chosen"]) == 3
+        assert r["ours"] >= 0.5  # a real model on real molecules, not noise
+
+
+def test_ucr_smoke_gunpoint(tmp_path):
+    rows = run_suite(tmp_path, "ucr", "--datasets", "GunPoint", "--seeds", "2", "--epochs", "2", "--threads", "1")
+    gp = next(r for r in rows if r["case"] == "GunPoint")
+    assert gp["n"] == 2 and gp["anchor"] == 0.991 and gp["anchors"]["InceptionTime"] == 1.0
+    assert any(r["case"].startswith("mean(") and r["goal"] == gp["anchor"] for r in rows)
+
+
+def test_image_smoke_digits_beats_chance(tmp_path):
+    rows = run_suite(tmp_path, "image", "--quick", "--threads", "1")
+    acc = next(r for r in rows if r["metric"] == "test_accuracy")
+    assert acc["case"] == "digits" and acc["ours"] > 0.3  # ten classes
+    assert next(r for r in rows if r["metric"] == "train_time")["ours"] > 0
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["nosuch"], "invalid choice: 'nosuch'"),
+    (["speed", "--models", "resnet17"], "resnet17"),
+    (["speed", "--modes", "train,jog"], "unknown mode 'jog'"),
+    (["speed", "--variants", "fp32+turbo"], "unknown variant flag 'turbo'"),
+    (["speed", "--batch-size", "0"], "--batch-size must be >= 1"),
+    (["planetoid", "--depths", "2,x"], "--depths"),
+    (["planetoid", "--dataset", "reddit"], "unknown --dataset 'reddit'"),
+    (["planetoid", "--dataset", "citeseer", "--data-dir", "/nonexistent/planetoid"], "/nonexistent/planetoid"),
+    (["tu", "--folds", "1"], "--folds must be >= 2"),
+    (["ucr", "--datasets", "NoSuchSet"], "NoSuchSet"),
+    (["image", "--datasets", "imagenet"], "unknown dataset 'imagenet'"),
+    (["speed", "--quick", "--json", "/proc/no/such/dir/rows.json"], "--json"),
+])
+def test_bad_args_give_one_stderr_line_and_exit_2(argv, words, capsys):
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and words in lines[0] and lines[0].startswith("error: "), captured.err
+    assert captured.out == ""
+
+
+def test_command_line_exit_code():
+    proc = subprocess.run([sys.executable, "-m", "resnet_any.bench", "speed", "--threads", "-3"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == ["error: --threads must be >= 1, got -3"]
