@@ -94,11 +94,16 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
             obj = torch.load(p, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
         text = " ".join(str(e).split())
-        found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text)
+        # torch words this differently across versions ("Unsupported global: GLOBAL x" / "unsupported GLOBAL x whose
+        # module is blocked"); never echo its advice to retry with weights_only=False
+        found = re.search(r"unsupported global:? (?:GLOBAL )?([\w.]+)", text, re.IGNORECASE)
         if found:
             raise UserError(f"refused to load {str(p)!r}: it references {found.group(1)}, and loading it would run "
                             "code (only weights_only checkpoints of tensors and plain values are accepted)") from None
         detail = re.search(r"WeightsUnpickler error: (.*?)(?: Check the documentation|$)", text)
+        if not detail and "weights_only" in text:
+            raise UserError(f"refused to load {str(p)!r}: it holds objects that would need code to unpickle (only "
+                            "weights_only checkpoints of tensors and plain values are accepted)") from None
         raise UserError(f"checkpoint {str(p)!r} is not a readable PyTorch file: "
                         f"{detail.group(1) if detail else text[:200]}") from None
     except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile, KeyError, AttributeError, TypeError) as e:
