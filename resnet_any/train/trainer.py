@@ -179,8 +179,8 @@ class Trainer:
         if self.resume_ckpt is not None:
             self._restore(self.resume_ckpt)
             self.resume_ckpt = None  # the tensors now live in the model/optimizer; free the copy
-            # every rank has read last.pt before rank 0 may overwrite it
-            distributed.barrier()
+            if self.dist.enabled:  # every rank has read last.pt before rank 0 may overwrite it
+                distributed.barrier()
         # self.model stays the bare module (checkpoints hold its state_dict, no "module." prefix)
         wrapped = distributed.wrap(self.model, self.dist, self.device, bool(cfg.sync_bn))
         self.forward_model = torch.compile(wrapped) if cfg.compile else wrapped
@@ -353,8 +353,8 @@ class Trainer:
                     stopped = True
                     break
             self._flush_checkpoints()
-            # the other ranks wait for rank 0's best.pt before their test pass reads it
-            distributed.barrier()
+            if self.dist.enabled:  # the other ranks wait for rank 0's best.pt before their test pass reads it
+                distributed.barrier()
             yield self._emit(self._finish(stopped, t_run))
         finally:
             if getattr(self, "_owns_group", False):
