@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import warnings
 import json
 import sys
 from pathlib import Path
@@ -71,10 +72,13 @@ def open_image(path: str | Path) -> Any:
     if not p.is_file():
         raise UserError(f"image file {str(p)!r} does not exist")
     try:
-        with Image.open(p) as img:
-            img.load()
-            return img.copy()
-    except Image.DecompressionBombError as e:
+        with warnings.catch_warnings():
+            # PIL only warns between its limit and twice it: a 150-megapixel file would still be decoded
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(p) as img:
+                img.load()
+                return img.copy()
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
         raise UserError(f"image {str(p)!r} is too large to decode safely ({e})") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
         raise UserError(f"cannot read image {str(p)!r}: {' '.join(str(e).split()) or type(e).__name__}") from None

@@ -151,6 +151,10 @@ class Trainer:
         self.splits = load_dataset(domain, cfg.dataset, cfg.data_dir, seed=SPLIT_SEED,
                                    val_fraction=cfg.val_fraction if cfg.val_fraction is not None else 0.2,
                                    image_size=cfg.image_size, cache_dir=cfg.cache_dir)
+        if self.splits.num_classes < 2:
+            # one class makes every prediction right and the loss zero: a run that learns nothing, silently
+            raise UserError(f"dataset {self.splits.name!r} has only one class ({', '.join(map(str, self.splits.class_names))}); "
+                            "a classifier needs at least two")
         size = self.splits.meta.get("image_size")
         cfg = recipes.resolve(cfg, self.splits.task, self.splits.name,
                               max(size) if isinstance(size, (list, tuple)) else size)
