@@ -7,7 +7,6 @@ import threading
 import time
 from pathlib import Path
 
-import pytest
 import torch
 
 from resnet_any.train import TrainConfig, Trainer, load_checkpoint, train

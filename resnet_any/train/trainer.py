@@ -5,7 +5,6 @@ import contextlib
 import io
 import json
 import math
-import os
 import random
 import sys
 import threading
@@ -35,14 +34,9 @@ SPLIT_SEED = 0
 STEP_INTERVAL_S = 0.1
 
 
-def rank() -> int:
-    """This process's rank under torchrun (0 when not distributed)."""
-    return int(os.environ.get("RANK", "0"))
-
-
 def is_main_process() -> bool:
     """Only rank 0 writes files and prints, so every write goes through a check of this."""
-    return rank() == 0
+    return distributed.from_env().is_main
 
 
 def pick_device(name: str) -> torch.device:
