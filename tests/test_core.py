@@ -237,3 +237,16 @@ def test_resnet18_compiles_with_inductor_and_matches_eager():
     x = torch.randn(2, 3, 32, 32)
     with torch.no_grad():
         assert torch.allclose(torch.compile(model, fullgraph=True)(x), model(x), atol=1e-4)
+
+
+def test_sparse_input_dropout_matches_dropout_in_distribution():
+    from resnet_any.domains.graph import SparseDropout
+
+    torch.manual_seed(0)
+    x = (torch.rand(3000, 400) < 0.02).float() * (1 + torch.rand(3000, 400))
+    y = SparseDropout(0.5).train()(x)
+    assert not y[x == 0].any()                                     # zeros stay zero
+    kept = (y != 0).sum() / (x != 0).sum()
+    assert kept.item() == pytest.approx(0.5, abs=0.02)             # each nonzero kept with p = 0.5
+    assert torch.allclose(y[y != 0], 2 * x[y != 0])                # and rescaled by 1 / (1 - p)
+    assert torch.equal(SparseDropout(0.5).eval()(x), x)

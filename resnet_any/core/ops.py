@@ -7,12 +7,17 @@ are plain torch modules (which keeps torchvision's parameter names); on graphs `
 """
 from __future__ import annotations
 
+import warnings
 from typing import Callable, Sequence
 
 from einops import reduce
 from torch import Tensor, nn
 
 from resnet_any.errors import UserError
+
+# torch warns on every call of an even-kernel 'same' convolution that it pads a copy of the input;
+# that is the intended behaviour for Wang et al.'s kernel 8, so the warning is noise to users
+warnings.filterwarnings("ignore", message="Using padding='same' with even kernel lengths")
 
 _ACTS: dict[str, Callable[[], nn.Module]] = {
     "relu": lambda: nn.ReLU(inplace=True),
