@@ -1,6 +1,6 @@
 """The app in a real browser (Playwright + headless Debian Chromium): upload, draw, train live, stop.
 
-Set RESNET_ANY_SCREENSHOTS=docs to save a screenshot of each tab into docs/ (for the README).
+Set RESNET_ANY_SCREENSHOTS=demos/screenshots to save a screenshot of each tab there (for the README).
 """
 from __future__ import annotations
 
@@ -97,7 +97,7 @@ def test_sketch_draws_a_seven(page) -> None:
         time.sleep(0.1)
     assert _seen_src(page) != before, "the drawing was not classified"
     assert _top_label(page) == "7"
-    _shot(page, "app_classify.png")
+    _shot(page, "classify.png")
 
 
 def _seen_src(pg) -> str:
@@ -131,7 +131,7 @@ def test_train_curve_updates_then_stop(page) -> None:
     if SCREENSHOTS:  # a README picture wants a few epochs of both curves
         while time.monotonic() < deadline + 120 and page.locator("#status").inner_text().count("epoch 4/") == 0:
             time.sleep(0.5)
-        _shot(page, "app_train.png")
+        _shot(page, "train.png")
     page.locator("#stop").click()
     t0 = time.monotonic()
     while time.monotonic() - t0 < 15 and "stopped" not in page.locator("#status").inner_text():
