@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from resnet_any.errors import UserError
+from resnet_any.errors import UserError, read_text_file
 from resnet_any.train.checkpoint import load_checkpoint
 from resnet_any.train.cli import Parser, run_cli
 from resnet_any.train.trainer import pick_device
@@ -87,12 +87,7 @@ def open_image(path: str | Path) -> Any:
 def read_series_csv(path: str | Path, channels: int = 1) -> list[np.ndarray]:
     """Series from a CSV file: one series per row (univariate), or one series of `channels` rows per file."""
     p = Path(path)
-    if not p.is_file():
-        raise UserError(f"series file {str(p)!r} does not exist")
-    try:
-        text = p.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise UserError(f"cannot read series file {str(p)!r}: {e}") from None
+    text = read_text_file(p, "series file")
     rows = []
     dialect = "excel-tab" if "\t" in text else "excel"
     for n, row in enumerate(csv.reader(text.splitlines(), dialect=dialect), 1):

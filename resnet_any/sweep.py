@@ -29,7 +29,7 @@ from typing import Any
 
 import yaml
 
-from resnet_any.errors import UserError
+from resnet_any.errors import UserError, read_text_file
 from resnet_any.train.config import TrainConfig
 
 SWEEP_KEYS = {"base", "grid", "random", "metric", "mode", "parallel", "out"}
@@ -72,10 +72,9 @@ def trials(sweep: dict) -> list[dict]:
 def load_sweep(path: str | Path) -> dict:
     """Read and check a sweep file; every key of base and of the space must be a training config key."""
     p = Path(path)
-    if not p.is_file():
-        raise UserError(f"sweep file {str(p)!r} does not exist")
+    text = read_text_file(p, "sweep file")
     try:
-        sweep = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+        sweep = yaml.safe_load(text) or {}
     except yaml.YAMLError as e:
         raise UserError(f"sweep file {str(p)!r} is not valid YAML: {' '.join(str(e).split())}") from None
     if not isinstance(sweep, dict):

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from resnet_any.errors import UserError
+from resnet_any.errors import UserError, read_text_file
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("cosine", "warmup_cosine", "step", "onecycle", "plateau", "none")
@@ -89,12 +89,7 @@ class TrainConfig:
 def load_config_file(path: str | Path) -> TrainConfig:
     """Read a YAML or JSON config file (JSON by .json suffix, YAML otherwise)."""
     p = Path(path)
-    if not p.is_file():
-        raise UserError(f"config file {str(p)!r} does not exist")
-    try:
-        text = p.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise UserError(f"cannot read config file {str(p)!r}: {e}") from None
+    text = read_text_file(p, "config file")
     try:
         if p.suffix.lower() == ".json":
             data = json.loads(text)
