@@ -67,7 +67,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _evaluate(model: nn.Module, loader: Any, device: torch.device) -> tuple[float, float]:
-    """(accuracy, mean cross-entropy) over a loader of PyG batches."""
+    """(accuracy, mean cross-entropy) over an iterable of PyG batches."""
     model.eval()
     correct, loss, n = 0, 0.0, 0
     with torch.no_grad():
@@ -88,6 +88,7 @@ def train_fold(graphs: list, labels: Any, train_idx: Any, test_idx: Any, num_fea
     The test curve is kept so the epoch can be picked afterwards, but only ever by validation.
     """
     from sklearn.model_selection import train_test_split
+    from torch_geometric.data import Batch
     from torch_geometric.loader import DataLoader
 
     from resnet_any import create_model
@@ -98,8 +99,11 @@ def train_fold(graphs: list, labels: Any, train_idx: Any, test_idx: Any, num_fea
     gen = torch.Generator().manual_seed(seed)
     fit = DataLoader([graphs[i] for i in fit_idx], batch_size=recipe.batch_size, shuffle=True, generator=gen,
                      drop_last=len(fit_idx) % recipe.batch_size == 1)  # a batch of one graph breaks BatchNorm
-    val = DataLoader([graphs[i] for i in val_idx], batch_size=256)
-    test = DataLoader([graphs[i] for i in test_idx], batch_size=256)
+    # evaluation sets are merged into one batch once, not re-collated every epoch (that was most of
+    # an epoch's time), and without a loader, whose iteration would draw from the global RNG and
+    # so make training's dropout masks depend on how often we evaluate
+    val = [Batch.from_data_list([graphs[i] for i in val_idx])]
+    test = [Batch.from_data_list([graphs[i] for i in test_idx])]
     model = create_model("gcn_resnet", in_channels=num_features, num_classes=num_classes, **recipe.model).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
     sched = torch.optim.lr_scheduler.StepLR(opt, recipe.step, 0.5)
@@ -166,9 +170,9 @@ def run(args: argparse.Namespace, log: Callable[[str], None]) -> list[dict]:
         raise UserError(f"--folds {folds} is more than the smallest class of {splits.name} holds "
                         f"({np.bincount(labels).min()} graphs)")
     log(f"tu: {splits.name}, {len(graphs)} graphs, {folds}-fold CV x {args.seeds} seed(s); {recipe.describe()}")
-    by_rule: dict[str, list[float]] = {"fold": [], "shared": []}
-    seed_means: dict[str, list[float]] = {"fold": [], "shared": []}
-    chosen: dict[str, list[int]] = {"fold": [], "shared": []}
+    by_rule: dict[str, list[float]] = {"fold": [], "shared": [], "test": []}
+    seed_means: dict[str, list[float]] = {"fold": [], "shared": [], "test": []}
+    chosen: dict[str, list[int]] = {"fold": [], "shared": [], "test": []}
     start = time.perf_counter()
     for seed in range(args.seeds):
         skf = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
@@ -180,25 +184,32 @@ def run(args: argparse.Namespace, log: Callable[[str], None]) -> list[dict]:
             e = select_per_fold(c)
             log(f"  seed {seed} fold {k}: test {c['test_acc'][e]:.3f} (val {c['val_acc'][e]:.3f} at epoch {e + 1})")
         shared = select_shared(all_curves)
-        for rule, epochs in (("fold", [select_per_fold(c) for c in all_curves]), ("shared", [shared] * folds)):
+        # GIN's paper picked the one epoch with the best mean *test* accuracy; kept only as a labelled
+        # diagnostic row, so the gap to the anchor can be split into model and protocol
+        on_test = max(range(recipe.epochs), key=lambda e: float(np.mean([c["test_acc"][e] for c in all_curves])))
+        for rule, epochs in (("fold", [select_per_fold(c) for c in all_curves]), ("shared", [shared] * folds),
+                             ("test", [on_test] * folds)):
             accs = [c["test_acc"][e] for c, e in zip(all_curves, epochs)]
             by_rule[rule] += accs
             seed_means[rule].append(float(np.mean(accs)))
             chosen[rule] += [e + 1 for e in epochs]
         log(f"  seed {seed}: per-fold selection {seed_means['fold'][-1]:.3f}, shared epoch {shared + 1} "
-            f"{seed_means['shared'][-1]:.3f}")
+            f"{seed_means['shared'][-1]:.3f} (test-selected epoch {on_test + 1}: {seed_means['test'][-1]:.3f})")
     seconds = time.perf_counter() - start
     key = splits.name.lower()
     anchor, anchor_std, source = PUBLISHED.get(key, (None, None, None))
     rules = {"shared": "one epoch for all folds by mean inner-val accuracy (GIN's protocol, val in place of test)",
-             "fold": "each fold's epoch by its own inner-val accuracy"}
+             "fold": "each fold's epoch by its own inner-val accuracy",
+             "test": "DIAGNOSTIC, optimistic: the epoch with the best mean test accuracy, as GIN's paper chose; "
+                     "not our figure"}
     rows = []
     for rule, text in rules.items():
         s = summary(by_rule[rule])
         rows.append(make_row(
-            "tu", f"{key}/{folds}-fold/{rule}-epoch", "test_accuracy", s["mean"], anchor, "fraction", **s,
+            "tu", f"{key}/{folds}-fold/{rule}-epoch" + ("-selected" if rule == "test" else ""), "test_accuracy", s["mean"], anchor, "fraction", **s,
             values=[round(a, 4) for a in by_rule[rule]], seed_means=seed_means[rule], epochs_chosen=chosen[rule],
-            anchor_std=anchor_std, goal=GOAL.get(key), recipe=args.recipe, recipe_detail=recipe.describe(),
+            anchor_std=anchor_std, goal=None if rule == "test" else GOAL.get(key), diagnostic=rule == "test" or None,
+            recipe=args.recipe, recipe_detail=recipe.describe(),
             selection=text, seconds=round(seconds, 1), threads=torch.get_num_threads(),
             note=(f"anchor {source} ± {anchor_std}; " if source else "") + f"std over {len(by_rule[rule])} folds; "
             f"{text}"))

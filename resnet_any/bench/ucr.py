@@ -41,6 +41,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="share of the official train split held out to choose the epoch (never the test set)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--threads", type=int, help="torch intra-op threads")
+    p.add_argument("--jobs", type=int, default=1, help="runs at a time in separate processes, one thread each")
     p.add_argument("--quick", action="store_true", help="smoke mode: GunPoint and ItalyPowerDemand, 1 seed, 3 epochs")
 
 
@@ -58,7 +59,7 @@ def run(args: argparse.Namespace, log: Callable[[str], None]) -> list[dict]:
     """Train every set for every seed through the Trainer and return one row per set plus the mean rows."""
     import torch
 
-    from resnet_any.bench.runs import train_once
+    from resnet_any.bench.runs import parallel_map, train_once
     from resnet_any.data import list_datasets, load_dataset
 
     shipped = [n for n in list_datasets("series") if n not in ("ucr", "ts")]
@@ -69,7 +70,7 @@ def run(args: argparse.Namespace, log: Callable[[str], None]) -> list[dict]:
     seeds, override = args.seeds, args.epochs
     if args.quick:
         names, seeds, override = ["GunPoint", "ItalyPowerDemand"], 1, 3
-    for name in ("seeds", "epochs", "width", "batch_size", "threads"):
+    for name in ("seeds", "epochs", "width", "batch_size", "threads", "jobs"):
         v = getattr(args, name)
         if v is not None and v < 1:
             raise UserError(f"--{name.replace('_', '-')} must be >= 1, got {v}")
@@ -81,30 +82,30 @@ def run(args: argparse.Namespace, log: Callable[[str], None]) -> list[dict]:
     # every set is loaded before the first run, so a bad name fails at once with one line
     data = {name: load_dataset("series", name, val_fraction=args.val_fraction) for name in names}
     log(f"ucr: {len(names)} sets x {seeds} seeds, budget {args.budget} (width {width}), "
-        f"{torch.get_num_threads()} threads")
+        f"{args.jobs} job(s) x {1 if args.jobs > 1 else torch.get_num_threads()} thread(s)")
     rows = []
     start = time.perf_counter()
+    epochs = {name: epochs_for(len(d.train) + len(d.val), d.meta["length"], args.budget, override)
+              for name, d in data.items()}
+    keys = [(name, seed) for name in names for seed in range(seeds)]
+    tasks = [(dict(domain="series", dataset=data[name].name, model="series_resnet", width=width, epochs=epochs[name],
+                   batch_size=args.batch_size, optimizer="adam", lr=args.lr, weight_decay=0.0, schedule="cosine",
+                   seed=seed, val_fraction=args.val_fraction, device=args.device),) for name, seed in keys]
+    done: dict[str, list[dict]] = {name: [] for name in names}
+    for (name, seed), end in zip(keys, parallel_map(train_once, tasks, args.jobs)):
+        done[name].append(end)
+        log(f"  {data[name].name} seed {seed}: test {end['test_accuracy']:.3f} (val {end['best_val_acc']:.3f} at "
+            f"epoch {end['best_epoch']}/{epochs[name]}, {end['seconds']:.0f} s)")
     for name in names:
-        splits = data[name]
-        n_train = len(splits.train) + len(splits.val)
-        epochs = epochs_for(n_train, splits.meta["length"], args.budget, override)
-        results = []
-        for seed in range(seeds):
-            end = train_once(dict(domain="series", dataset=splits.name, model="series_resnet", width=width, epochs=epochs,
-                                  batch_size=args.batch_size, optimizer="adam", lr=args.lr, weight_decay=0.0,
-                                  schedule="cosine", seed=seed, val_fraction=args.val_fraction,
-                                  device=args.device))
-            results.append(end)
-            log(f"  {splits.name} seed {seed}: test {end['test_accuracy']:.3f} (val {end['best_val_acc']:.3f} at "
-                f"epoch {end['best_epoch']}/{epochs}, {end['seconds']:.0f} s)")
+        splits, results = data[name], done[name]
         rows.append(seeds_row(
             "ucr", splits.name, "test_accuracy", [r["test_accuracy"] for r in results], RESNET.get(splits.name),
             "fraction", anchors={k: v for k, v in (("ResNet", RESNET.get(splits.name)),
                                                      ("InceptionTime", INCEPTION.get(splits.name))) if v} or None,
-            epochs=epochs, width=width, seconds_per_run=statistics.fmean(r["seconds"] for r in results),
+            epochs=epochs[name], width=width, seconds_per_run=statistics.fmean(r["seconds"] for r in results),
             note=(f"anchor ResNet (Fawaz 2019); InceptionTime {INCEPTION[splits.name]:.3f}; "
                   if splits.name in INCEPTION else "anchor ResNet (Fawaz 2019); " if splits.name in RESNET else "")
-            + f"{epochs} ep (published {PUBLISHED_EPOCHS}), width {width}"))
+            + f"{epochs[name]} ep (published {PUBLISHED_EPOCHS}), width {width}"))
     anchored = [r for r in rows if r["case"] in RESNET]
     if anchored:
         # the issue's goal: our mean over the published sets >= the published ResNet mean
@@ -119,6 +120,7 @@ def run(args: argparse.Namespace, log: Callable[[str], None]) -> list[dict]:
                                  statistics.fmean(INCEPTION[r["case"]] for r in inc), "fraction",
                                  sets=[r["case"] for r in inc], note="anchor InceptionTime (Ismail Fawaz 2020)"))
     rows.append(make_row("ucr", "suite", "wall_time", time.perf_counter() - start, None, "s",
-                         budget=args.budget, seeds=seeds, threads=torch.get_num_threads(),
+                         budget=args.budget, seeds=seeds, jobs=args.jobs,
+                         threads=1 if args.jobs > 1 else torch.get_num_threads(),
                          note=f"budget {args.budget}: {len(names)} sets x {seeds} seeds"))
     return rows
