@@ -49,8 +49,8 @@ def test_speed_smoke_ratio_rows(tmp_path):
         assert (f"resnet18/{mode}/A-A", "ratio") in cases
     for r in rows:
         assert r["ours"] > 0 and r["anchor"] > 0
-        if r["metric"] == "ratio":
-            assert r["goal"] == 0.98 and r["n"] == 2
+        if r["metric"] == "ratio":  # the A/A control measures noise and has no goal
+            assert r.get("goal") == (None if r["case"].endswith("/A-A") else 0.98) and r["n"] == 2
 
 
 def test_speed_trainer_row_compares_with_the_bare_step(tmp_path):
