@@ -72,7 +72,7 @@ def test_planetoid_smoke_cora_beats_chance(tmp_path):
 @pytest.mark.skipif(tu_root() is None, reason="MUTAG is kept in ../shared/data/TUDataset, absent here")
 def test_tu_smoke_mutag_folds(tmp_path):
     rows = run_suite(tmp_path, "tu", "--quick", "--threads", "1")
-    assert {r["case"] for r in rows} == {"mutag/3-fold/shared-epoch", "mutag/3-fold/fold-epoch",
+    assert {r["case"] for r in rows} == {"mutag/3-fold/refit", "mutag/3-fold/shared-epoch", "mutag/3-fold/fold-epoch",
                                          "mutag/3-fold/test-epoch-selected"}
     for r in rows:
         assert r["n"] == 3 and r["anchor"] == 0.894 and len(r["epochs_chosen"]) == 3

@@ -106,7 +106,7 @@ def run(args: argparse.Namespace, log: Callable[[str], None]) -> list[dict]:
             results.append(end)
             log(f"  {name} seed {seed}: test {end['test_accuracy']:.4f} (val {end['best_val_acc']:.4f} at epoch "
                 f"{end['best_epoch']}/{end['epochs']}), {end['wall_seconds']:.0f} s")
-        detail = ", ".join(f"{k} {v}" for k, v in config.items())
+        detail = ", ".join(f"{k} {v}" for k, v in config.items()) or "the Trainer's recipe"
         rows.append(seeds_row("image", name, "test_accuracy", [r["test_accuracy"] for r in results], case.anchor,
                               "fraction", goal=case.goal, device=where, config=config,
                               note=f"anchor {case.source}; ours: {results[0]['model']}, {detail}"
