@@ -38,6 +38,24 @@ def test_table_prints_figure_anchor_and_gap():
     text = format_table(rows)
     assert "0.810 ± 0.014" in text and "+0.005" not in text and "-0.005" in text  # (0.80+0.82)/2 - 0.815
     assert ">=0.800 ok" in text and ">=0.980 MISS" in text and "-3.0%" in text
+    timed = format_table([make_row("s", "graph", "wall_time", 61.0, None, "s", limit=60.0),
+                          make_row("s", "image", "wall_time", 99.5, None, "s", limit=120.0)])
+    assert "<=60.0 MISS" in timed and "<=120.0 ok" in timed
+
+
+def test_defaults_runs_the_users_command_and_reads_its_summary(tmp_path):
+    # one epoch of the out-of-the-box graph command, in a fresh interpreter as a user would run it
+    rows = run_suite(tmp_path, "defaults", "--quick", "--domains", "graph")
+    acc, wall = rows
+    assert (acc["case"], acc["metric"], acc["goal"]) == ("graph", "test_accuracy", 0.80)
+    assert acc["dataset"].lower() == "cora" and acc["model"] == "gcn_resnet"
+    # the command's wall time includes start-up, so it exceeds the trainer's own clock
+    assert (wall["metric"], wall["limit"]) == ("wall_time", 60.0) and wall["ours"] > wall["training_seconds"][0]
+
+
+def test_defaults_rejects_unknown_domain(capsys):
+    assert main(["defaults", "--domains", "image,audio"]) == 2
+    assert "'audio'" in capsys.readouterr().err
 
 
 def test_speed_smoke_ratio_rows(tmp_path):

@@ -66,11 +66,14 @@ def _gap(row: dict[str, Any]) -> str:
 
 
 def _goal(row: dict[str, Any]) -> str:
-    goal = row.get("goal")
-    if goal is None:
+    """`goal` is a floor (accuracy), `limit` a ceiling (time); either prints with ok or MISS."""
+    if row.get("goal") is not None:
+        bound, ok = f">={_num(row['goal'], row['unit'])}", row["ours"] >= row["goal"]
+    elif row.get("limit") is not None:
+        bound, ok = f"<={_num(row['limit'], row['unit'])}", row["ours"] <= row["limit"]
+    else:
         return ""
-    ok = row["ours"] >= goal
-    return f">={_num(goal, row['unit'])} {'ok' if ok else 'MISS'}"
+    return f"{bound} {'ok' if ok else 'MISS'}"
 
 
 def format_table(rows: Iterable[dict[str, Any]]) -> str:
