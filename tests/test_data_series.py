@@ -23,7 +23,7 @@ def test_gunpoint_default_official_split_znormalised(tmp_path):
     assert s.name == "GunPoint" and s.task == "classify" and s.num_classes == 2
     assert len(s.train) + len(s.val) == 50 and len(s.test) == 150 and len(s.val) == 10
     assert s.train.x.shape[1:] == (1, 150) and s.train.x.dtype == torch.float32
-    assert s.meta == {"length": 150, "channels": 1, "znorm": True, "padding": "end"}
+    assert s.meta == {"length": 150, "channels": 1, "znorm": True, "padding": "end", "norm": "series"}
     x = s.test.x[:, 0].double()
     assert torch.allclose(x.mean(1), torch.zeros(150, dtype=torch.float64), atol=1e-5)
     assert torch.allclose(x.std(1, unbiased=False), torch.ones(150, dtype=torch.float64), atol=1e-4)
@@ -124,6 +124,35 @@ def test_ts_files_and_unequal_multivariate(tmp_path):
     # Published: JapaneseVowels 270 / 370, 12 channels, 9 speakers, lengths 7..29 (padded to 29).
     assert (len(jv.train) + len(jv.val), len(jv.test), jv.in_channels, jv.num_classes) == (270, 370, 12, 9)
     assert jv.train.x.shape[1:] == (12, 29)
+
+
+def test_multivariate_unequal_lengths_standardised_per_channel_from_aeon(tmp_path):
+    """JapaneseVowels against aeon's own reader: train-split channel statistics, zero padding, lengths kept.
+
+    Per-series z-normalisation would make every channel of every series mean 0 / std 1 and erase the
+    channel levels that tell the speakers apart (the suite's old 0.77 test accuracy against 0.99).
+    """
+    from aeon.datasets import load_from_ts_file
+
+    folder = shipped()["JapaneseVowels"]
+    x_tr, _ = load_from_ts_file(str(folder / "JapaneseVowels_TRAIN.ts"))
+    x_te, y_te = load_from_ts_file(str(folder / "JapaneseVowels_TEST.ts"))
+    flat = np.concatenate([np.asarray(s, dtype=np.float64) for s in x_tr], axis=1)  # (12, all train frames)
+    mean, std = flat.mean(axis=1), flat.std(axis=1)
+    s = load_dataset("series", "JapaneseVowels", val_fraction=0.1, cache_dir=tmp_path)
+    assert s.meta["norm"] == "channel" and np.allclose(s.meta["mean"], mean) and np.allclose(s.meta["std"], std)
+    assert s.test.x.shape == (370, 12, 29) and s.class_names == sorted(set(map(str, y_te)))
+    lengths = [np.asarray(a).shape[1] for a in x_te]
+    assert min(lengths) == 7 and max(lengths) == 29
+    for i in (0, 1, int(np.argmin(lengths)), len(x_te) - 1):
+        raw, n = np.asarray(x_te[i], dtype=np.float64), lengths[i]
+        expect = (raw - mean[:, None]) / std[:, None]
+        assert torch.allclose(s.test.x[i, :, :n].double(), torch.from_numpy(expect), atol=1e-5)
+        assert (s.test.x[i, :, n:] == 0).all()  # padding: zeros after standardisation (the train mean)
+        assert torch.allclose(preprocess_series(raw, s.meta), s.test.x[i], atol=1e-6)
+    # the channel levels survive: per-series channel means still differ between series (z-norm would zero them)
+    per_series_means = torch.stack([s.test.x[i, :, :lengths[i]].mean(1) for i in range(len(lengths))])
+    assert per_series_means.std(0).min() > 0.3
 
 
 def test_series_names_and_errors(shared_data, tmp_path):
