@@ -53,6 +53,39 @@ def test_no_weight_decay_on_norms_and_biases() -> None:
     assert build_optimizer(model, cfg()).param_groups[0]["nesterov"] is True
 
 
+def test_weight_decay_by_name_prefix_shrinks_each_group_by_its_own_rate() -> None:
+    # GCNII's recipe: convolutions (layer*) decay at 0.01, the dense stem and head at 5e-4, biases never.
+    # With a zero loss gradient one plain SGD step multiplies each weight by exactly (1 - lr * decay)
+    model = create_model("gcn_resnet", in_channels=6, num_classes=3, depth=3, style="gcnii", hidden_channels=8)
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    opt = build_optimizer(model, cfg(lr=0.5, momentum=0.0, nesterov=False,
+                                     weight_decay_by_prefix={"layer": 0.01, "layer1.1": 0.1}))
+    for p in model.parameters():
+        p.grad = torch.zeros_like(p)
+    opt.step()
+    for name, p in model.named_parameters():
+        if p.ndim <= 1:
+            rate = 0.0
+        elif name.startswith("layer1.1."):
+            rate = 0.1  # the longest prefix wins
+        elif name.startswith("layer"):
+            rate = 0.01
+        else:
+            rate = 5e-4
+        torch.testing.assert_close(p.detach(), before[name] * (1 - 0.5 * rate), msg=name)
+    assert {n.split(".")[0] for n in before} >= {"conv1", "layer1", "fc"}
+
+
+def test_weight_decay_by_prefix_rejects_bad_values() -> None:
+    from resnet_any.errors import UserError
+    from resnet_any.train.config import validate
+
+    with pytest.raises(UserError, match=r"weight_decay_by_prefix\['layer'\].*-1"):
+        validate(TrainConfig(weight_decay_by_prefix={"layer": -1}))
+    with pytest.raises(UserError, match="mapping"):
+        validate(TrainConfig(weight_decay_by_prefix=[0.01]))
+
+
 def test_schedule_shapes() -> None:
     cos = lrs(cfg(schedule="cosine"))
     assert cos[0] == pytest.approx(0.1) and all(a >= b for a, b in zip(cos, cos[1:])) and cos[-1] < 1e-3

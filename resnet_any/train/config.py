@@ -33,6 +33,9 @@ class TrainConfig:
     batch_size: int | None = None
     lr: float | None = None
     weight_decay: float | None = None
+    # {parameter-name prefix: weight decay}, e.g. {"layer": 0.01}: GCNII decays its convolutions
+    # 20x harder than its dense layers; the longest matching prefix wins, others get weight_decay
+    weight_decay_by_prefix: dict | None = None
     optimizer: str | None = None
     momentum: float | None = None
     nesterov: bool | None = None
@@ -154,6 +157,12 @@ def validate(cfg: TrainConfig) -> None:
             raise UserError(f"{name} must be a string, got {v!r}")
     if cfg.model_kwargs is not None and not isinstance(cfg.model_kwargs, dict):
         raise UserError(f"model_kwargs must be a mapping, got {cfg.model_kwargs!r}")
+    by_prefix = cfg.weight_decay_by_prefix
+    if by_prefix is not None and not isinstance(by_prefix, dict):
+        raise UserError(f"weight_decay_by_prefix must be a mapping of name prefix: weight decay, got {by_prefix!r}")
+    for prefix, v in (by_prefix or {}).items():
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+            raise UserError(f"weight_decay_by_prefix[{prefix!r}] must be a number >= 0, got {v!r}")
     if cfg.amp == "fp16" and cfg.device == "cpu":
         raise UserError("--amp fp16 needs a CUDA device (this run is on cpu); use --amp bf16 or off")
     if cfg.device is not None and not (cfg.device in ("auto", "cpu", "mps") or cfg.device.startswith("cuda")):

@@ -10,19 +10,26 @@ from torch import nn
 from resnet_any.train.config import TrainConfig
 
 
-def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
-    """Trainable parameters split so that norms and biases (ndim <= 1) get no weight decay."""
-    decay, no_decay = [], []
-    for p in model.parameters():
-        if p.requires_grad:
-            (decay if p.ndim > 1 else no_decay).append(p)
-    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    return [g for g in groups if g["params"]]
+def param_groups(model: nn.Module, weight_decay: float,
+                 by_prefix: dict[str, float] | None = None) -> list[dict[str, Any]]:
+    """Trainable parameters grouped by weight decay: none on norms and biases (ndim <= 1), else by name prefix."""
+    by_prefix = by_prefix or {}
+    # longest prefix first, so {"layer": a, "layer4": b} gives layer4.* b
+    prefixes = sorted(by_prefix, key=len, reverse=True)
+    groups: dict[float, list[nn.Parameter]] = {}
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        decay = 0.0
+        if p.ndim > 1:
+            decay = next((float(by_prefix[k]) for k in prefixes if name.startswith(k)), weight_decay)
+        groups.setdefault(decay, []).append(p)
+    return [{"params": params, "weight_decay": decay} for decay, params in groups.items()]
 
 
 def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
     """The optimizer the config names, over the model's trainable parameters."""
-    groups = param_groups(model, cfg.weight_decay)
+    groups = param_groups(model, cfg.weight_decay, cfg.weight_decay_by_prefix)
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov and cfg.momentum > 0)
     if cfg.optimizer == "adam":
