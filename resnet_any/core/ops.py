@@ -162,12 +162,15 @@ class GraphOps(Ops):
 
     convs = ("gcn", "sage", "gin", "gat", "gcn2")
     norms = ("batch", "layer", "none")
+    #: graph-level readouts; a sum keeps node counts, which a mean loses (Xu et al. 2019, GIN)
+    pools = ("mean", "sum", "max")
 
     def __init__(self, conv: str = "gcn", norm: str = "batch", act: str = "relu",
-                 alpha: float = 0.1, theta: float = 0.5, cached: bool = False) -> None:
+                 alpha: float = 0.1, theta: float = 0.5, cached: bool = False, pool: str = "mean") -> None:
         super().__init__(act)
         self.conv_name = _check_choice("graph convolution", conv, self.convs)
         self.norm_name = _check_choice("graph norm", norm, self.norms)
+        self.pool_name = _check_choice("graph pool", pool, self.pools)
         self.name = f"graph-{conv}"
         self.needs_x0 = conv == "gcn2"
         self.alpha, self.theta = alpha, theta
@@ -231,8 +234,16 @@ class GraphOps(Ops):
         return s if batch is None else s[batch]
 
     def readout(self, x: Tensor, edge_index: Tensor | None = None, batch: Tensor | None = None, *rest) -> Tensor:
-        """Node rows for node tasks (no batch); per-graph means for graph tasks."""
-        return x if batch is None else self.squeeze(x, edge_index, batch)
+        """Node rows for node tasks (no batch); per graph, the mean, sum or max of its nodes (`pool`).
+
+        Attention's `squeeze` stays a mean whatever the readout: its gates should not scale with graph size.
+        """
+        if batch is None:
+            return x
+        import torch_geometric.nn as gnn
+
+        pool = {"mean": gnn.global_mean_pool, "sum": gnn.global_add_pool, "max": gnn.global_max_pool}
+        return pool[self.pool_name](x, batch)
 
 
 class _Pointwise(nn.Module):

@@ -45,11 +45,22 @@ class SparseDropout(nn.Module):
 
 
 class GraphResNet(ResNet):
-    """A ResNet over graphs: `model(x, edge_index)` per node, `model(x, edge_index, batch)` per graph."""
+    """A ResNet over graphs: `model(x, edge_index)` per node, `model(x, edge_index, batch)` per graph.
 
-    def __init__(self, *args, input_dropout: float = 0.0, **kwargs) -> None:
+    With `jk` (jumping knowledge, as GIN's graph classifier, Xu et al. 2019) the input, the stem and
+    every block but the last also get their own linear classifier on their readout, and all logits
+    are added: shallow structure (and, with a sum readout, node counts) reaches the prediction directly.
+    """
+
+    def __init__(self, *args, input_dropout: float = 0.0, jk: bool = False, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.input_drop = SparseDropout(input_dropout) if input_dropout > 0 else nn.Identity()
+        self.jk: nn.ModuleList | None = None
+        if jk:
+            blocks = [b for name in self.stage_names for b in getattr(self, name)]
+            # what enters the stem and each block; the last block's output is the head's own
+            widths = ([kwargs["in_channels"], kwargs["stem"].width] + [b.out_channels for b in blocks])[:-1]
+            self.jk = nn.ModuleList(nn.Linear(c, self.fc.out_features) for c in widths)
 
     def forward_features(self, x: Tensor, edge_index: Tensor, batch: Tensor | None = None) -> Tensor:
         """Node embeddings after the last block."""
@@ -61,22 +72,38 @@ class GraphResNet(ResNet):
 
     def forward(self, x: Tensor, edge_index: Tensor, batch: Tensor | None = None) -> Tensor:
         """Logits per node (no `batch`) or per graph (with the PyG batch vector)."""
-        return self.forward_head(self.forward_features(x, edge_index, batch), edge_index, batch)
+        if self.jk is None:
+            return self.forward_head(self.forward_features(x, edge_index, batch), edge_index, batch)
+        x = self.input_drop(x)
+        layers = [x]
+        h, ctx = self._stem(x, (edge_index, batch))
+        for block in (b for name in self.stage_names for b in getattr(self, name)):
+            layers.append(h)
+            h = block(h, *ctx)
+        logits = self.forward_head(self.norm(h), *ctx)
+        for head, z in zip(self.jk, layers):
+            logits = logits + head(self.head_drop(self.ops.readout(z, *ctx)))
+        return logits
 
 
 def gcn_resnet(in_channels: int, num_classes: int, *, hidden_channels: int = 64, width: int | None = None,
                depth: int = 2, dropout: float = 0.5, input_dropout: float = 0.0, style: str = "res+",
                conv: str = "gcn", norm: str = "batch", act: str = "relu", attn: str | None = None,
                drop_path_rate: float = 0.0, zero_init_residual: bool = False, alpha: float = 0.1,
-               theta: float = 0.5, cached: bool = False) -> GraphResNet:
-    """A residual graph network with `depth` graph convolutions of `hidden_channels` (alias `width`)."""
+               theta: float = 0.5, cached: bool = False, pool: str = "mean", jk: bool = False) -> GraphResNet:
+    """A residual graph network with `depth` graph convolutions of `hidden_channels` (alias `width`).
+
+    `pool` is the graph-level readout (mean, sum or max over each graph's nodes); `jk` adds a
+    classifier on every earlier layer's readout (see GraphResNet).
+    """
     if style not in STYLES:
         raise UserError(f"unknown graph residual style {style!r}; valid: {', '.join(STYLES)}")
     if not isinstance(depth, int) or depth < 1:
         raise UserError(f"depth must be a positive integer, got {depth!r}")
     preact, skip, conv_override, norm_override = STYLES[style]
     # cached: normalise the adjacency once; right only when every call sees the same graph (node tasks)
-    ops = GraphOps(conv_override or conv, norm_override or norm, act, alpha=alpha, theta=theta, cached=cached)
+    ops = GraphOps(conv_override or conv, norm_override or norm, act, alpha=alpha, theta=theta, cached=cached,
+                   pool=pool)
     hidden = width or hidden_channels
     # GCNII's stem is a linear map, so all `depth` convolutions sit in blocks; otherwise the
     # stem is the first convolution
@@ -85,7 +112,7 @@ def gcn_resnet(in_channels: int, num_classes: int, *, hidden_channels: int = 64,
                        num_classes=num_classes, stem=StemSpec(kernel=1, stride=1, pool=False, width=hidden),
                        strides=(1,), preact=preact, skip=skip, attn=attn, dropout=dropout,
                        head_dropout=dropout, input_dropout=input_dropout, drop_path_rate=drop_path_rate,
-                       zero_init_residual=zero_init_residual)
+                       zero_init_residual=zero_init_residual, jk=jk)
 
 
 register_model("gcn_resnet", "graph", gcn_resnet)
