@@ -1,7 +1,12 @@
-"""The one exception type a user can cause; CLIs print its message and exit with code 2."""
+"""The one exception type a user can cause, and the one place that turns it into a CLI's exit code 2."""
 from __future__ import annotations
 
+import argparse
+import functools
 import os
+import sys
+import warnings
+from typing import Callable, NoReturn, Sequence
 
 
 class UserError(ValueError):
@@ -23,3 +28,39 @@ def read_text_file(path: str | os.PathLike, what: str) -> str:
         return p.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
         raise UserError(f"cannot read {what} {str(p)!r}: {e}") from None
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse that raises UserError instead of printing usage and exiting, so every error is one line."""
+
+    def error(self, message: str) -> NoReturn:
+        """Turn argparse's complaint into a UserError."""
+        raise UserError(f"{self.prog}: {message}")
+
+
+def run_cli(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None = None) -> int:
+    """Call an entry point; a UserError becomes one stderr line and exit code 2, never a traceback."""
+    # third-party deprecation chatter would break the one-line contract of errors
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    try:
+        return main(argv)
+    except UserError as e:
+        print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except MemoryError:
+        print("error: out of memory; lower --batch-size or --image-size", file=sys.stderr)
+        return 2
+
+
+def command(main: Callable[[Sequence[str] | None], int]) -> Callable[[Sequence[str] | None], int]:
+    """Decorate a CLI's `main(argv)` so that calling it returns 2 with one stderr line on a UserError."""
+
+    @functools.wraps(main)
+    def wrapped(argv: Sequence[str] | None = None) -> int:
+        return run_cli(main, argv)
+
+    return wrapped

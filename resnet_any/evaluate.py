@@ -8,9 +8,8 @@ from typing import Any, Sequence
 
 import torch
 
-from resnet_any.errors import UserError
+from resnet_any.errors import Parser, UserError, run_cli
 from resnet_any.train.checkpoint import atomic_write, load_checkpoint
-from resnet_any.train.cli import Parser, run_cli
 from resnet_any.train.tasks import make_task, predict_split, split_metrics
 from resnet_any.train.trainer import SPLIT_SEED, pick_device
 

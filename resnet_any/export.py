@@ -1,7 +1,6 @@
 """`python -m resnet_any.export`: a trained checkpoint to ONNX, TorchScript or a torch.export program."""
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -9,7 +8,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from resnet_any.errors import UserError
+from resnet_any.errors import Parser, UserError, command
 
 FORMATS = ("onnx", "torchscript", "exported")
 
@@ -78,23 +77,20 @@ def _attach_metadata(path: Path, meta: dict) -> None:
     onnx.save(proto, str(path))
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
     """Export a checkpoint from the command line."""
-    p = argparse.ArgumentParser(prog="python -m resnet_any.export", description=__doc__)
+    p = Parser(prog="python -m resnet_any.export", description=__doc__)
     p.add_argument("--checkpoint", required=True, help="a best.pt or last.pt written by resnet_any.train")
     p.add_argument("--format", default="onnx", help=f"one of {', '.join(FORMATS)}")
     p.add_argument("--out", required=True, help="the file to write (e.g. model.onnx, model.pt, model.pt2)")
     args = p.parse_args(argv)
-    try:
-        from resnet_any.train.checkpoint import load_checkpoint
+    from resnet_any.train.checkpoint import load_checkpoint
 
-        if args.format not in FORMATS:
-            raise UserError(f"unknown export format {args.format!r}; valid: {', '.join(FORMATS)}")
-        model, meta = load_checkpoint(args.checkpoint)
-        path = export(model, meta, args.format, args.out)
-    except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    if args.format not in FORMATS:
+        raise UserError(f"unknown export format {args.format!r}; valid: {', '.join(FORMATS)}")
+    model, meta = load_checkpoint(args.checkpoint)
+    path = export(model, meta, args.format, args.out)
     print(f"wrote {path} ({args.format}, {path.stat().st_size / 1e6:.1f} MB)")
     return 0
 

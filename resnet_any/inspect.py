@@ -10,7 +10,7 @@ from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from resnet_any.core import create_model, model_domain
-from resnet_any.errors import UserError
+from resnet_any.errors import Parser, UserError, command
 
 # a typical input per domain, without the batch axis
 DEFAULT_SIZES = {"image": (3, 224, 224), "series": (1, 150), "volume": (3, 16, 112, 112), "graph": (34, 34)}
@@ -112,7 +112,7 @@ def _load_image(path: str, channels: int, size: tuple[int, ...]) -> Tensor:
 
 def build_parser() -> argparse.ArgumentParser:
     """The command-line interface."""
-    p = argparse.ArgumentParser(prog="python -m resnet_any.inspect", description=__doc__)
+    p = Parser(prog="python -m resnet_any.inspect", description=__doc__)
     p.add_argument("--model", required=True, help="a registered model name (see resnet_any.list_models())")
     p.add_argument("--input-size", help="input size without batch, e.g. 3,224,224 (graphs: nodes,features)")
     p.add_argument("--num-classes", type=int, default=10)
@@ -124,51 +124,48 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
     """Run the inspection and print its report."""
     args = build_parser().parse_args(argv)
-    try:
-        domain = model_domain(args.model)
-        size = _parse_size(args.input_size) if args.input_size else DEFAULT_SIZES.get(domain)
-        if size is None:
-            raise UserError(f"no default input size for domain {domain!r}; pass --input-size")
-        kwargs = {"num_classes": args.num_classes, "in_channels": size[1] if domain == "graph" else size[0]}
-        no_skip = {"style": "plain"} if domain == "graph" else {"skip": False}
-        model = create_model(args.model, **kwargs, **(no_skip if args.no_skip else {})).eval()
-        inputs = example_inputs(domain, size)
-        if args.image:
-            inputs = (_load_image(args.image, size[0], size),)
-        params = sum(p.numel() for p in model.parameters())
-        print(f"model {args.model} ({domain}{', no skip connections' if args.no_skip else ''})")
-        print(f"input {tuple(inputs[0].shape)}")
-        print(f"parameters {params:,}")
-        print(f"MACs {count_macs(model, inputs):,}")
-        for name, shape in stage_shapes(model, inputs):
-            print(f"  {name:<8} {shape}")
-        if args.feature_maps:
-            features = model.forward_stages(*inputs)
-            if not 0 <= args.stage < len(features):
-                raise UserError(f"--stage {args.stage} out of range; valid: 0..{len(features) - 1}")
-            if features[args.stage].dim() != 4:
-                raise UserError("--feature-maps draws 2D maps; this model's features are not images")
-            save_feature_grid(features[args.stage], args.feature_maps)
-            print(f"feature maps of stage {args.stage} -> {args.feature_maps}")
-        if args.grad_norms:
-            batch = example_inputs(domain, size, batch=8)
-            runs = {}
-            for label, extra in (("with skips", {}), ("no skips", no_skip)):
-                twin = create_model(args.model, **kwargs, **extra)
-                runs[label] = gradient_norms(twin, batch, args.num_classes)
-            print("layer gradient norms (first / last weight):")
-            for label, norms in runs.items():
-                print(f"  {label:<10} first {norms[0][1]:.3e}  last {norms[-1][1]:.3e}  "
-                      f"ratio {norms[0][1] / max(norms[-1][1], 1e-30):.3e}")
-            Path(args.grad_norms).parent.mkdir(parents=True, exist_ok=True)
-            save_gradient_plot(runs, args.grad_norms)
-            print(f"gradient plot -> {args.grad_norms}")
-    except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    domain = model_domain(args.model)
+    size = _parse_size(args.input_size) if args.input_size else DEFAULT_SIZES.get(domain)
+    if size is None:
+        raise UserError(f"no default input size for domain {domain!r}; pass --input-size")
+    kwargs = {"num_classes": args.num_classes, "in_channels": size[1] if domain == "graph" else size[0]}
+    no_skip = {"style": "plain"} if domain == "graph" else {"skip": False}
+    model = create_model(args.model, **kwargs, **(no_skip if args.no_skip else {})).eval()
+    inputs = example_inputs(domain, size)
+    if args.image:
+        inputs = (_load_image(args.image, size[0], size),)
+    params = sum(p.numel() for p in model.parameters())
+    print(f"model {args.model} ({domain}{', no skip connections' if args.no_skip else ''})")
+    print(f"input {tuple(inputs[0].shape)}")
+    print(f"parameters {params:,}")
+    print(f"MACs {count_macs(model, inputs):,}")
+    for name, shape in stage_shapes(model, inputs):
+        print(f"  {name:<8} {shape}")
+    if args.feature_maps:
+        features = model.forward_stages(*inputs)
+        if not 0 <= args.stage < len(features):
+            raise UserError(f"--stage {args.stage} out of range; valid: 0..{len(features) - 1}")
+        if features[args.stage].dim() != 4:
+            raise UserError("--feature-maps draws 2D maps; this model's features are not images")
+        save_feature_grid(features[args.stage], args.feature_maps)
+        print(f"feature maps of stage {args.stage} -> {args.feature_maps}")
+    if args.grad_norms:
+        batch = example_inputs(domain, size, batch=8)
+        runs = {}
+        for label, extra in (("with skips", {}), ("no skips", no_skip)):
+            twin = create_model(args.model, **kwargs, **extra)
+            runs[label] = gradient_norms(twin, batch, args.num_classes)
+        print("layer gradient norms (first / last weight):")
+        for label, norms in runs.items():
+            print(f"  {label:<10} first {norms[0][1]:.3e}  last {norms[-1][1]:.3e}  "
+                  f"ratio {norms[0][1] / max(norms[-1][1], 1e-30):.3e}")
+        Path(args.grad_norms).parent.mkdir(parents=True, exist_ok=True)
+        save_gradient_plot(runs, args.grad_norms)
+        print(f"gradient plot -> {args.grad_norms}")
     return 0
 
 

@@ -12,9 +12,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from resnet_any.errors import UserError, read_text_file
+from resnet_any.errors import Parser, UserError, read_text_file, run_cli
 from resnet_any.train.checkpoint import load_checkpoint
-from resnet_any.train.cli import Parser, run_cli
 from resnet_any.train.trainer import pick_device
 
 

@@ -15,7 +15,6 @@ the winning config, ready for `python -m resnet_any.train --config best.yaml`.
 """
 from __future__ import annotations
 
-import argparse
 import csv
 import itertools
 import json
@@ -29,7 +28,7 @@ from typing import Any
 
 import yaml
 
-from resnet_any.errors import UserError, read_text_file
+from resnet_any.errors import Parser, UserError, command, read_text_file
 from resnet_any.train.config import TrainConfig
 
 SWEEP_KEYS = {"base", "grid", "random", "metric", "mode", "parallel", "out"}
@@ -145,19 +144,16 @@ def run_sweep(sweep: dict, out: str | Path) -> list[dict]:
     return rows
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
     """Run a sweep from the command line and print its ranking."""
-    p = argparse.ArgumentParser(prog="python -m resnet_any.sweep", description=__doc__.splitlines()[0])
+    p = Parser(prog="python -m resnet_any.sweep", description=__doc__.splitlines()[0])
     p.add_argument("--config", required=True, help="the sweep YAML file")
     p.add_argument("--out", help="output folder (default: the file's out:, else runs/sweep-<file name>)")
     args = p.parse_args(argv)
-    try:
-        sweep = load_sweep(args.config)
-        out = args.out or sweep.get("out") or f"runs/sweep-{Path(args.config).stem}"
-        rows = run_sweep(sweep, out)
-    except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    sweep = load_sweep(args.config)
+    out = args.out or sweep.get("out") or f"runs/sweep-{Path(args.config).stem}"
+    rows = run_sweep(sweep, out)
     metric = sweep.get("metric", "val_acc")
     for r in rows:
         print(f"{r['trial']}  {metric}={r[metric]}  test={r['test_accuracy']}  {r['status']}  "

@@ -16,7 +16,7 @@ from resnet_any import evaluate, predict
 from resnet_any.data import load_dataset, normalize
 from resnet_any.predict import Predictor
 from resnet_any.train import TrainConfig, load_checkpoint, train
-from resnet_any.train.cli import run_cli
+from resnet_any.errors import run_cli
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -4,26 +4,18 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from typing import NoReturn, Sequence
+from typing import Sequence
 
 from resnet_any.bench import SUITES, format_table, load_suite
 from resnet_any.bench.table import check_writable, write_json
-from resnet_any.errors import UserError
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse that raises a UserError instead of printing usage, so bad args give one stderr line."""
-
-    def error(self, message: str) -> NoReturn:
-        """Raise the message as a UserError naming the command."""
-        raise UserError(f"{self.prog}: {message}")
+from resnet_any.errors import Parser, command
 
 
 def build_parser() -> argparse.ArgumentParser:
     """One sub-command per suite, each with its own options plus --json."""
-    parser = _Parser(prog="python -m resnet_any.bench",
+    parser = Parser(prog="python -m resnet_any.bench",
                      description="Benchmarks printed beside published results.")
-    sub = parser.add_subparsers(dest="suite", metavar="SUITE", parser_class=_Parser)
+    sub = parser.add_subparsers(dest="suite", metavar="SUITE", parser_class=Parser)
     sub.required = True
     for name in SUITES:
         module = load_suite(name)
@@ -38,23 +30,17 @@ def _log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+@command
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one suite; 0 on success, 2 with one stderr line on a user error."""
-    try:
-        args = build_parser().parse_args(argv)
-        if args.json:
-            check_writable(args.json)  # fail now, not after an hour of benchmarking
-        start = time.perf_counter()
-        rows = load_suite(args.suite).run(args, _log)
-        print(format_table(rows), flush=True)
-        if args.json:
-            write_json(rows, args.json)
-    except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        return 130
+    args = build_parser().parse_args(argv)
+    if args.json:
+        check_writable(args.json)  # fail now, not after an hour of benchmarking
+    start = time.perf_counter()
+    rows = load_suite(args.suite).run(args, _log)
+    print(format_table(rows), flush=True)
+    if args.json:
+        write_json(rows, args.json)
     _log(f"{args.suite}: {len(rows)} rows in {time.perf_counter() - start:.0f} s")
     return 0
 

@@ -7,40 +7,13 @@ import json
 import signal
 import sys
 import threading
-import warnings
 from dataclasses import fields
-from typing import Callable, Iterator, Sequence
+from typing import Iterator, Sequence
 
-from resnet_any.errors import UserError
+from resnet_any.errors import Parser, run_cli
 from resnet_any.train.config import (AMP_MODES, NONFINITE, OPTIMIZERS, SCHEDULES, TrainConfig, check_out,
                                      load_config_file, validate)
 from resnet_any.train.recipes import check_domain
-
-
-class Parser(argparse.ArgumentParser):
-    """argparse that raises UserError instead of printing usage and exiting, so every error is one line."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        """Turn argparse's complaint into a UserError."""
-        raise UserError(f"{self.prog}: {message}")
-
-
-def run_cli(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None = None) -> int:
-    """Call an entry point; a UserError becomes one stderr line and exit code 2, never a traceback."""
-    # third-party deprecation chatter would break the one-line contract of errors
-    warnings.filterwarnings("ignore", category=FutureWarning)
-    warnings.filterwarnings("ignore", category=DeprecationWarning)
-    try:
-        return main(argv)
-    except UserError as e:
-        print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        return 130
-    except MemoryError:
-        print("error: out of memory; lower --batch-size or --image-size", file=sys.stderr)
-        return 2
 
 
 def _json_mapping(text: str) -> dict:
