@@ -31,6 +31,18 @@ def _offline_isolated_cache(tmp_path_factory: pytest.TempPathFactory):
             os.environ[k] = v
 
 
+@pytest.fixture
+def one_thread():
+    """One intra-op thread for the test: the reduction order of OMP_NUM_THREADS=1 subprocesses, and two
+    threads on a shared 2-core machine thrash (10x slower)."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """The read-only real datasets (../shared/data); tests needing them skip when it is absent."""

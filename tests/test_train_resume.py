@@ -19,13 +19,8 @@ REPO = Path(__file__).resolve().parents[1]
 CONFIG = dict(domain="image", width=8, epochs=2, seed=3, drop_path=0.1, lr=0.02, device="cpu")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """In-process runs use one thread, the same reduction order as the OMP_NUM_THREADS=1 subprocesses."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# one intra-op thread in this process too (the fixture is in conftest.py)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def weights(path: Path) -> dict[str, torch.Tensor]:
