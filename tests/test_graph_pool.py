@@ -89,3 +89,11 @@ def test_unknown_pool_is_a_user_error():
         create_model("gcn_resnet", in_channels=2, num_classes=2, pool="median")
     with pytest.raises(UserError, match=r"unknown graph pool"):
         GraphOps("gin", pool="add")
+
+
+def test_head_dropout_can_differ_from_the_blocks():
+    model = create_model("gcn_resnet", in_channels=2, num_classes=2, conv="gin", depth=3, dropout=0.0,
+                         head_dropout=0.5)
+    assert isinstance(model.layer1[0].drop, torch.nn.Identity) and model.head_drop.p == 0.5
+    same = create_model("gcn_resnet", in_channels=2, num_classes=2, conv="gin", depth=3, dropout=0.3)
+    assert same.layer1[0].drop.p == same.head_drop.p == 0.3

@@ -90,11 +90,13 @@ def gcn_resnet(in_channels: int, num_classes: int, *, hidden_channels: int = 64,
                depth: int = 2, dropout: float = 0.5, input_dropout: float = 0.0, style: str = "res+",
                conv: str = "gcn", norm: str = "batch", act: str = "relu", attn: str | None = None,
                drop_path_rate: float = 0.0, zero_init_residual: bool = False, alpha: float = 0.1,
-               theta: float = 0.5, cached: bool = False, pool: str = "mean", jk: bool = False) -> GraphResNet:
+               theta: float = 0.5, cached: bool = False, pool: str = "mean", jk: bool = False,
+               head_dropout: float | None = None) -> GraphResNet:
     """A residual graph network with `depth` graph convolutions of `hidden_channels` (alias `width`).
 
     `pool` is the graph-level readout (mean, sum or max over each graph's nodes); `jk` adds a
-    classifier on every earlier layer's readout (see GraphResNet).
+    classifier on every earlier layer's readout (see GraphResNet). `dropout` acts before every
+    convolution and, unless `head_dropout` is given, before the classifier too.
     """
     if style not in STYLES:
         raise UserError(f"unknown graph residual style {style!r}; valid: {', '.join(STYLES)}")
@@ -111,7 +113,7 @@ def gcn_resnet(in_channels: int, num_classes: int, *, hidden_channels: int = 64,
     return GraphResNet(ops, GRAPH_BLOCK, (blocks,), (hidden,), in_channels=in_channels,
                        num_classes=num_classes, stem=StemSpec(kernel=1, stride=1, pool=False, width=hidden),
                        strides=(1,), preact=preact, skip=skip, attn=attn, dropout=dropout,
-                       head_dropout=dropout, input_dropout=input_dropout, drop_path_rate=drop_path_rate,
+                       head_dropout=dropout if head_dropout is None else head_dropout, input_dropout=input_dropout, drop_path_rate=drop_path_rate,
                        zero_init_residual=zero_init_residual, jk=jk)
 
 
