@@ -113,7 +113,8 @@ def gcn_resnet(in_channels: int, num_classes: int, *, hidden_channels: int = 64,
     return GraphResNet(ops, GRAPH_BLOCK, (blocks,), (hidden,), in_channels=in_channels,
                        num_classes=num_classes, stem=StemSpec(kernel=1, stride=1, pool=False, width=hidden),
                        strides=(1,), preact=preact, skip=skip, attn=attn, dropout=dropout,
-                       head_dropout=dropout if head_dropout is None else head_dropout, input_dropout=input_dropout, drop_path_rate=drop_path_rate,
+                       head_dropout=dropout if head_dropout is None else head_dropout,
+                       input_dropout=input_dropout, drop_path_rate=drop_path_rate,
                        zero_init_residual=zero_init_residual, jk=jk)
 
 
