@@ -90,7 +90,10 @@ def load_sweep(path: str | Path) -> dict:
     if sweep["parallel"] < 1:
         raise UserError(f"parallel must be >= 1, got {sweep['parallel']}")
     for params in trials(sweep):
-        TrainConfig.from_dict({**sweep["base"], **params}, source="sweep")  # unknown keys fail before any run
+        cfg = TrainConfig.from_dict({**sweep["base"], **params}, source="sweep")  # unknown keys fail before any run
+        if cfg.select == "train_loss" and sweep.get("metric", "val_acc").startswith("val"):
+            raise UserError(f"metric {sweep.get('metric', 'val_acc')!r} needs a validation split, which select: "
+                            "train_loss gives up; use metric: train_loss or select: val")
     return sweep
 
 

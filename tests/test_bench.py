@@ -110,27 +110,6 @@ def test_ucr_smoke_gunpoint(tmp_path):
     assert gp["batch_size"] == 5 and gp["select"] == "train-loss" and len(gp["best_epochs"]) == 2
 
 
-def test_ucr_select_on_train_loss_trains_on_the_whole_split_and_keeps_the_lowest_train_loss(tmp_path):
-    from resnet_any.bench.runs import select_on_train_loss
-    from resnet_any.train import TrainConfig, Trainer
-
-    torch = pytest.importorskip("torch")
-    torch.set_num_threads(1)
-    trainer = Trainer(TrainConfig(domain="series", dataset="GunPoint", width=4, epochs=4, batch_size=5, lr=1e-2,
-                                  val_fraction=0.1, device="cpu", quiet=True, out=str(tmp_path / "run")))
-    select_on_train_loss(trainer)
-    records = list(trainer.run())
-    start, end = records[0], records[-1]
-    epochs = [r for r in records if r["type"] == "epoch"]
-    assert start["samples"]["train"] == 50 and start["steps_per_epoch"] == 10  # all 50 official train series
-    # the "val" figures are the epoch's own running training loss, which the Trainer also reports as train_loss
-    for r in epochs:
-        assert r["val_loss"] == pytest.approx(r["train_loss"], rel=1e-5)
-    losses = [r["train_loss"] for r in epochs]
-    assert end["best_epoch"] == 1 + losses.index(min(losses))
-    assert end["test_accuracy"] is not None
-
-
 def test_image_smoke_digits_beats_chance(tmp_path):
     rows = run_suite(tmp_path, "image", "--quick", "--threads", "1")
     acc = next(r for r in rows if r["metric"] == "test_accuracy")

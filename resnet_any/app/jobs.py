@@ -202,7 +202,8 @@ class Progress:
         rows = [{"epoch": x, "loss": y, "curve": "train (running)"} for x, y in self.steps]
         for e in self.epochs:
             rows.append({"epoch": float(e["epoch"]), "loss": float(e["train_loss"]), "curve": "train"})
-            rows.append({"epoch": float(e["epoch"]), "loss": float(e["val_loss"]), "curve": "val"})
+            if e.get("val_loss") is not None:  # None: trained without a validation split
+                rows.append({"epoch": float(e["epoch"]), "loss": float(e["val_loss"]), "curve": "val"})
         return rows
 
     def acc_rows(self) -> list[dict[str, Any]]:
@@ -210,7 +211,8 @@ class Progress:
         rows = []
         for e in self.epochs:
             rows.append({"epoch": float(e["epoch"]), "accuracy": float(e["train_acc"]), "curve": "train"})
-            rows.append({"epoch": float(e["epoch"]), "accuracy": float(e["val_acc"]), "curve": "val"})
+            if e.get("val_loss") is not None:  # None: trained without a validation split
+                rows.append({"epoch": float(e["epoch"]), "accuracy": float(e["val_acc"]), "curve": "val"})
         return rows
 
     def status(self, waiting: bool = False) -> str:
@@ -244,8 +246,9 @@ class Progress:
         e, c = self.end, (self.start or {}).get("config", {})
         lines = [f"**{e['model']}** on **{e['dataset']}** ({e['domain']}) · {e['parameters']:,} parameters"]
         if e.get("test_accuracy") is not None:
-            lines.append(f"test accuracy **{e['test_accuracy']:.4f}** (best epoch {e['best_epoch']}, "
-                         f"val acc {e['best_val_acc']:.4f})")
+            chosen = (f"val acc {e['best_val_acc']:.4f}" if e.get("best_val_acc") is not None
+                      else f"train loss {e['best_train_loss']:.4f}")
+            lines.append(f"test accuracy **{e['test_accuracy']:.4f}** (best epoch {e['best_epoch']}, {chosen})")
         lines.append(f"checkpoints in `{Path(e['out']).name}/` (best.pt, last.pt)" if e.get("best_epoch") else
                      "no epoch finished, so no checkpoint was written")
         if c.get("domain") == "image" and e.get("best_epoch"):

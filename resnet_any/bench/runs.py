@@ -11,8 +11,8 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 def train_once(config: dict[str, Any], *, patience: int | None = None, target: float | None = None,
                configure: Callable[[Any], None] | None = None) -> dict[str, Any]:
     """Train with `TrainConfig(**config)`; the "end" record plus `epochs_run`, `seconds`, `cpu_seconds`
-    (this process's CPU time: on a shared machine it is what the run would take alone on its cores),
-    `time_to_target` and `best_val_loss` (the validation loss of the epoch kept).
+    (this process's CPU time: on a shared machine it is what the run would take alone on its cores)
+    and `time_to_target`.
 
     `patience`: stop once neither validation accuracy nor validation loss has improved for that
     many epochs (the Trainer still tests the epoch validation picked). `target`: also time the first
@@ -29,7 +29,6 @@ def train_once(config: dict[str, Any], *, patience: int | None = None, target: f
         stop = threading.Event()
         best = (-1.0, float("inf"))
         best_loss, since, epochs = float("inf"), 0, 0
-        val_losses: dict[int, float] = {}
         end: dict[str, Any] = {}
         reached: float | None = None
         start, cpu = time.perf_counter(), time.process_time()
@@ -37,7 +36,8 @@ def train_once(config: dict[str, Any], *, patience: int | None = None, target: f
             if rec["type"] == "epoch":
                 epochs = rec["epoch"]
                 acc, loss = rec["val_acc"], rec["val_loss"]
-                val_losses[epochs] = loss
+                if acc is None:  # no validation split (select: train_loss): watch the training loss
+                    acc, loss = 0.0, rec["train_loss"]
                 if target is not None and reached is None and acc >= target:
                     reached = time.perf_counter() - start
                 if (acc, -loss) > (best[0], -best[1]) or loss < best_loss:
@@ -51,55 +51,7 @@ def train_once(config: dict[str, Any], *, patience: int | None = None, target: f
             elif rec["type"] == "end":
                 end = rec
         return {**end, "epochs_run": epochs, "seconds": time.perf_counter() - start, "time_to_target": reached,
-                "cpu_seconds": time.process_time() - cpu,
-                "best_val_loss": val_losses.get(end.get("best_epoch"))}
-
-
-def select_on_train_loss(trainer: Any) -> None:
-    """`configure=` for train_once: train on the whole training split and keep the epoch of lowest training loss.
-
-    Fawaz et al. (2019) train on all of the official train split and keep the weights of the epoch
-    with the lowest training loss (Keras ModelCheckpoint and ReduceLROnPlateau on "loss"), never
-    looking at the test set. Tiny sets (ArrowHead: 36 series) lose a tenth of their data to a
-    validation split, which then scores a choice on 4 series. Here the held-out part goes back into
-    training and the Trainer's "val" figures become the epoch's running training loss (the mean
-    over its steps, train mode, as Keras reports it), so the best checkpoint and a plateau schedule
-    follow the training loss. "val_acc" is then not measured and reads 0.0, so the choice is by loss alone.
-    """
-    import torch
-
-    from resnet_any.data import ArrayDataset
-    from resnet_any.train.optim import Schedule
-    from resnet_any.train.tasks import make_task
-
-    splits = trainer.splits
-    if splits.task != "classify" or not hasattr(splits.train, "x"):
-        raise ValueError("select_on_train_loss needs in-memory classify splits")
-    splits.train = ArrayDataset(torch.cat([splits.train.x, splits.val.x]), torch.cat([splits.train.y, splits.val.y]))
-    # the task, steps per epoch and schedule were sized on the smaller split: rebuild them on the whole one
-    trainer.task = make_task(splits, trainer.device, trainer._batch_size(), trainer.cfg.workers,
-                             order=trainer.sample_order)
-    trainer.steps_per_epoch = trainer.task.steps_per_epoch()
-    trainer.schedule = Schedule(trainer.optimizer, trainer.cfg, trainer.steps_per_epoch)
-    criterion, evaluate = trainer.criterion, trainer.evaluate
-    running = {"loss": torch.zeros((), device=trainer.device), "n": 0}
-
-    def tracked(logits: Any, y: Any) -> Any:
-        loss = criterion(logits, y)
-        running["loss"] = running["loss"] + loss.detach() * y.numel()
-        running["n"] += y.numel()
-        return loss
-
-    def train_loss_as_val(split: str) -> dict[str, float]:
-        if split != "val":
-            return evaluate(split)
-        n = max(running["n"], 1)
-        out = {"loss": running["loss"].item() / n, "acc": 0.0, "n": running["n"]}
-        running["loss"], running["n"] = torch.zeros((), device=trainer.device), 0
-        return out
-
-    trainer.criterion = tracked
-    trainer.evaluate = train_loss_as_val
+                "cpu_seconds": time.process_time() - cpu}
 
 
 def _one_thread_call(fn: Callable[..., Any], args: Sequence[Any]) -> Any:

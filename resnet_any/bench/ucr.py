@@ -76,18 +76,11 @@ def fawaz_batch(n_train: int) -> int:
     return max(2, min(16, n_train // 10))
 
 
-def train_selected(config: dict, select: str) -> dict:
-    """train_once with the suite's epoch choice (a module function, so --jobs can send it to a worker)."""
-    from resnet_any.bench.runs import select_on_train_loss, train_once
-
-    return train_once(config, configure=select_on_train_loss if select == "train-loss" else None)
-
-
 def run(args: argparse.Namespace, log: Callable[[str], None]) -> list[dict]:
     """Train every set for every seed through the Trainer and return one row per set plus the mean rows."""
     import torch
 
-    from resnet_any.bench.runs import parallel_map
+    from resnet_any.bench.runs import parallel_map, train_once
     from resnet_any.data import list_datasets, load_dataset
 
     shipped = [n for n in list_datasets("series") if n not in ("ucr", "ts")]
@@ -124,11 +117,12 @@ def run(args: argparse.Namespace, log: Callable[[str], None]) -> list[dict]:
     keys = sorted(((name, seed) for name in names for seed in range(seeds)), key=lambda k: -work[k[0]])
     tasks = [(dict(domain="series", dataset=data[name].name, model="series_resnet", width=width, epochs=epochs[name],
                    batch_size=batch[name], optimizer="adam", lr=args.lr, weight_decay=0.0, **schedule,
-                   seed=seed, val_fraction=args.val_fraction, device=args.device), args.select) for name, seed in keys]
+                   seed=seed, val_fraction=args.val_fraction, select=args.select.replace("-", "_"),
+                   device=args.device),) for name, seed in keys]
     done: dict[str, list[dict]] = {name: [] for name in names}
-    for (name, seed), end in zip(keys, parallel_map(train_selected, tasks, args.jobs)):
+    for (name, seed), end in zip(keys, parallel_map(train_once, tasks, args.jobs)):
         done[name].append(end)
-        chosen = (f"train loss {end['best_val_loss']:.4f}" if args.select == "train-loss"
+        chosen = (f"train loss {end['best_train_loss']:.4f}" if args.select == "train-loss"
                   else f"val {end['best_val_acc']:.3f}")
         log(f"  {data[name].name} seed {seed}: test {end['test_accuracy']:.3f} ({chosen} at "
             f"epoch {end['best_epoch']}/{epochs[name]}, batch {batch[name]}, {end['seconds']:.0f} s)")

@@ -34,3 +34,32 @@ class DataSplits:
     in_channels: int
     graph: Any = None
     meta: dict = field(default_factory=dict)
+
+    def without_validation(self) -> "DataSplits":
+        """A copy whose training split also holds the validation samples, and whose validation split is empty.
+
+        For training on everything but the test set (epoch chosen on training loss); the order is
+        train then val, so runs stay reproducible.
+        """
+        import dataclasses
+
+        import torch
+        from torch.utils.data import ConcatDataset
+
+        from .splits import ArrayDataset
+
+        if self.task == "node":
+            g = self.graph.clone()
+            g.train_mask = g.train_mask | g.val_mask
+            g.val_mask = torch.zeros_like(g.val_mask)
+            return dataclasses.replace(self, graph=g)
+        train, val = self.train, self.val
+        if val is None or len(val) == 0:
+            merged = train
+        elif isinstance(train, ArrayDataset) and isinstance(val, ArrayDataset):
+            merged = ArrayDataset(torch.cat([train.x, val.x]), torch.cat([train.y, val.y]))
+        elif isinstance(train, list) and isinstance(val, list):
+            merged = train + val
+        else:
+            merged = ConcatDataset([train, val])
+        return dataclasses.replace(self, train=merged, val=None)

@@ -11,7 +11,7 @@ from dataclasses import fields
 from typing import Iterator, Sequence
 
 from resnet_any.errors import Parser, run_cli
-from resnet_any.train.config import (AMP_MODES, NONFINITE, OPTIMIZERS, SCHEDULES, TrainConfig, check_out,
+from resnet_any.train.config import (AMP_MODES, NONFINITE, OPTIMIZERS, SCHEDULES, SELECTS, TrainConfig, check_out,
                                      load_config_file, validate)
 from resnet_any.train.recipes import check_domain
 
@@ -37,6 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--data-dir", help="where the dataset's files are")
     g.add_argument("--cache-dir", help="writable cache for processed data (graphs)")
     g.add_argument("--val-fraction", type=float, help="fraction of train held out for validation")
+    g.add_argument("--select", help=f"{' or '.join(SELECTS)}: keep the best validation epoch, or train on "
+                   "train + val and keep the lowest-training-loss epoch (tiny sets)")
     g.add_argument("--image-size", type=int, help="resize images to this side length")
     g.add_argument("--workers", type=int, help="DataLoader worker processes")
     g = p.add_argument_group("model")

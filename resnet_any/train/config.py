@@ -13,6 +13,10 @@ OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("cosine", "warmup_cosine", "step", "onecycle", "plateau", "none")
 AMP_MODES = ("off", "bf16", "fp16")
 NONFINITE = ("stop", "skip")
+# val: keep the epoch of best validation accuracy (ties: lower validation loss).
+# train_loss: no held-out split; train on train + val and keep the epoch of lowest training loss
+# (Fawaz et al. 2019 on UCR, where a validation split of a 36-series set would score 4 series).
+SELECTS = ("val", "train_loss")
 
 
 @dataclass
@@ -58,6 +62,7 @@ class TrainConfig:
     quiet: bool | None = None
     workers: int | None = None
     val_fraction: float | None = None
+    select: str | None = None
     image_size: int | None = None
     on_nonfinite: str | None = None
     sync_bn: bool | None = None
@@ -112,7 +117,7 @@ _INT_MIN = {"epochs": 1, "batch_size": 1, "warmup_epochs": 0, "step_size": 1, "p
             "image_size": 1, "width": 1, "depth": 1, "seed": 0}
 _POSITIVE = ("lr", "clip_grad", "gamma")
 _NON_NEGATIVE = ("weight_decay", "momentum", "drop_path")
-_CHOICES = {"optimizer": OPTIMIZERS, "schedule": SCHEDULES, "amp": AMP_MODES, "on_nonfinite": NONFINITE}
+_CHOICES = {"optimizer": OPTIMIZERS, "schedule": SCHEDULES, "amp": AMP_MODES, "on_nonfinite": NONFINITE, "select": SELECTS}
 _BOOLS = ("nesterov", "channels_last", "compile", "resume", "freeze_backbone", "quiet", "sync_bn")
 _STRINGS = ("domain", "dataset", "data_dir", "cache_dir", "model", "attn", "device", "out", "init")
 

@@ -105,8 +105,9 @@ class TensorBoard(Sink):
         elif rec["type"] == "epoch" and self.writer is not None:
             e = rec["epoch"]
             for split in ("train", "val"):
-                self.writer.add_scalar(f"loss/{split}", rec[f"{split}_loss"], e)
-                self.writer.add_scalar(f"accuracy/{split}", rec[f"{split}_acc"], e)
+                if rec[f"{split}_loss"] is not None:  # None: no validation split (--select train_loss)
+                    self.writer.add_scalar(f"loss/{split}", rec[f"{split}_loss"], e)
+                    self.writer.add_scalar(f"accuracy/{split}", rec[f"{split}_acc"], e)
             self.writer.add_scalar("lr", rec["lr"], e)
             self.writer.add_scalar("samples_per_s", rec["samples_per_s"], e)
         elif rec["type"] == "end" and self.writer is not None:
@@ -164,6 +165,8 @@ def plot_curves(rows: list[dict[str, Any]]) -> bytes:
     for i, (metric, label) in enumerate((("loss", "loss"), ("acc", "accuracy"))):
         ax = fig.add_subplot(1, 2, i + 1)
         for split, style in (("train", "-"), ("val", "--")):
+            if any(r.get(f"{split}_{metric}") is None for r in rows):
+                continue  # no validation split (--select train_loss)
             ax.plot(epochs, [r[f"{split}_{metric}"] for r in rows], style, marker="." if len(rows) < 30 else None,
                     label=split)
         ax.set_xlabel("epoch")
@@ -183,8 +186,10 @@ def file_sinks(out: Path) -> list[Sink]:
 
 def format_epoch(rec: dict[str, Any], epochs: int) -> str:
     """One plain line for an epoch record."""
+    val = (f"val_loss {rec['val_loss']:.4f}  val_acc {rec['val_acc']:.4f}  " if rec.get("val_loss") is not None
+           else "")
     return (f"epoch {rec['epoch']}/{epochs}  train_loss {rec['train_loss']:.4f}  train_acc {rec['train_acc']:.4f}  "
-            f"val_loss {rec['val_loss']:.4f}  val_acc {rec['val_acc']:.4f}  lr {rec['lr']:.3g}  "
+            f"{val}lr {rec['lr']:.3g}  "
             f"{rec['seconds']:.1f}s  {rec['samples_per_s']:.0f} samples/s")
 
 

@@ -145,6 +145,10 @@ class Trainer:
         self.splits = load_dataset(domain, cfg.dataset, cfg.data_dir, seed=SPLIT_SEED,
                                    val_fraction=cfg.val_fraction if cfg.val_fraction is not None else 0.2,
                                    image_size=cfg.image_size, cache_dir=cfg.cache_dir)
+        # select train_loss: nothing is held out, the epoch is chosen on training loss instead
+        self.selects_on_val = (cfg.select or "val") == "val"
+        if not self.selects_on_val:
+            self.splits = self.splits.without_validation()
         if self.splits.num_classes < 2:
             # one class makes every prediction right and the loss zero: a run that learns nothing, silently
             raise UserError(f"dataset {self.splits.name!r} has only one class ({', '.join(map(str, self.splits.class_names))}); "
@@ -160,7 +164,7 @@ class Trainer:
         self.model = self._build_model()
         self.task = make_task(self.splits, self.device, self._batch_size(), cfg.workers,
                               channels_last=cfg.channels_last and domain == "image", order=self.sample_order)
-        for split in ("train", "val", "test"):
+        for split in ("train", "val", "test") if self.selects_on_val else ("train", "test"):
             if self.task.size(split) == 0:
                 raise UserError(f"dataset {self.splits.name!r} has an empty {split} split")
         self.steps_per_epoch = self.task.steps_per_epoch()
@@ -170,7 +174,7 @@ class Trainer:
         self.criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
 
         self.start_epoch = 0
-        self.best = {"epoch": None, "val_acc": -1.0, "val_loss": float("inf")}
+        self.best = {"epoch": None, "val_acc": -1.0, "val_loss": float("inf"), "train_loss": float("inf")}
         self.history: list[dict[str, Any]] = []
         self.elapsed = 0.0
         self.skipped_steps = 0
@@ -441,10 +445,13 @@ class Trainer:
         if seen == 0:
             raise UserError(f"epoch {epoch} trained on no batch (every step skipped as non-finite)")
         train_time = time.monotonic() - t0
-        val = self.evaluate("val")
-        self.schedule.step_epoch(val["loss"])
+        train_loss = loss_total / seen
+        # without a validation split the epoch's running training loss drives the plateau schedule (as Keras's
+        # ReduceLROnPlateau on "loss" in Fawaz et al.) and the choice of the best epoch
+        val = self.evaluate("val") if self.selects_on_val else {"loss": None, "acc": None}
+        self.schedule.step_epoch(val["loss"] if self.selects_on_val else train_loss)
         return {"type": "epoch", "epoch": epoch, "lr": opt.param_groups[0]["lr"],
-                "train_loss": loss_total / seen, "train_acc": correct_total / seen,
+                "train_loss": train_loss, "train_acc": correct_total / seen,
                 "val_loss": val["loss"], "val_acc": val["acc"], "seconds": time.monotonic() - t0,
                 "samples_per_s": seen / max(train_time, 1e-9)}
 
@@ -471,14 +478,22 @@ class Trainer:
                 "history": [dict(r) for r in self.history], "elapsed": self.elapsed + time.monotonic() - t_run,
                 "skipped_steps": self.skipped_steps}
 
-    def _save(self, epoch: int, rec: dict[str, Any], t_run: float) -> None:
+    def _improves(self, rec: dict[str, Any]) -> bool:
+        """Whether an epoch beats the best so far under --select."""
+        if not self.selects_on_val:
+            return rec["train_loss"] < self.best["train_loss"]
         # ties on accuracy go to the lower validation loss: small val sets saturate at 100% early
-        if not (math.isfinite(rec["val_loss"]) and all(bool(torch.isfinite(p).all()) for p in self.model.parameters())):
-            raise UserError(f"non-finite weights or validation loss after epoch {epoch}; checkpoints keep the last "
-                            "finite epoch (lower --lr or add --clip-grad)")
-        improved = (rec["val_acc"], -rec["val_loss"]) > (self.best["val_acc"], -self.best["val_loss"])
+        return (rec["val_acc"], -rec["val_loss"]) > (self.best["val_acc"], -self.best["val_loss"])
+
+    def _save(self, epoch: int, rec: dict[str, Any], t_run: float) -> None:
+        watched = rec["val_loss"] if self.selects_on_val else rec["train_loss"]
+        if not (math.isfinite(watched) and all(bool(torch.isfinite(p).all()) for p in self.model.parameters())):
+            raise UserError(f"non-finite weights or {'validation' if self.selects_on_val else 'training'} loss after "
+                            f"epoch {epoch}; checkpoints keep the last finite epoch (lower --lr or add --clip-grad)")
+        improved = self._improves(rec)
         if improved:
-            self.best = {"epoch": epoch, "val_acc": rec["val_acc"], "val_loss": rec["val_loss"]}
+            self.best = {"epoch": epoch, "val_acc": rec["val_acc"], "val_loss": rec["val_loss"],
+                         "train_loss": rec["train_loss"]}
         if not is_main_process():
             return
         buf = io.BytesIO()
@@ -509,8 +524,12 @@ class Trainer:
         if self.best["epoch"] is not None and best_path.is_file():
             self.model.load_state_dict(read_checkpoint(best_path)["model"])
             test = self.evaluate("test")
-        return {"type": "end", "best_epoch": self.best["epoch"], "best_val_acc": self.best["val_acc"]
-                if self.best["epoch"] is not None else None,
+        chosen = self.best["epoch"] is not None
+        return {"type": "end", "best_epoch": self.best["epoch"], "select": self.cfg.select or "val",
+                "best_val_acc": self.best["val_acc"] if chosen else None,
+                "best_val_loss": self.best["val_loss"] if chosen else None,
+                # checkpoints from before --select keep no train_loss in "best"
+                "best_train_loss": self.best.get("train_loss") if chosen else None,
                 "test_accuracy": test["acc"], "test_loss": test["loss"],
                 "parameters": sum(p.numel() for p in self.model.parameters()),
                 "wall_seconds": self.elapsed + time.monotonic() - t_run, "dataset": self.cfg.dataset,
