@@ -88,21 +88,9 @@ def test_planetoid_smoke_cora_beats_chance(tmp_path):
 
 
 @pytest.mark.skipif(tu_root() is None, reason="MUTAG is kept in ../shared/data/TUDataset, absent here")
-def test_tu_moving_average_by_hand():
-    from resnet_any.bench.tu import moving_average, select_shared
-
-    # window 3: the ends average the two values they have
-    assert moving_average([0, 3, 0, 3, 9], 3).tolist() == pytest.approx([1.5, 1.0, 2.0, 4.0, 6.0])
-    assert moving_average([1, 2, 3], 1).tolist() == [1, 2, 3]
-    # a lone spike at epoch 1 wins the raw argmax; a plateau at epochs 4-6 wins once smoothed
-    curve = {"val_acc": [0.5, 0.9, 0.5, 0.5, 0.8, 0.8, 0.8], "val_loss": [1.0] * 7}
-    assert select_shared([curve]) == 1 and select_shared([curve], 3) == 5
-
-
 def test_tu_smoke_mutag_folds(tmp_path):
     rows = run_suite(tmp_path, "tu", "--quick", "--threads", "1")
-    assert {r["case"] for r in rows} == {"mutag/3-fold/refit", "mutag/3-fold/refit-smoothed",
-                                         "mutag/3-fold/shared-epoch", "mutag/3-fold/fold-epoch",
+    assert {r["case"] for r in rows} == {"mutag/3-fold/refit", "mutag/3-fold/shared-epoch", "mutag/3-fold/fold-epoch",
                                          "mutag/3-fold/test-epoch-selected"}
     for r in rows:
         assert r["n"] == 3 and r["anchor"] == 0.894 and len(r["epochs_chosen"]) == 3

@@ -22,12 +22,7 @@ PUBLISHED = {name: (mean, std, "GIN-0 (Xu et al. 2019)") for name, mean, std in 
     ("imdb-binary", 0.751, 0.051), ("imdb-multi", 0.523, 0.028), ("reddit-binary", 0.924, 0.025),
     ("reddit-multi-5k", 0.575, 0.015), ("collab", 0.802, 0.019))}
 GOAL = {"mutag": 0.89}
-CASE_NAMES = {"refit": "refit", "smoothed": "refit-smoothed", "shared": "shared-epoch", "fold": "fold-epoch",
-              "test": "test-epoch-selected"}
-# epochs in the moving average of the "smoothed" rule: the mean inner-val accuracy over 10 folds
-# rests on ~17 graphs a fold, and its argmax over 300 epochs lands on noise peaks; a centred
-# window of 11 epochs (chosen before measuring, as a standard width) picks a good region instead
-SMOOTH = 11
+CASE_NAMES = {"refit": "refit", "shared": "shared-epoch", "fold": "fold-epoch", "test": "test-epoch-selected"}
 
 
 @dataclass(frozen=True)
@@ -156,27 +151,12 @@ def select_per_fold(curves: dict[str, list[float]]) -> int:
     return max(range(len(curves["val_acc"])), key=lambda e: (curves["val_acc"][e], -curves["val_loss"][e]))
 
 
-def moving_average(values: Any, window: int) -> Any:
-    """Centred moving average; the window shrinks at both ends so every epoch keeps its own mean."""
+def select_shared(all_curves: list[dict[str, list[float]]]) -> int:
+    """One epoch for every fold: the best mean validation accuracy (GIN's protocol, with validation for test)."""
     import numpy as np
 
-    values = np.asarray(values, dtype=float)
-    half = window // 2
-    csum = np.concatenate([[0.0], np.cumsum(values)])
-    lo = np.clip(np.arange(len(values)) - half, 0, len(values))
-    hi = np.clip(np.arange(len(values)) + half + 1, 0, len(values))
-    return (csum[hi] - csum[lo]) / (hi - lo)
-
-
-def select_shared(all_curves: list[dict[str, list[float]]], window: int = 1) -> int:
-    """One epoch for every fold: the best mean validation accuracy (GIN's protocol, with validation for test).
-
-    `window` > 1 averages that curve (and the loss used for ties) over neighbouring epochs first.
-    """
-    import numpy as np
-
-    acc = moving_average(np.mean([c["val_acc"] for c in all_curves], axis=0), window)
-    loss = moving_average(np.mean([c["val_loss"] for c in all_curves], axis=0), window)
+    acc = np.mean([c["val_acc"] for c in all_curves], axis=0)
+    loss = np.mean([c["val_loss"] for c in all_curves], axis=0)
     return max(range(len(acc)), key=lambda e: (acc[e], -loss[e]))
 
 
@@ -213,7 +193,7 @@ def run(args: argparse.Namespace, log: Callable[[str], None]) -> list[dict]:
         raise UserError(f"--folds {folds} is more than the smallest class of {splits.name} holds "
                         f"({np.bincount(labels).min()} graphs)")
     log(f"tu: {splits.name}, {len(graphs)} graphs, {folds}-fold CV x {args.seeds} seed(s); {recipe.describe()}")
-    by_rule: dict[str, list[float]] = {"refit": [], "smoothed": [], "shared": [], "fold": [], "test": []}
+    by_rule: dict[str, list[float]] = {"refit": [], "shared": [], "fold": [], "test": []}
     seed_means: dict[str, list[float]] = {k: [] for k in by_rule}
     chosen: dict[str, list[int]] = {k: [] for k in by_rule}
     start = time.perf_counter()
@@ -240,23 +220,19 @@ def run(args: argparse.Namespace, log: Callable[[str], None]) -> list[dict]:
         rules_run = [("fold", all_curves, [select_per_fold(c) for c in all_curves]),
                      ("shared", all_curves, [shared] * folds), ("test", all_curves, [on_test] * folds)]
         if args.refit:
-            refits = [curves[seed, k, True] for k in range(folds)]
-            rules_run.append(("refit", refits, [shared] * folds))
-            rules_run.append(("smoothed", refits, [select_shared(all_curves, SMOOTH)] * folds))
+            rules_run.append(("refit", [curves[seed, k, True] for k in range(folds)], [shared] * folds))
         for rule, fold_curves, epochs in rules_run:
             accs = [c["test_acc"][e] for c, e in zip(fold_curves, epochs)]
             by_rule[rule] += accs
             seed_means[rule].append(float(np.mean(accs)))
             chosen[rule] += [e + 1 for e in epochs]
-        refit = (f", refit {seed_means['refit'][-1]:.3f}, refit at the smoothed epoch {chosen['smoothed'][-1]} "
-                 f"{seed_means['smoothed'][-1]:.3f}" if args.refit else "")
+        refit = f", refit {seed_means['refit'][-1]:.3f}" if args.refit else ""
         log(f"  seed {seed}: per-fold selection {seed_means['fold'][-1]:.3f}, shared epoch {shared + 1} "
             f"{seed_means['shared'][-1]:.3f}{refit} (test-selected epoch {on_test + 1}: {seed_means['test'][-1]:.3f})")
     seconds = time.perf_counter() - start
     key = splits.name.lower()
     anchor, anchor_std, source = PUBLISHED.get(key, (None, None, None))
     rules = {"refit": "epoch count as 'shared', then refit on the whole training fold and test once",
-             "smoothed": f"as 'refit', the epoch count from the mean inner-val accuracy averaged over {SMOOTH} epochs",
              "shared": "one epoch for all folds by mean inner-val accuracy (GIN's protocol, val in place of test)",
              "fold": "each fold's epoch by its own inner-val accuracy",
              "test": "DIAGNOSTIC, optimistic: the epoch with the best mean test accuracy, as GIN's paper chose; "
