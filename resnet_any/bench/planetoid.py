@@ -92,6 +92,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", metavar="ROOT", help="a Planetoid root holding NAME/raw/ind.name.*")
     p.add_argument("--depths", default=",".join(map(str, DEPTHS)), help="comma list of graph-convolution counts")
     p.add_argument("--seeds", type=int, default=10, help="seeds per depth (mean ± std)")
+    p.add_argument("--first-seed", type=int, default=0,
+                   help="seeds run are first-seed .. first-seed + seeds - 1 (to add seeds to an earlier sweep)")
     p.add_argument("--recipe", default="gcnii", help=f"one of {', '.join(RECIPES)}")
     p.add_argument("--epochs", type=int, help="cap on epochs (default: the recipe's 1500)")
     p.add_argument("--patience", type=int, help="stop after this many epochs without a validation gain")
@@ -158,8 +160,11 @@ def run(args: argparse.Namespace, log: Callable[[str], None]) -> list[dict]:
         v = getattr(args, name)
         if v is not None and v < 1:
             raise UserError(f"--{name} must be >= 1, got {v}")
+    if args.first_seed < 0:
+        raise UserError(f"--first-seed must be >= 0, got {args.first_seed}")
     recipe = recipe_for(args.recipe, dataset)
     seeds = args.seeds
+    first = args.first_seed
     if args.quick:
         depths, seeds, recipe = [2, 8], 1, replace(recipe, epochs=60, patience=60)
     recipe = replace(recipe, epochs=args.epochs or recipe.epochs, patience=args.patience or recipe.patience)
@@ -171,14 +176,15 @@ def run(args: argparse.Namespace, log: Callable[[str], None]) -> list[dict]:
     log(f"planetoid: {splits.name}, {int(data.num_nodes)} nodes, recipe {args.recipe}: {recipe.describe()}; "
         f"{args.jobs} job(s) x {1 if args.jobs > 1 else torch.get_num_threads()} thread(s) on {device}")
     rows = []
-    tasks = [(dataset, args.data_dir, depth, recipe, seed, device) for depth in depths for seed in range(seeds)]
+    seed_list = list(range(first, first + seeds))
+    tasks = [(dataset, args.data_dir, depth, recipe, seed, device) for depth in depths for seed in seed_list]
     results: dict[tuple[int, int], dict[str, Any]] = {}
     for (depth, seed), r in zip(((t[2], t[4]) for t in tasks), parallel_map(train_node, tasks, args.jobs)):
         results[depth, seed] = r
         log(f"  {dataset}@{depth} seed {seed}: test {r['test_accuracy']:.3f} (val {r['best_val_acc']:.3f} at "
             f"epoch {r['best_epoch']}/{r['epochs_run']}, {r['seconds']:.0f} s)")
     for depth in depths:
-        runs = [results[depth, seed] for seed in range(seeds)]
+        runs = [results[depth, seed] for seed in seed_list]
         anchors = {k: v[depth] for k, v in PUBLISHED[dataset].items() if depth in v}
         primary = PRIMARY[dataset].get(depth)
         note = (f"anchor {primary}; " if primary else "") + recipe.describe()
@@ -189,7 +195,7 @@ def run(args: argparse.Namespace, log: Callable[[str], None]) -> list[dict]:
             stretch=STRETCH if dataset == "cora" and depth >= 32 else None,
             anchors=anchors or None, recipe=args.recipe, recipe_detail=recipe.describe(),
             val_accuracy=sum(r["best_val_acc"] for r in runs) / len(runs),
-            best_epochs=[r["best_epoch"] for r in runs], epochs_run=[r["epochs_run"] for r in runs],
+            seeds_run=seed_list, best_epochs=[r["best_epoch"] for r in runs], epochs_run=[r["epochs_run"] for r in runs],
             seconds_per_run=sum(r["seconds"] for r in runs) / len(runs),
             threads=1 if args.jobs > 1 else torch.get_num_threads(), jobs=args.jobs, note=note))
     return rows
