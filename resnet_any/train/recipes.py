@@ -16,7 +16,7 @@ BASE: dict[str, Any] = dict(
     optimizer="adamw", lr=1e-3, weight_decay=0.0, momentum=0.9, nesterov=True, schedule="cosine",
     warmup_epochs=0, step_size=None, gamma=0.1, patience=5, label_smoothing=0.0, clip_grad=None,
     device="auto", amp="off", channels_last=False, compile=False, seed=0, resume=False, init=None,
-    freeze_backbone=False, quiet=False, workers=0, val_fraction=0.2, on_nonfinite="stop",
+    freeze_backbone=False, quiet=False, workers=0, val_fraction=0.2, select="val", on_nonfinite="stop",
 )
 
 # keyed by (domain, task) where task is DataSplits.task: classify, node or graph
