@@ -146,7 +146,7 @@ class Trainer:
                                    val_fraction=cfg.val_fraction if cfg.val_fraction is not None else 0.2,
                                    image_size=cfg.image_size, cache_dir=cfg.cache_dir)
         # select train_loss: nothing is held out, the epoch is chosen on training loss instead
-        self.selects_on_val = (cfg.select or "val") == "val"
+        self.selects_on_val = cfg.select != "train_loss"  # read before recipes.resolve fills the default "val"
         if not self.selects_on_val:
             self.splits = self.splits.without_validation()
         if self.splits.num_classes < 2:
@@ -525,7 +525,7 @@ class Trainer:
             self.model.load_state_dict(read_checkpoint(best_path)["model"])
             test = self.evaluate("test")
         chosen = self.best["epoch"] is not None
-        return {"type": "end", "best_epoch": self.best["epoch"], "select": self.cfg.select or "val",
+        return {"type": "end", "best_epoch": self.best["epoch"], "select": self.cfg.select,
                 "best_val_acc": self.best["val_acc"] if chosen else None,
                 "best_val_loss": self.best["val_loss"] if chosen else None,
                 # checkpoints from before --select keep no train_loss in "best"
