@@ -25,7 +25,7 @@ def cases(tmp: Path) -> dict[str, tuple[list[str], str]]:
         (run / name).write_bytes(data)
     (tmp / "corrupt.pt").write_bytes(b"PK\x03\x04 truncated zip")
     return {
-        "unknown domain": (["--domain", "audio"], "unknown domain 'audio'; valid: image, series, graph"),
+        "unknown domain": (["--domain", "audio"], "unknown domain 'audio'; valid: image, series, graph, volume"),
         "unknown model": (["--domain", "image", "--model", "resnet19"], "unknown model 'resnet19'"),
         "model of another domain": (["--domain", "image", "--model", "series_resnet"],
                                     "'series_resnet' is a series model, not image"),

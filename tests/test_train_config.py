@@ -76,5 +76,5 @@ def test_recipe_overrides_map_onto_the_model() -> None:
     # the digits recipe's model_kwargs are for its own model; another model starts from its defaults
     other = resolve(TrainConfig(domain="image", model="preact_resnet18"), "classify", "cifar10", 224)
     assert other.model_kwargs == {"stem": "imagenet"}
-    with pytest.raises(UserError, match="unknown domain 'audio'; valid: image, series, graph"):
+    with pytest.raises(UserError, match="unknown domain 'audio'; valid: image, series, graph, volume"):
         resolve(TrainConfig(domain="audio"), "classify", "digits")
