@@ -11,7 +11,7 @@ import torch
 from resnet_any.errors import Parser, UserError, run_cli
 from resnet_any.train.checkpoint import atomic_write, load_checkpoint
 from resnet_any.train.tasks import make_task, predict_split, split_metrics
-from resnet_any.train.trainer import SPLIT_SEED, pick_device
+from resnet_any.train.plan import SPLIT_SEED, pick_device
 
 
 def confusion_matrix(logits: torch.Tensor, targets: torch.Tensor, num_classes: int) -> torch.Tensor:
@@ -33,8 +33,11 @@ def evaluate_checkpoint(checkpoint: str | Path, dataset: str | None = None, data
     if dataset is None:
         dataset, data_dir = cfg["dataset"], data_dir if data_dir is not None else cfg.get("data_dir")
     size = (meta.get("data") or {}).get("image_size")
+    # a table's label column and an edge list's direction are read as in training
+    readers = {k: cfg[k] for k in ("label_column", "directed") if cfg.get(k) is not None}
     splits = load_dataset(meta["domain"], dataset, data_dir, seed=SPLIT_SEED, val_fraction=cfg["val_fraction"],
-                          image_size=size if meta["domain"] == "image" else None, cache_dir=cfg.get("cache_dir"))
+                          image_size=size if meta["domain"] == "image" else None, cache_dir=cfg.get("cache_dir"),
+                          **readers)
     if splits.num_classes != meta["num_classes"]:
         raise UserError(f"dataset {splits.name!r} has {splits.num_classes} classes but the checkpoint predicts "
                         f"{meta['num_classes']}")

@@ -117,32 +117,42 @@ def is_resnet_any(obj: Any) -> bool:
     return isinstance(obj, dict) and obj.get("format") == FORMAT
 
 
-def build_model(ckpt: dict[str, Any]) -> nn.Module:
-    """Rebuild the checkpoint's model through the registry and load its weights."""
-    from resnet_any.core.registry import create_model
+def build_model(ckpt: dict[str, Any], model: nn.Module | None = None) -> nn.Module:
+    """The checkpoint's model with its weights: rebuilt through the registry, or `model` (any nn.Module) loaded."""
+    name = ckpt.get("model_name")
+    if model is None:
+        if name is None:
+            cls = ckpt.get("model_class") or "a model of your own"
+            raise UserError(f"this checkpoint holds {cls}, not a registry model: build it and pass it, as in "
+                            "load_checkpoint(path, model=MyModel(...))")
+        from resnet_any.domains import create_model
 
-    model = create_model(ckpt["model_name"], **ckpt["model_kwargs"])
+        model = create_model(name, **ckpt["model_kwargs"])
     try:
         model.load_state_dict(ckpt["model"])
     except RuntimeError as e:
         line = " ".join(str(e).split())[:300]
-        raise UserError(f"checkpoint weights do not fit model {ckpt['model_name']!r}: {line}") from None
+        what = repr(name) if name else type(model).__name__
+        raise UserError(f"checkpoint weights do not fit model {what}: {line}") from None
     return model
 
 
-def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, dict[str, Any]]:
+def load_checkpoint(path: str | Path, device: str | torch.device = "cpu",
+                    model: nn.Module | None = None) -> tuple[nn.Module, dict[str, Any]]:
     """Load a resnet_any checkpoint as (model in eval mode on `device`, meta) ready for inference.
 
-    meta holds model, model_kwargs, domain, task, class_names, num_classes, data (preprocessing
-    facts), config (the run's resolved TrainConfig as a dict), epoch and best (epoch, val_acc).
+    Registry models are rebuilt from the checkpoint; for a model of your own (trained with `fit`) pass an
+    instance as `model` and the weights load into it. meta holds model, model_kwargs, domain, task,
+    class_names, num_classes, data (preprocessing facts), config (the run's resolved options as a dict),
+    epoch and best (epoch, val_acc).
     """
     ckpt = read_checkpoint(path)
     if not is_resnet_any(ckpt):
         raise UserError(f"{str(path)!r} is not a resnet_any checkpoint (a bare state_dict? use --init for those)")
-    model = build_model(ckpt).to(device).eval()
+    model = build_model(ckpt, model).to(device).eval()
     meta = {k: ckpt.get(k) for k in ("domain", "task", "class_names", "num_classes", "data", "config", "epoch",
-                                     "best", "model_kwargs", "version")}
-    meta["model"] = ckpt["model_name"]
+                                     "best", "model_kwargs", "version", "model_class")}
+    meta["model"] = ckpt["model_name"] or ckpt.get("model_class")
     return model, meta
 
 

@@ -7,7 +7,6 @@ from typing import Any
 import torch
 from torch import nn
 
-from resnet_any.train.config import TrainConfig
 
 
 def param_groups(model: nn.Module, weight_decay: float,
@@ -27,9 +26,10 @@ def param_groups(model: nn.Module, weight_decay: float,
     return [{"params": params, "weight_decay": decay} for decay, params in groups.items()]
 
 
-def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
-    """The optimizer the config names, over the model's trainable parameters."""
-    groups = param_groups(model, cfg.weight_decay, cfg.weight_decay_by_prefix)
+def build_optimizer(model: nn.Module, cfg: Any, groups: list[dict[str, Any]] | None = None) -> torch.optim.Optimizer:
+    """The optimizer the config names, over `groups` (a callback's) or the model's trainable parameters by decay."""
+    if groups is None:
+        groups = param_groups(model, cfg.weight_decay, cfg.weight_decay_by_prefix)
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov and cfg.momentum > 0)
     if cfg.optimizer == "adam":
@@ -40,7 +40,7 @@ def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer
 class Schedule:
     """A learning-rate schedule: `step_batch()` after every optimizer step, `step_epoch(val_loss)` after validation."""
 
-    def __init__(self, optimizer: torch.optim.Optimizer, cfg: TrainConfig, steps_per_epoch: int) -> None:
+    def __init__(self, optimizer: torch.optim.Optimizer, cfg: Any, steps_per_epoch: int) -> None:
         self.kind = cfg.schedule
         total = max(1, cfg.epochs * steps_per_epoch)
         warmup = min(cfg.warmup_epochs * steps_per_epoch, total - 1)

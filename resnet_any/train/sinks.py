@@ -248,8 +248,14 @@ class Console(Sink):
         elif kind == "end":
             self._close_bar()
             acc = rec.get("test_accuracy")
-            result = (f"test_accuracy {acc:.4f}  test_loss {rec['test_loss']:.4f}  best_epoch {rec['best_epoch']}"
-                      if acc is not None else "no finished epoch, no test metrics")
+            if acc is not None:
+                result = f"test_accuracy {acc:.4f}  test_loss {rec['test_loss']:.4f}  best_epoch {rec['best_epoch']}"
+            elif rec.get("best_epoch") is not None:  # fit without test data
+                val = rec.get("best_val_acc")
+                result = (f"best_epoch {rec['best_epoch']}" + (f"  val_acc {val:.4f}" if val is not None else "")
+                          + "  (no test split)")
+            else:
+                result = "no finished epoch, no test metrics"
             state = "stopped" if rec["stopped"] else "done"
             self._print(f"{state}: {result}  wall {rec['wall_seconds']:.1f}s  -> {rec['out']}")
 

@@ -43,6 +43,10 @@ class Task:
         """Number of samples (images, series, nodes or graphs) in a split."""
         raise NotImplementedError
 
+    def has(self, split: str) -> bool:
+        """Whether the data has this split at all (a `fit` without test data has none)."""
+        return getattr(self.splits, split) is not None
+
     def steps_per_epoch(self) -> int:
         """Optimizer steps in one training epoch (of this rank's shard under DDP)."""
         return len(self._train_index_batches(self.order(self.size("train"), torch.Generator().manual_seed(0))))
@@ -74,7 +78,7 @@ class ClassifyTask(Task):
         super().__init__(*args, **kwargs)
         self.meta = self.splits.meta
         self.is_image = False
-        for name in ("train", "val", "test"):
+        for name in ("train", "val", "test") if "mean" in self.meta else ():
             ds = getattr(self.splits, name)
             if ds is not None and len(ds):
                 self.is_image = torch.as_tensor(ds[0][0]).dtype == torch.uint8
@@ -158,14 +162,18 @@ class NodeTask(Task):
         g = self.splits.graph
         if g is None:
             raise UserError(f"dataset {self.splits.name!r} has no graph for node classification")
-        for split in ("train", "val", "test"):
+        for split in ("train", "val"):
             if getattr(g, f"{split}_mask", None) is None:
                 raise UserError(f"graph dataset {self.splits.name!r} has no {split}_mask")
         self.graph = g.to(self.device)
 
+    def has(self, split: str) -> bool:
+        """Whether the graph has a mask for this split."""
+        return getattr(self.graph, f"{split}_mask", None) is not None
+
     def size(self, split: str) -> int:
         """Number of nodes in a split's mask."""
-        return int(self.graph[f"{split}_mask"].sum())
+        return int(self.graph[f"{split}_mask"].sum()) if self.has(split) else 0
 
     def steps_per_epoch(self) -> int:
         """One full-batch step per epoch."""

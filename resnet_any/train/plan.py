@@ -1,0 +1,251 @@
+"""Plan: options (CLI, config file, `fit`, the app) plus data -> one fully resolved run, checked once.
+
+`make_plan` is the only place that validates options, merges a resumed run's saved config, loads the
+data, resolves the recipe, joins a torchrun process group and builds the model. What it returns has no
+"not yet decided" left in it; the loop (trainer.py) only runs it. Nothing is written to disk here, so a
+bad option never damages an existing run directory.
+"""
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from resnet_any.data.base import DataSplits
+from resnet_any.errors import UserError
+from resnet_any.train import distributed, recipes
+from resnet_any.train.checkpoint import init_from, is_resnet_any, read_checkpoint
+from resnet_any.train.config import check_out
+from resnet_any.train.options import RESUME_MUTABLE, RunConfig, TrainConfig, validate
+from resnet_any.train.state import seed_everything
+
+# Datasets are split with one fixed seed so runs with different --seed are scored on the same test set.
+SPLIT_SEED = 0
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """How the model is rebuilt from a checkpoint: a registry name and its arguments, or a user's class."""
+
+    name: str | None          # registry name; None for a model the user built
+    kwargs: dict[str, Any]    # the registry builder's arguments (num_classes and in_channels included)
+    cls: str                  # "module.QualifiedName" of the model's class, for messages
+
+
+@dataclass
+class Plan:
+    """A run, fully resolved: every option, the data, the model on its device, where it writes, what it resumes."""
+
+    config: RunConfig
+    splits: DataSplits
+    model: nn.Module                 # the bare model (no DDP/compile wrapper), seeded and initialised
+    model_spec: ModelSpec
+    device: torch.device
+    dist: distributed.DistInfo
+    out: Path
+    batch_size: int                  # this process's batch: the global batch over the processes, clamped to the data
+    resume: dict[str, Any] | None    # the checkpoint to continue from
+    init_report: dict[str, Any] | None
+    owns_group: bool                 # this run joined the torchrun process group and leaves it at the end
+
+    @property
+    def selects_on_val(self) -> bool:
+        """Whether the best epoch is chosen on a validation split (else on training loss, with none held out)."""
+        return self.config.select != "train_loss"
+
+    @property
+    def amp_dtype(self) -> torch.dtype | None:
+        """The autocast dtype, or None for full precision."""
+        return {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.config.amp)
+
+    @property
+    def channels_last(self) -> bool:
+        """channels_last applies to image batches (4-D) only."""
+        return self.config.channels_last and self.config.domain == "image"
+
+
+def pick_device(name: str) -> torch.device:
+    """Resolve auto|cpu|cuda[:N]|mps to a device that exists, or raise a UserError."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise UserError(f"--device {name} but no CUDA device is available; use --device cpu or auto")
+        dev = torch.device(name)
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise UserError(f"--device {name} but only {torch.cuda.device_count()} CUDA device(s) exist")
+        return dev
+    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise UserError("--device mps but MPS is not available; use --device cpu or auto")
+    return torch.device(name)
+
+
+def default_out(domain: str) -> Path:
+    """runs/<domain>-<timestamp>, suffixed when that exists."""
+    base = Path("runs") / f"{domain}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+    out, i = base, 1
+    while out.exists():
+        i += 1
+        out = base.with_name(f"{base.name}-{i}")
+    return out
+
+
+def check_model_domain(model: str, domain: str) -> None:
+    """Raise a UserError unless `model` is a registered model of `domain` (listing those that are)."""
+    from resnet_any.domains import list_models, model_domain
+
+    if model_domain(model) != domain:
+        raise UserError(f"model {model!r} is a {model_domain(model)} model, not {domain}; "
+                        f"valid: {', '.join(list_models(domain))}")
+
+
+def class_path(model: nn.Module) -> str:
+    """"module.QualifiedName" of a model's class."""
+    cls = type(model)
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _resume_config(cfg: TrainConfig) -> tuple[TrainConfig, dict[str, Any]]:
+    """The saved run's options with the ones a resume may change applied; refuses any other change."""
+    path = Path(cfg.out) / "last.pt"
+    ckpt = read_checkpoint(path)
+    if not is_resnet_any(ckpt):
+        raise UserError(f"--resume: {str(path)!r} is not a resnet_any checkpoint")
+    saved = TrainConfig.from_dict(ckpt["config"], source=f"config in {str(path)!r}")
+    for key, value in cfg.explicit().items():
+        if key in RESUME_MUTABLE:
+            continue
+        old = getattr(saved, key)
+        same = (value.lower() == str(old).lower() if key == "dataset" else
+                all(old.get(k) == v for k, v in value.items()) if isinstance(value, dict) and isinstance(old, dict)
+                else value == old)
+        if not same:
+            raise UserError(f"--{key.replace('_', '-')} cannot change on --resume (the run in {cfg.out} "
+                            f"used {old!r}); start a fresh run with another --out instead")
+    return saved.merged({k: v for k, v in cfg.explicit().items() if k in RESUME_MUTABLE and k != "init"}), ckpt
+
+
+def _load_data(cfg: TrainConfig, domain: str) -> DataSplits:
+    from resnet_any.data import load_dataset
+
+    # only the file readers take these two (a table's label column, an edge list's direction)
+    readers = {k: v for k, v in (("label_column", cfg.label_column), ("directed", cfg.directed)) if v is not None}
+    return load_dataset(domain, cfg.dataset, cfg.data_dir, seed=SPLIT_SEED,
+                        val_fraction=cfg.val_fraction if cfg.val_fraction is not None else 0.2,
+                        image_size=cfg.image_size, cache_dir=cfg.cache_dir, **readers)
+
+
+def _local_batch(config: RunConfig, splits: DataSplits, dist: distributed.DistInfo) -> int:
+    """This process's batch: the global batch divided by the processes; a batch above the data is clamped, said once."""
+    n = len(splits.train) if splits.train is not None else 0
+    bs, world = config.batch_size, dist.world_size
+    if splits.task != "node" and 0 < n < bs:
+        n = max(world, n - n % world)  # the ranks split it evenly
+        if dist.is_main:
+            print(f"warning: --batch-size {bs} is larger than the {n} training samples; using {n}", file=sys.stderr)
+        return n // world
+    return bs // world
+
+
+def _join_group(config: RunConfig, splits: DataSplits, device: torch.device,
+                dist: distributed.DistInfo) -> tuple[distributed.DistInfo, torch.device, bool]:
+    """Under torchrun: check the global batch divides, then join the process group (one process: nothing)."""
+    if not dist.enabled:
+        return dist, device, False
+    if splits.task == "node":
+        # one graph in one full batch: there is nothing to split, and copies on every rank would only
+        # repeat the same step, so rank 0 trains alone and the others leave before joining a group
+        if not dist.is_main:
+            raise distributed.NotThisRank
+        print(f"note: full-batch node classification ({splits.name}) runs in one process: rank 0 trains "
+              f"alone, the other {dist.world_size - 1} rank(s) exit", file=sys.stderr)
+        return distributed.DistInfo(), device, False
+    if config.batch_size % dist.world_size:
+        raise UserError(f"--batch-size {config.batch_size} is the global batch and must divide by the "
+                        f"{dist.world_size} processes (each takes batch/{dist.world_size})")
+    if config.sync_bn and device.type == "cpu":
+        raise UserError("--sync-bn needs GPUs (torch's SyncBatchNorm does not run on CPU); drop it for CPU runs")
+    owns = not torch.distributed.is_initialized()
+    return dist, distributed.setup(dist, device), owns
+
+
+def _build_model(config: RunConfig, splits: DataSplits, device: torch.device,
+                 own: nn.Module | None) -> tuple[nn.Module, ModelSpec, dict[str, Any] | None]:
+    """The registry model the config names (or the user's own), seeded, initialised, frozen as asked, on the device."""
+    seed_everything(config.seed)
+    if own is None:
+        from resnet_any.domains import create_model
+
+        kwargs = {**config.model_kwargs, "num_classes": splits.num_classes, "in_channels": splits.in_channels}
+        model = create_model(config.model, **kwargs)
+        spec = ModelSpec(config.model, kwargs, class_path(model))
+    else:
+        model, spec = own, ModelSpec(None, {}, class_path(own))
+    head = getattr(model, "fc", None)
+    if own is None and not isinstance(head, nn.Linear):
+        raise UserError(f"model {config.model!r} has no `fc` classifier; cannot train it here")
+    report = init_from(model, config.init) if config.init and not config.resume else None
+    if config.freeze_backbone:
+        if not isinstance(head, nn.Module):
+            raise UserError(f"--freeze-backbone trains only `model.fc`, and {spec.cls} has no `fc` module")
+        for p in model.parameters():
+            p.requires_grad_(False)
+        for p in head.parameters():
+            p.requires_grad_(True)
+    model.to(device)
+    if config.channels_last and config.domain == "image":
+        model.to(memory_format=torch.channels_last)
+    return model, spec, report
+
+
+def make_plan(options: TrainConfig, *, model: nn.Module | None = None, data: DataSplits | None = None) -> Plan:
+    """Resolve options (+ optionally the user's own model and data) into a Plan; every check happens here, once."""
+    validate(options)
+    check_out(options)
+    cfg, resume = options, None
+    if cfg.resume:
+        cfg, resume = _resume_config(cfg)
+    if data is not None and cfg.domain is None:
+        cfg = cfg.merged({"domain": data.domain})
+    if model is not None:
+        saved = (resume or {}).get("model_class")
+        if resume is not None and saved and saved != class_path(model):
+            raise UserError(f"--resume: the run in {cfg.out} trained a {saved}, not a {class_path(model)}; pass the "
+                            "same model class again")
+    domain = cfg.domain if model is not None else recipes.check_domain(cfg.domain)
+    if domain is None:
+        raise UserError(f"choose a domain (domain= or --domain): {', '.join(recipes.DOMAINS)}")
+    out = Path(cfg.out) if cfg.out else default_out(domain)
+    # cheap checks before the (slow) data load, so a typo fails at once
+    device = pick_device(cfg.device or "auto")
+    if cfg.amp == "fp16" and device.type != "cuda":
+        raise UserError(f"--amp fp16 needs a CUDA device (this run is on {device.type}); use --amp bf16 or off")
+    if cfg.amp == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        raise UserError("--amp bf16 is not supported by this GPU; use --amp fp16")
+    if model is None and cfg.model is not None:
+        check_model_domain(cfg.model, domain)
+
+    splits = data if data is not None else _load_data(cfg, domain)
+    if cfg.select == "train_loss":  # nothing is held out: the epoch is chosen on training loss instead
+        splits = splits.without_validation()
+    if splits.num_classes < 2:
+        # one class makes every prediction right and the loss zero: a run that learns nothing, silently
+        raise UserError(f"dataset {splits.name!r} has only one class ({', '.join(map(str, splits.class_names))}); "
+                        "a classifier needs at least two")
+    size = splits.meta.get("image_size")
+    config = recipes.resolve(cfg, splits.task, splits.name, max(size) if isinstance(size, (list, tuple)) else size,
+                             own_model=None if model is None else class_path(model))
+    config = config.replace(out=str(out))
+    validate(config)
+    if model is None:
+        check_model_domain(config.model, config.domain)
+    dist, device, owns_group = _join_group(config, splits, device, distributed.from_env())
+    built, spec, report = _build_model(config, splits, device, model)
+    return Plan(config=config, splits=splits, model=built, model_spec=spec, device=device, dist=dist, out=out,
+                batch_size=_local_batch(config, splits, dist), resume=resume, init_report=report,
+                owns_group=owns_group)
