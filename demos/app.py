@@ -15,6 +15,8 @@ from typing import Sequence
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 # The app downloads nothing: a dataset that is not on disk is an error naming where to put it.
 os.environ.setdefault("RESNET_ANY_OFFLINE", "1")
+# torch's OpenMP workers wait passively (resnet_any.errors.cli_environment says why)
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # run from a plain checkout without `pip install -e .`

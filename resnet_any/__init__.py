@@ -1,12 +1,7 @@
 """resnet_any: one residual core for images, time series, volumes and graphs."""
-import os
-
-# torch's OpenMP workers spin while waiting by default; on a small or busy CPU they starve the
-# main thread (a resnet18 step measured 2.5 s spinning vs 0.06 s passive on 2 shared cores).
-# Set before torch is imported anywhere; an explicit setting by the user wins.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
-from resnet_any.errors import UserError  # noqa: E402  (torch-free)
+# Importing resnet_any changes nothing in the process (no environment, threads or warning filters): the
+# command-line entry points set what they need (resnet_any.errors.cli_environment).
+from resnet_any.errors import UserError  # torch-free
 
 __version__ = "0.1.0"
 
@@ -15,8 +10,11 @@ __version__ = "0.1.0"
 _LAZY = {
     **{name: "resnet_any.core" for name in (
         "BASIC", "BOTTLENECK", "BlockSpec", "GraphOps", "GridOps", "Ops", "ResidualBlock", "ResNet", "StemSpec",
-        "create_model", "list_models", "register_model")},
+        "register_model")},
+    **{name: "resnet_any.domains" for name in ("create_model", "list_models")},
     "load_checkpoint": "resnet_any.train.checkpoint",
+    "fit": "resnet_any.train.fit",
+    "DataSplits": "resnet_any.data.base",
 }
 
 __all__ = sorted([*_LAZY, "UserError", "__version__"])

@@ -30,6 +30,16 @@ def read_text_file(path: str | os.PathLike, what: str) -> str:
         raise UserError(f"cannot read {what} {str(p)!r}: {e}") from None
 
 
+def cli_environment() -> None:
+    """What a command-line process sets before torch loads; importing the library sets nothing.
+
+    torch's OpenMP workers spin while waiting by default; on a small or busy CPU they starve the main
+    thread (a resnet18 step measured 2.5 s spinning vs 0.06 s passive on 2 shared cores). OpenMP reads
+    this when torch loads, so entry points call it first; an explicit setting by the user wins.
+    """
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
 class Parser(argparse.ArgumentParser):
     """argparse that raises UserError instead of printing usage and exiting, so every error is one line."""
 

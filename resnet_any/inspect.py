@@ -9,7 +9,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from resnet_any.core import create_model, model_domain
+from resnet_any.domains import create_model, model_domain
 from resnet_any.errors import Parser, UserError, command
 
 # a typical input per domain, without the batch axis

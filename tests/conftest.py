@@ -8,6 +8,10 @@ from pathlib import Path
 
 import pytest
 
+# As the command-line entry points do (resnet_any.errors.cli_environment), before any test imports torch:
+# spinning OpenMP workers starve the main thread on 2 shared cores.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 REPO = Path(__file__).resolve().parents[1]
 # CI runs a clean clone with shared/ as a sibling of the repository.
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"

@@ -10,7 +10,7 @@ from torch_geometric.datasets import KarateClub
 
 import resnet_any
 from resnet_any import BASIC, GridOps, ResNet, UserError, create_model, list_models
-from resnet_any.core import model_domain
+from resnet_any.domains import model_domain
 
 # He et al. 2015 architectures as torchvision ships them, 1000 classes (torchvision's docs)
 PUBLISHED_PARAMS = {

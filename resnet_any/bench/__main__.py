@@ -6,9 +6,14 @@ import sys
 import time
 from typing import Sequence
 
-from resnet_any.bench import SUITES, format_table, load_suite
-from resnet_any.bench.table import check_writable, write_json
-from resnet_any.errors import Parser, command
+from resnet_any.errors import cli_environment
+
+if __name__ == "__main__":
+    cli_environment()  # before torch loads (the suites import it)
+
+from resnet_any.bench import SUITES, format_table, load_suite  # noqa: E402
+from resnet_any.bench.table import check_writable, write_json  # noqa: E402
+from resnet_any.errors import Parser, command  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,4 +1,8 @@
-"""One registry of model names -> builders, across every domain."""
+"""One registry of model names -> builders, across every domain.
+
+A leaf, as timm's `_registry` is: it imports no model file. Model files register themselves when imported;
+`resnet_any.domains` imports the built-in ones, so look models up through it (or `resnet_any.create_model`).
+"""
 from __future__ import annotations
 
 import difflib
@@ -20,14 +24,8 @@ def register_model(name: str, domain: str, builder: Callable[..., nn.Module]) ->
     return builder
 
 
-def _load_domains() -> None:
-    """Import the built-in domain files, which register their models on import."""
-    import resnet_any.domains  # noqa: F401
-
-
 def list_models(domain: str | None = None) -> list[str]:
     """Every registered model name, optionally only those of one domain."""
-    _load_domains()
     return sorted(n for n, (d, _) in _MODELS.items() if domain is None or d == domain)
 
 
@@ -38,7 +36,6 @@ def model_domain(name: str) -> str:
 
 
 def _check_name(name: str) -> None:
-    _load_domains()
     if name not in _MODELS:
         close = difflib.get_close_matches(str(name), _MODELS, n=3)
         hint = f" (did you mean {', '.join(close)}?)" if close else ""

@@ -1,2 +1,5 @@
-"""Built-in domains: each file registers its models (a table of specs over the core)."""
+"""Built-in domains: each file registers its models (a table of specs over the core); look models up here."""
+from resnet_any.core.registry import create_model, list_models, model_domain, register_model
 from resnet_any.domains import graph, image, series, volume  # noqa: F401  (import registers models)
+
+__all__ = ["create_model", "list_models", "model_domain", "register_model"]
