@@ -6,7 +6,6 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 import torch
-from torch import nn
 
 from resnet_any.bench.runs import parallel_map
 from resnet_any.bench.table import seeds_row
@@ -38,52 +37,46 @@ PRIMARY = {"cora": {2: "GCN", 4: "JKNet", 8: "JKNet", 16: "JKNet", 32: "JKNet", 
 
 @dataclass(frozen=True)
 class Recipe:
-    """How one graph model is built and trained full-batch; weight decay split between convs and dense layers."""
+    """A full-batch graph recipe: the trainer's own for the dataset (recipes.py), or a comparison variant of it."""
 
-    model: dict = field(default_factory=dict)
-    lr: float = 0.01
-    wd_conv: float = 5e-4
-    wd_dense: float = 5e-4
+    config: dict = field(default_factory=dict)   # training options: model_kwargs, lr, weight decays, ...
     epochs: int = 1500
     patience: int = 100
 
     def describe(self) -> str:
         """A short one-line summary for the table's note column."""
-        m = self.model
+        c, m = self.config, self.config["model_kwargs"]
         parts = [m.get("style", "res+")]
         if m.get("style") != "gcnii":
             parts.append(f"{m.get('conv', 'gcn')}/{m.get('norm', 'batch')}")
         else:
             parts.append(f"a={m.get('alpha', 0.1)} th={m.get('theta', 0.5)}")
-        parts += [f"h{m.get('hidden_channels', 64)}", f"drop {m.get('dropout', 0.5)}", f"lr {self.lr}",
-                  f"wd {self.wd_conv:g}/{self.wd_dense:g}", f"<= {self.epochs} ep, patience {self.patience}"]
+        conv = c.get("weight_decay_by_prefix", {}).get("layer", c["weight_decay"])
+        parts += [f"h{m.get('hidden_channels', 64)}", f"drop {m.get('dropout', 0.5)}", f"lr {c['lr']}",
+                  f"wd {conv:g}/{c['weight_decay']:g}", f"<= {self.epochs} ep, patience {self.patience}"]
         return ", ".join(parts)
 
 
-# GCNII's published Cora recipe (Chen et al. 2020): hidden 64, dropout 0.6 on every layer's input,
-# Adam lr 0.01, weight decay 0.01 on the convolutions and 5e-4 on the two dense layers
-RECIPES = {
-    "gcnii": Recipe(model=dict(style="gcnii", hidden_channels=64, dropout=0.6, input_dropout=0.6, alpha=0.1,
-                               theta=0.5), lr=0.01, wd_conv=0.01, wd_dense=5e-4),
-    # DeepGCN's pre-activation residual over GCN convolutions, for comparison with ResGCN
-    "res+": Recipe(model=dict(style="res+", conv="gcn", norm="batch", hidden_channels=64, dropout=0.5,
-                              input_dropout=0.5), lr=0.01, wd_conv=5e-4, wd_dense=5e-4),
-}
-# GCNII's per-dataset changes (Chen et al. 2020, their released scripts)
-DATASET_OVERRIDES = {
-    "gcnii": {
-        "citeseer": dict(model=dict(hidden_channels=256, theta=0.6, dropout=0.7, input_dropout=0.7)),
-        "pubmed": dict(model=dict(hidden_channels=256, theta=0.4, dropout=0.5, input_dropout=0.5), wd_conv=5e-4),
-    },
-}
+# "gcnii" is the trainer's node-classification recipe for the dataset (GCNII's published one, Chen et al.
+# 2020, in resnet_any/train/recipes.py): the benchmark measures exactly what `train --domain graph` runs,
+# at each depth. "res+" swaps in DeepGCN's pre-activation residual over GCN convolutions, for comparison
+# with ResGCN.
+RES_PLUS = dict(model_kwargs=dict(style="res+", conv="gcn", norm="batch", hidden_channels=64, dropout=0.5,
+                                  input_dropout=0.5), lr=0.01, weight_decay=5e-4, weight_decay_by_prefix={})
+RECIPES = ("gcnii", "res+")
 
 
 def recipe_for(name: str, dataset: str) -> Recipe:
-    """The named recipe with the dataset's published overrides applied."""
-    base = RECIPES[name]
-    over = DATASET_OVERRIDES.get(name, {}).get(dataset, {})
-    return replace(base, **{k: v for k, v in over.items() if k != "model"},
-                   model={**base.model, **over.get("model", {})})
+    """The named recipe for a Planetoid dataset, as training options."""
+    from resnet_any.train.recipes import recipe_for as trainer_recipe
+
+    base = trainer_recipe("graph", "node", dataset)
+    keep = ("model_kwargs", "optimizer", "lr", "weight_decay", "weight_decay_by_prefix", "schedule")
+    config = {k: base[k] for k in keep if k in base}
+    config.setdefault("weight_decay_by_prefix", {})
+    if name == "res+":
+        config.update(RES_PLUS)
+    return Recipe(config=config)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -114,35 +107,16 @@ def _ints(text: str, what: str) -> list[int]:
     return vals
 
 
-def split_params(model: nn.Module) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
-    """(graph-convolution parameters, dense parameters): GCNII decays them differently."""
-    conv, dense = [], []
-    for name, p in model.named_parameters():
-        # blocks live in layerN.*; the stem (conv1) is a convolution too except in GCNII, where it is dense
-        is_conv = name.startswith("layer") or (name.startswith("conv1.") and not name.startswith("conv1.layer"))
-        (conv if is_conv else dense).append(p)
-    return conv, dense
-
-
 def train_node(dataset: str, data_dir: str | None, depth: int, recipe: Recipe, seed: int,
                device: torch.device) -> dict[str, Any]:
     """One full-batch run through the Trainer; it picks the epoch on validation accuracy (ties: val loss)."""
     from resnet_any.bench.runs import train_once
-    from resnet_any.train.optim import Schedule
-
-    def per_layer_decay(trainer: Any) -> None:
-        # the Trainer decays every weight alike; GCNII decays convolutions and dense layers apart
-        conv, dense = split_params(trainer.model)
-        trainer.optimizer = torch.optim.Adam([{"params": conv, "weight_decay": recipe.wd_conv},
-                                              {"params": dense, "weight_decay": recipe.wd_dense}], lr=recipe.lr)
-        trainer.schedule = Schedule(trainer.optimizer, trainer.cfg, trainer.steps_per_epoch)
 
     # one fixed graph: the normalised adjacency is computed once, not once per layer and call
-    kwargs = {**recipe.model, "depth": depth, "cached": True}
-    config = dict(domain="graph", dataset=dataset, data_dir=data_dir, model="gcn_resnet", model_kwargs=kwargs,
-                  epochs=recipe.epochs, optimizer="adam", lr=recipe.lr, weight_decay=recipe.wd_conv,
-                  schedule="none", label_smoothing=0.0, seed=seed, device=str(device))
-    return train_once(config, patience=recipe.patience, configure=per_layer_decay)
+    kwargs = {**recipe.config["model_kwargs"], "depth": depth, "cached": True}
+    config = dict(recipe.config, domain="graph", dataset=dataset, data_dir=data_dir, model="gcn_resnet",
+                  model_kwargs=kwargs, epochs=recipe.epochs, label_smoothing=0.0, seed=seed, device=str(device))
+    return train_once(config, patience=recipe.patience)
 
 
 def run(args: argparse.Namespace, log: Callable[[str], None]) -> list[dict]:

@@ -2,52 +2,36 @@
 from __future__ import annotations
 
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 
-def train_once(config: dict[str, Any], *, patience: int | None = None, target: float | None = None,
-               configure: Callable[[Any], None] | None = None) -> dict[str, Any]:
+def train_once(config: dict[str, Any], *, patience: int | None = None, target: float | None = None) -> dict[str, Any]:
     """Train with `TrainConfig(**config)`; the "end" record plus `epochs_run`, `seconds`, `cpu_seconds`
     (this process's CPU time: on a shared machine it is what the run would take alone on its cores)
     and `time_to_target`.
 
-    `patience`: stop once neither validation accuracy nor validation loss has improved for that
-    many epochs (the Trainer still tests the epoch validation picked). `target`: also time the first
-    epoch whose validation accuracy reaches it. `configure(trainer)` may
-    adjust the built trainer before it runs (e.g. per-layer weight decay).
+    `patience`: stop once neither validation accuracy nor validation loss has improved for that many
+    epochs (the trainer's EarlyStopping callback; the run still tests the epoch validation picked).
+    `target`: also time the first epoch whose validation accuracy reaches it.
     """
     from resnet_any.train import TrainConfig, Trainer
+    from resnet_any.train.callbacks import EarlyStopping
 
     with tempfile.TemporaryDirectory(prefix="resnet_any_bench_") as tmp:
         # progress printing is the bench's job: the trainer stays quiet and writes only to tmp
-        trainer = Trainer(TrainConfig(**{"quiet": True, **config, "out": str(Path(tmp) / "run")}))
-        if configure is not None:
-            configure(trainer)
-        stop = threading.Event()
-        best = (-1.0, float("inf"))
-        best_loss, since, epochs = float("inf"), 0, 0
+        callbacks = [EarlyStopping(patience)] if patience else []
+        trainer = Trainer(TrainConfig(**{"quiet": True, **config, "out": str(Path(tmp) / "run")}), callbacks=callbacks)
         end: dict[str, Any] = {}
+        epochs = 0
         reached: float | None = None
         start, cpu = time.perf_counter(), time.process_time()
-        for rec in trainer.run(stop):
+        for rec in trainer.run():
             if rec["type"] == "epoch":
                 epochs = rec["epoch"]
-                acc, loss = rec["val_acc"], rec["val_loss"]
-                if acc is None:  # no validation split (select: train_loss): watch the training loss
-                    acc, loss = 0.0, rec["train_loss"]
-                if target is not None and reached is None and acc >= target:
+                if target is not None and reached is None and (rec["val_acc"] or 0.0) >= target:
                     reached = time.perf_counter() - start
-                if (acc, -loss) > (best[0], -best[1]) or loss < best_loss:
-                    since = 0
-                else:
-                    since += 1
-                best = max(best, (acc, loss), key=lambda t: (t[0], -t[1]))
-                best_loss = min(best_loss, loss)
-                if patience and since >= patience:
-                    stop.set()
             elif rec["type"] == "end":
                 end = rec
         return {**end, "epochs_run": epochs, "seconds": time.perf_counter() - start, "time_to_target": reached,

@@ -314,7 +314,7 @@ def trainer_rows(s: Settings, log: Callable[[str], None], args: argparse.Namespa
                           batch_size=64, epochs=rounds + 1, optimizer="sgd", lr=0.01, schedule="none",
                           label_smoothing=0.0, device=str(s.device), seed=0, out=f"{tmp}/run", quiet=True)
         trainer = Trainer(cfg)
-        model = create_model(trainer.cfg.model, **trainer.model_kwargs).to(s.device)
+        model = create_model(trainer.cfg.model, **trainer.plan.model_spec.kwargs).to(s.device)
         opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=trainer.cfg.momentum,
                               nesterov=bool(trainer.cfg.nesterov))
         batch = trainer.cfg.batch_size
