@@ -1,0 +1,209 @@
+"""Data handed over from Python (arrays, tensors, Datasets, PyG graphs) -> the DataSplits every run uses.
+
+`fit(model, train, val, test)` accepts what a PyTorch or PyG user already holds; `as_splits` turns it into
+the same DataSplits the file readers return, so the trainer cannot tell where data came from:
+- a tuple `(X, y)` of arrays or tensors, or a `torch.utils.data.Dataset` of `(x, y)` pairs: mini-batch
+  classification; the domain follows the sample's shape ((C, L) series, (C, H, W) image, (C, D, H, W) volume);
+- a list of PyG `Data` (one per graph, `y` its class): graph classification;
+- one PyG `Data` with `y` (and optionally train/val/test masks; `train` alone): node classification;
+- a `DataSplits`: used as it is.
+What is not given is carved from train by the same seeded stratified rules as the file readers.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset, Subset
+
+from ..errors import UserError
+from .base import DataSplits
+from .splits import TEST_FRACTION, ArrayDataset, canonical_label, encode_labels, stratified_split, train_val_test
+
+# sample dimensions (without the batch) -> the domain whose models take them
+DOMAIN_BY_NDIM = {2: "series", 3: "image", 4: "volume"}
+ACCEPTED = ("a tuple (X, y) of arrays or tensors, a torch Dataset of (x, y) pairs, a list of PyG Data (graph "
+            "classification), one PyG Data with y and masks (node classification), or a DataSplits")
+
+
+def _is_graph(obj: Any) -> bool:
+    return hasattr(obj, "edge_index") and hasattr(obj, "num_nodes")
+
+
+def _labels_of(ds: Dataset, what: str) -> np.ndarray:
+    """Integer class labels of a Dataset of (x, y) pairs (its `.targets` when it has them, as torchvision's do)."""
+    targets = getattr(ds, "targets", None)
+    if targets is None and isinstance(ds, ArrayDataset):
+        targets = ds.y
+    if targets is None:
+        targets = []
+        for i in range(len(ds)):
+            item = ds[i]
+            if not isinstance(item, (tuple, list)) or len(item) != 2:
+                raise UserError(f"{what}[{i}] is {type(item).__name__}; a Dataset must give (x, y) pairs")
+            targets.append(item[1])
+    y = np.asarray(torch.as_tensor(targets)) if not isinstance(targets, np.ndarray) else targets
+    if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
+        raise UserError(f"{what}: labels must be integer class indices 0..K-1, got {y.dtype} of shape {y.shape}")
+    if len(y) and y.min() < 0:
+        raise UserError(f"{what}: label {int(y.min())} is negative; labels are class indices 0..K-1")
+    return y
+
+
+def _arrays(pair: Any, what: str, names: list[str] | None) -> tuple[ArrayDataset, list[str]]:
+    """(X, y) -> an ArrayDataset with labels 0..K-1 (any label values: strings, ints, floats)."""
+    x, y = pair
+    try:
+        x = torch.as_tensor(np.asarray(x)) if not isinstance(x, torch.Tensor) else x
+    except (TypeError, ValueError) as e:
+        raise UserError(f"{what}: X must be a numeric array, got {type(pair[0]).__name__} ({e})") from None
+    if x.dtype not in (torch.uint8, torch.float16, torch.bfloat16, torch.float32, torch.float64):
+        x = x.float()
+    y_raw = y.numpy() if isinstance(y, torch.Tensor) else np.asarray(y)
+    if len(x) != len(y_raw):
+        raise UserError(f"{what}: X has {len(x)} samples but y has {len(y_raw)}")
+    if y_raw.ndim != 1:
+        raise UserError(f"{what}: y must be one label per sample, got shape {y_raw.shape}")
+    if names is None:
+        (codes,), names = encode_labels(y_raw.tolist())
+    else:
+        index = {n: i for i, n in enumerate(names)}
+        canon = [canonical_label(v) for v in y_raw.tolist()]  # the spelling train's names use, e.g. 1.0 -> "1"
+        unknown = sorted({c for c in canon if c not in index})
+        if unknown:
+            raise UserError(f"{what}: label {unknown[0]!r} is not among the training labels {names}")
+        codes = np.array([index[c] for c in canon], dtype=np.int64)
+    return ArrayDataset(x if x.dtype == torch.uint8 else x.float(), torch.from_numpy(codes)), names
+
+
+def _split(ds: Any, labels: np.ndarray, fraction: float, seed: int) -> tuple[Any, Any]:
+    keep, held = stratified_split(labels, fraction, seed)
+    if isinstance(ds, ArrayDataset):
+        return ds.subset(keep), ds.subset(held)
+    if isinstance(ds, list):
+        return [ds[i] for i in keep], [ds[i] for i in held]
+    return Subset(ds, keep.tolist()), Subset(ds, held.tolist())
+
+
+def _sample_shape(ds: Any) -> tuple[int, ...]:
+    x = ds.x[0] if isinstance(ds, ArrayDataset) else ds[0][0]
+    return tuple(torch.as_tensor(x).shape)
+
+
+def _image_meta(train: ArrayDataset) -> dict[str, Any]:
+    """uint8 images: normalise with the training split's statistics on the device, as the image readers do."""
+    from .images import _channel_stats
+
+    mean, std = _channel_stats(train.x)
+    _, c, h, _ = train.x.shape
+    return {"image_size": int(h), "channels": int(c), "mean": mean, "std": std, "augment": "none", "ink": "dark"}
+
+
+def _node_splits(g: Any, seed: int, val_fraction: float, name: str) -> DataSplits:
+    y = getattr(g, "y", None)
+    if y is None:
+        raise UserError("the graph has no y: node classification needs one label per node (-1 for unlabelled)")
+    g = g.clone()
+    labelled = (y >= 0).nonzero().view(-1).numpy()
+    if getattr(g, "train_mask", None) is None:
+        tr, va, te = train_val_test(y[labelled].numpy(), val_fraction, seed)
+        for mask_name, idx in (("train_mask", tr), ("val_mask", va), ("test_mask", te)):
+            mask = torch.zeros(g.num_nodes, dtype=torch.bool)
+            mask[torch.as_tensor(labelled[idx], dtype=torch.long)] = True
+            g[mask_name] = mask
+    elif getattr(g, "val_mask", None) is None:
+        idx = g.train_mask.nonzero().view(-1)
+        keep, held = stratified_split(y[idx].numpy(), val_fraction, seed + 1)
+        g.train_mask = torch.zeros_like(g.train_mask)
+        g.train_mask[idx[keep]] = True
+        g.val_mask = torch.zeros_like(g.train_mask)
+        g.val_mask[idx[held]] = True
+    if g.x is None:
+        raise UserError("the graph has no node features x; give it x (a column of ones will do)")
+    k = int(y.max()) + 1
+    return DataSplits(name=name, domain="graph", task="node", train=None, val=None, test=None, num_classes=k,
+                      class_names=[str(i) for i in range(k)], in_channels=int(g.x.shape[1]), graph=g,
+                      meta={"task": "node", "num_features": int(g.x.shape[1])})
+
+
+def as_splits(train: Any, val: Any = None, test: Any = None, *, seed: int = 0, val_fraction: float = 0.2,
+              name: str = "data", domain: str | None = None) -> DataSplits:
+    """Python data (see the module docstring) -> DataSplits; `domain` overrides the one the sample shape implies."""
+    if isinstance(train, DataSplits):
+        if val is not None or test is not None:
+            raise UserError("a DataSplits already holds its val and test splits; pass it alone")
+        return train
+    if _is_graph(train):
+        if val is not None or test is not None:
+            raise UserError("node classification takes one graph with masks: pass it as train alone")
+        return _node_splits(train, seed, val_fraction, name)
+    if isinstance(train, (list, tuple)) and train and _is_graph(train[0]):
+        return _graph_splits(list(train), val, test, seed, val_fraction, name)
+    if isinstance(train, tuple) and len(train) == 2:
+        tr, names = _arrays(train, "train", None)
+        va = _arrays(val, "val", names)[0] if val is not None else None
+        te = _arrays(test, "test", names)[0] if test is not None else None
+        labels = tr.y.numpy()
+    elif isinstance(train, Dataset):
+        labels = _labels_of(train, "train")
+        k = int(labels.max()) + 1 if len(labels) else 0
+        names = [str(i) for i in range(k)]
+        tr = train
+        va, te = val, test
+        for what, ds in (("val", va), ("test", te)):
+            if ds is not None:
+                if not isinstance(ds, Dataset):
+                    raise UserError(f"{what} must be a Dataset like train, got {type(ds).__name__}")
+                extra = _labels_of(ds, what)
+                if len(extra) and extra.max() >= k:
+                    raise UserError(f"{what} has label {int(extra.max())}, but train's labels are 0..{k - 1}")
+    else:
+        raise UserError(f"cannot train on {type(train).__name__}; pass {ACCEPTED}")
+    if len(labels) == 0:
+        raise UserError("the training data is empty")
+    if va is None:
+        tr, va = _split(tr, labels, val_fraction, seed + 1)
+    shape = _sample_shape(tr)
+    domain = domain or DOMAIN_BY_NDIM.get(len(shape), "custom")
+    meta: dict[str, Any] = {"shape": list(shape)}
+    if len(shape) == 3:
+        # the image recipe picks the stem by size; uint8 images are normalised with train's statistics
+        meta["image_size"] = int(max(shape[1:]))
+        if isinstance(tr, ArrayDataset) and tr.x.dtype == torch.uint8:
+            meta = _image_meta(tr)
+    return DataSplits(name=name, domain=domain, task="classify", train=tr, val=va, test=te, num_classes=len(names),
+                      class_names=names, in_channels=int(shape[0]) if shape else 1, meta=meta)
+
+
+def _graph_splits(train: list, val: Sequence | None, test: Sequence | None, seed: int, val_fraction: float,
+                  name: str) -> DataSplits:
+    def labels(graphs: Sequence, what: str) -> np.ndarray:
+        try:
+            return np.array([int(g.y.view(-1)[0]) for g in graphs], dtype=np.int64)
+        except (AttributeError, IndexError, TypeError):
+            raise UserError(f"every graph in {what} needs y, its class index") from None
+
+    y = labels(train, "train")
+    for what, graphs in (("val", val), ("test", test)):
+        if graphs is not None:
+            labels(graphs, what)
+    if test is None and val is None:
+        rest, held = stratified_split(y, TEST_FRACTION, seed)
+        train, test, y = [train[i] for i in rest], [train[i] for i in held], y[rest]
+    if val is None:
+        train, val = _split(train, y, val_fraction, seed + 1)
+    missing = [i for i, g in enumerate(train) if g.x is None]
+    if missing:
+        raise UserError(f"train graph {missing[0]} has no node features x")
+    k = int(y.max()) + 1
+    width = int(train[0].x.shape[1])
+    return DataSplits(name=name, domain="graph", task="graph", train=list(train), val=list(val),
+                      test=None if test is None else list(test), num_classes=k, class_names=[str(i) for i in range(k)],
+                      in_channels=width, meta={"task": "graph", "num_features": width})
+
+
+def with_name(splits: DataSplits, name: str) -> DataSplits:
+    """A copy named `name` (what summaries and checkpoints call the dataset)."""
+    return dataclasses.replace(splits, name=name)

@@ -1,0 +1,59 @@
+"""`resnet_any.fit(model, train, val, test, **options)`: any model and any data through the one trainer."""
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any, Sequence
+
+from torch import nn
+
+from resnet_any.errors import UserError
+from resnet_any.train.callbacks import Callback
+from resnet_any.train.options import TrainConfig
+from resnet_any.train.sinks import Sink
+
+
+def fit(model: nn.Module | str | None, train: Any, val: Any = None, test: Any = None, *,
+        out: str | Path | None = None, callbacks: Sequence[Callback] = (), sinks: Sequence[Sink] | None = None,
+        stop: threading.Event | None = None, **options: Any) -> dict[str, Any]:
+    """Train `model` on `train` (validating on `val`, testing on `test`) and return the summary (summary.json).
+
+    model: any nn.Module (a registry model, a ResNet built from the core, your own), a registry name, or
+        None for the recipe's model. It is called as the task calls registry models: model(x) for (x, y)
+        batches, model(x, edge_index) per node, model(x, edge_index, batch) per graph.
+    train/val/test: a tuple (X, y), a Dataset of (x, y) pairs, a list of PyG Data, one PyG Data with masks
+        (train alone), a DataSplits, or a dataset name or path as `--dataset` takes (train alone). What is
+        missing is carved from train (val) or left out (test: the summary's test metrics are then None).
+    options: the keys of the config file and the CLI (epochs=5, lr=0.01, amp="bf16", resume=True, ...).
+    Everything the CLI guarantees holds: checkpoints in `out`, resume (pass the same model again),
+    kill-safety, AMP, DDP under torchrun, the sinks and cooperative `stop`.
+    """
+    from resnet_any.data.python import as_splits
+    from resnet_any.train.plan import SPLIT_SEED, make_plan
+    from resnet_any.train.sinks import Console
+    from resnet_any.train.trainer import Trainer, is_main_process
+
+    given = dict(options)
+    if out is not None:
+        given["out"] = str(out)
+    if isinstance(model, str):
+        given["model"] = model
+        model = None
+    elif model is not None and not isinstance(model, nn.Module):
+        raise UserError(f"model must be an nn.Module, a registry name or None, got {type(model).__name__}")
+    data = None
+    if isinstance(train, (str, Path)):
+        if val is not None or test is not None:
+            raise UserError("a dataset name or path holds its own splits: pass it as train alone")
+        given["dataset"] = str(train)
+    elif train is not None:
+        data = as_splits(train, val, test, seed=SPLIT_SEED, val_fraction=given.get("val_fraction", 0.2),
+                         domain=given.get("domain"))
+    config = TrainConfig.from_dict(given, source="fit")
+    plan = make_plan(config, model=model, data=data)
+    if sinks is None:
+        sinks = [Console(quiet=bool(plan.config.quiet))] if is_main_process() else []
+    end: dict[str, Any] = {}
+    for end in Trainer(plan, sinks=list(sinks), callbacks=callbacks).run(stop):
+        pass
+    return {k: v for k, v in end.items() if k != "type"}

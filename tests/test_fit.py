@@ -1,0 +1,202 @@
+"""resnet_any.fit: any model and any data through the one trainer, checked against hand-computed steps and real runs."""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import load_digits
+from torch import nn
+
+import resnet_any
+from resnet_any import BASIC, BOTTLENECK, GridOps, ResNet, UserError
+from resnet_any.data import load_dataset
+from resnet_any.train.callbacks import Callback
+from resnet_any.train.checkpoint import read_checkpoint
+
+
+class TinyNet(nn.Module):
+    """A user's own model: no registry name, no resnet_any parts."""
+
+    def __init__(self, features: int = 64, classes: int = 10) -> None:
+        super().__init__()
+        self.body = nn.Sequential(nn.Flatten(), nn.Linear(features, 32), nn.ReLU())
+        self.fc = nn.Linear(32, classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.body(x))
+
+
+class StopAfter(Callback):
+    """Stops a run after some epoch, as a kill or the app's Stop button would (the schedule still spans all epochs)."""
+
+    def __init__(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def on_epoch_end(self, trainer, record) -> None:
+        if record["epoch"] == self.epoch:
+            trainer.request_stop(early=False)
+
+
+@pytest.fixture(scope="module")
+def digits() -> tuple[np.ndarray, np.ndarray]:
+    d = load_digits()
+    return (d.images / 16.0).astype(np.float32)[:, None], d.target
+
+
+def test_one_full_batch_step_equals_plain_sgd_by_hand(digits, tmp_path: Path, one_thread) -> None:
+    """fit trains exactly the given model on exactly the given data: one SGD step over the whole train split."""
+    x, y = digits
+    train, val = (x[:1000], y[:1000]), (x[1000:1200], y[1000:1200])
+    torch.manual_seed(0)
+    model = TinyNet()
+    expected = copy.deepcopy(model)
+    lr = 0.5
+    summary = resnet_any.fit(model, train, val, out=tmp_path / "run", epochs=1, batch_size=1000, optimizer="sgd",
+                             lr=lr, momentum=0.0, weight_decay=0.0, schedule="none", label_smoothing=0.0,
+                             seed=0, quiet=True)
+    # the same step with plain torch
+    loss = nn.functional.cross_entropy(expected(torch.from_numpy(train[0])), torch.from_numpy(train[1]))
+    loss.backward()
+    with torch.no_grad():
+        for p in expected.parameters():
+            p -= lr * p.grad
+    for (name, got), want in zip(model.state_dict().items(), expected.state_dict().values()):
+        assert torch.allclose(got.cpu(), want, atol=1e-6), name
+    assert summary["test_accuracy"] is None and summary["best_epoch"] == 1  # no test split was given
+    assert summary["model"] == f"{__name__}.TinyNet" and summary["domain"] == "image"
+    assert abs(summary["best_train_loss"] - loss.item()) < 1e-5
+
+
+def test_own_model_checkpoint_loads_into_an_instance_and_resume_equals_uninterrupted(digits, tmp_path: Path,
+                                                                                      one_thread) -> None:
+    x, y = digits
+    data = dict(train=(x[:1200], y[:1200]), val=(x[1200:1500], y[1200:1500]), test=(x[1500:], y[1500:]))
+    opts = dict(epochs=6, batch_size=64, lr=0.1, seed=3, quiet=True)  # the image recipe's SGD, warm-up + cosine
+    torch.manual_seed(1)
+    whole = TinyNet()
+    start = copy.deepcopy(whole.state_dict())
+    full = resnet_any.fit(whole, **data, out=tmp_path / "full", **opts)
+
+    half_model = TinyNet()
+    half_model.load_state_dict(start)
+    resnet_any.fit(half_model, **data, out=tmp_path / "half", **opts, stop=None, callbacks=[StopAfter(3)])
+    again = TinyNet()  # a fresh instance: resume loads its weights, optimizer and RNG from last.pt
+    resumed = resnet_any.fit(again, **data, out=tmp_path / "half", resume=True, quiet=True)
+    for k, v in whole.state_dict().items():
+        assert torch.equal(v, again.state_dict()[k]), k
+    assert resumed["test_accuracy"] == full["test_accuracy"] and resumed["epochs"] == 6
+    assert full["test_accuracy"] > 0.85  # a 2-layer MLP on 8x8 digits: scikit-learn's MLP reaches ~0.95
+
+    loaded, meta = resnet_any.load_checkpoint(tmp_path / "full" / "best.pt", model=TinyNet())
+    best = read_checkpoint(tmp_path / "full" / "best.pt")
+    for k, v in best["model"].items():
+        assert torch.equal(loaded.state_dict()[k], v)
+    assert meta["domain"] == "image" and meta["class_names"] == [str(i) for i in range(10)]
+    with pytest.raises(UserError, match=r"load_checkpoint\(path, model="):
+        resnet_any.load_checkpoint(tmp_path / "full" / "best.pt")
+    with pytest.raises(UserError, match="do not fit model TinyNet"):
+        resnet_any.load_checkpoint(tmp_path / "full" / "best.pt", model=TinyNet(classes=3))
+    with pytest.raises(UserError, match="trained a .*TinyNet, not a .*Linear"):
+        resnet_any.fit(nn.Linear(64, 10), **data, out=tmp_path / "half", resume=True, epochs=5)
+
+
+def test_core_built_2d_resnet_on_spectrograms(tmp_path: Path, one_thread) -> None:
+    """The README's custom domain: log-spectrograms of BasicMotions (aeon) through a ResNet assembled from the core."""
+    splits = load_dataset("series", "BasicMotions")
+
+    def spectro(x: torch.Tensor) -> torch.Tensor:
+        n, c, length = x.shape
+        s = torch.stft(x.reshape(n * c, length), 16, 4, window=torch.hann_window(16), return_complex=True).abs()
+        return torch.log1p(s).reshape(n, c, *s.shape[1:])
+
+    data = [(spectro(ds.x), ds.y) for ds in (splits.train, splits.val, splits.test)]
+    model = ResNet(GridOps(2), BASIC, layers=(1, 1), widths=(16, 32), in_channels=6, num_classes=4, stem="cifar",
+                   attn="se")
+    summary = resnet_any.fit(model, *data, out=tmp_path / "spectro", epochs=15, batch_size=8, seed=0, quiet=True)
+    assert summary["test_accuracy"] >= 0.9, summary  # 4 activities, chance 0.25; series_resnet scores 1.0
+
+
+def test_volumes_train_with_resnet3d18(tmp_path: Path, one_thread) -> None:
+    """Volumes from real data: four handwritten digits of one class stacked in depth, class = the digit."""
+    d = load_digits()
+    vols, labels = [], []
+    for k in range(10):
+        imgs = d.images[d.target == k][:160]
+        for i in range(0, len(imgs) - 3, 4):
+            vols.append(imgs[i:i + 4] / 16.0)
+            labels.append(k)
+    x = torch.tensor(np.stack(vols), dtype=torch.float32)[:, None]  # (N, 1, 4, 8, 8)
+    y = torch.tensor(labels)
+    perm = torch.randperm(len(y), generator=torch.Generator().manual_seed(0))
+    x, y = x[perm], y[perm]
+    n = len(y)
+    test = (x[: n // 5], y[: n // 5])
+    model = resnet_any.create_model("resnet3d18", in_channels=1, num_classes=10, width=8)
+    summary = resnet_any.fit(model, (x[n // 5:], y[n // 5:]), test=test, out=tmp_path / "vol", epochs=8,
+                             batch_size=16, seed=0, quiet=True)
+    assert summary["domain"] == "volume" and summary["test_accuracy"] >= 0.6, summary  # chance 0.1
+    ckpt = read_checkpoint(tmp_path / "vol" / "best.pt")
+    assert ckpt["model_name"] is None and ckpt["model_class"].endswith("ResNet")
+
+
+def test_pyg_gcn_on_cora_and_graph_lists(tmp_path: Path, shared_data: Path, one_thread) -> None:
+    """PyG's own GCN trained full-batch by our trainer on Cora's public split reaches GCN's published ~0.81."""
+    from torch_geometric.nn.models import GCN
+
+    cora = load_dataset("graph", "cora").graph
+    gcn = GCN(cora.num_features, 16, num_layers=2, out_channels=7, dropout=0.5)
+    summary = resnet_any.fit(gcn, cora, out=tmp_path / "gcn", epochs=200, lr=0.01, weight_decay=5e-4,
+                             optimizer="adam", schedule="none", seed=0, quiet=True)
+    assert summary["domain"] == "graph" and 0.77 <= summary["test_accuracy"] <= 0.84, summary
+
+    import shutil
+
+    root = tmp_path / "tu"
+    shutil.copytree(shared_data / "TUDataset", root)
+    graphs = load_dataset("graph", "MUTAG", str(root), cache_dir=str(tmp_path / "cache"))
+    mutag = graphs.train + graphs.val + graphs.test
+    model = resnet_any.create_model("gcn_resnet", in_channels=graphs.in_channels, num_classes=2, width=16, depth=2)
+    summary = resnet_any.fit(model, mutag, out=tmp_path / "mutag", epochs=15, seed=0, quiet=True)
+    assert summary["domain"] == "graph" and summary["test_accuracy"] >= 0.5, summary  # a degenerate run: 0.34
+    # a list of graphs is carved like a TU set: 20% test, then 20% of the rest for validation, per class
+    from resnet_any.data.python import as_splits
+
+    carved = as_splits(mutag)
+    assert (len(carved.train), len(carved.val), len(carved.test)) == (120, 30, 38)
+    labels = [int(g.y) for g in carved.test]
+    assert sum(labels) == round(0.2 * sum(int(g.y) for g in mutag))  # stratified: MUTAG is 125 positive of 188
+
+
+def test_registry_name_and_dataset_name(tmp_path: Path, one_thread) -> None:
+    """fit("series_resnet", "GunPoint") is `train --domain series --model series_resnet --dataset GunPoint`."""
+    summary = resnet_any.fit("series_resnet", "GunPoint", domain="series", out=tmp_path / "gp", epochs=3, width=8,
+                             seed=0, quiet=True)
+    assert summary["model"] == "series_resnet" and summary["dataset"] == "GunPoint"
+    x, y = np.random.default_rng(0).normal(size=(40, 3, 50)).astype(np.float32), np.arange(40) % 2
+    summary = resnet_any.fit("resnet1d18", (x, y), out=tmp_path / "r1d", epochs=1, width=4, quiet=True)
+    assert summary["domain"] == "series" and summary["model"] == "resnet1d18"
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda m, d, t: resnet_any.fit(m, "not a dataset", out=t, domain="image"), "unknown image dataset 'not a dataset'"),
+    (lambda m, d, t: resnet_any.fit(m, "GunPoint", out=t), r"choose a domain \(domain= or --domain\): image, series"),
+    (lambda m, d, t: resnet_any.fit(m, {1: 2}, out=t), "cannot train on dict; pass a tuple"),
+    (lambda m, d, t: resnet_any.fit(m, d, out=t, width=8), "--width builds or loads a registry model"),
+    (lambda m, d, t: resnet_any.fit(m, (d[0][:5], d[1][:4]), out=t), "X has 5 samples but y has 4"),
+    (lambda m, d, t: resnet_any.fit(m, d, out=t, learning_rate=0.1), "fit: unknown key 'learning_rate'"),
+    (lambda m, d, t: resnet_any.fit(m, d, (d[0][:9], np.full(9, 11)), out=t), "label '11' is not among"),
+    (lambda m, d, t: resnet_any.fit(42, d, out=t), "model must be an nn.Module"),
+])
+def test_bad_calls_are_one_clear_error(digits, tmp_path: Path, call, match: str) -> None:
+    with pytest.raises(UserError, match=match):
+        call(TinyNet(), digits, tmp_path / "run")
+    assert not (tmp_path / "run").exists()  # nothing written for a refused call
+
+
+def test_bottleneck_3d_core_model_from_the_readme() -> None:
+    """The README's 3D example builds and runs on (N, C, D, H, W)."""
+    scans = ResNet(GridOps(3), BOTTLENECK, layers=(1, 1), widths=(8, 16), in_channels=1, num_classes=2)
+    assert scans(torch.randn(2, 1, 8, 16, 16)).shape == (2, 2)
