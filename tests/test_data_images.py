@@ -257,3 +257,153 @@ def test_unknown_names_and_missing_dirs_are_user_errors(tmp_path):
         load_dataset("image", "cifar10", cache_dir=tmp_path)
     with pytest.raises(UserError, match="val_fraction"):
         load_dataset("image", val_fraction=1.5)
+
+
+# ---------------------------------------------------------------- module split (pure moves)
+
+def test_split_modules_hold_the_moved_code_and_images_re_exports_it():
+    import importlib
+
+    import resnet_any.data as data
+    from resnet_any.data import archives, images, preprocess
+
+    # Not `from resnet_any.data import augment`: that name is the re-exported function, which shadows the module.
+    augment_module = importlib.import_module("resnet_any.data.augmentation")
+
+    # resnet_any.data and images.py hand out the very objects the new modules define.
+    assert images.preprocess_image is preprocess.preprocess_image is data.preprocess_image
+    assert images.normalize is preprocess.normalize is data.normalize
+    assert images.augment is augment_module.augment is data.augment
+    assert callable(images.read_idx)
+    assert archives.ARCHIVE_SUFFIXES == (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".zip")
+    for module in (images, preprocess, augment_module, archives):
+        assert module.__doc__ and len(module.__doc__.strip()) > 40
+
+
+def test_archives_detect_suffixes_and_refuse_members_outside_the_folder(tmp_path):
+    from resnet_any.data.archives import archive_stem, extract, is_archive
+
+    payload = tmp_path / "payload.txt"
+    payload.write_text("x")
+    good = tmp_path / "Good.TAR.GZ"
+    with tarfile.open(good, "w:gz") as tar:
+        tar.add(payload, arcname="inner/payload.txt")
+    assert is_archive(good) and not is_archive(payload) and not is_archive(tmp_path)
+    assert archive_stem(good) == "Good" and archive_stem(tmp_path / "a.b.zip") == "a.b"
+    out = extract(good, tmp_path / "cache")
+    assert (out / "inner" / "payload.txt").read_text() == "x"
+    assert extract(good, tmp_path / "cache") == out  # once: the second call reuses the extraction
+    evil = tmp_path / "evil.tar"
+    with tarfile.open(evil, "w") as tar:
+        tar.add(payload, arcname="../escaped.txt")
+    with pytest.raises(UserError, match="cannot extract archive .*evil.tar"):
+        extract(evil, tmp_path / "cache")
+    assert not (tmp_path / "cache" / "extracted" / "escaped.txt").exists()
+
+
+# ---------------------------------------------------------------- CSV manifests and load_path
+
+def _csv(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def test_csv_manifest_matches_the_jsonl_one(cifar_tree, tmp_path):
+    from resnet_any.data.images import load_path
+
+    shutil.copytree(cifar_tree, tmp_path / "data")
+    rows = [(str(Path("..") / "data" / f.relative_to(cifar_tree)), cls)
+            for cls in ("cat", "dog", "ship") for f in sorted((cifar_tree / "train" / cls).iterdir())]
+    jsonl = tmp_path / "lists" / "pets.jsonl"
+    _csv(jsonl, "\n".join(json.dumps({"file": f, "label": c}) for f, c in rows))
+    # Mixed-case, padded header, a BOM (as Excel writes), an extra column and a trailing all-empty row.
+    csv = _csv(tmp_path / "lists" / "pets.csv",
+               "\ufeffFile, Label ,note\n" + "".join(f"{f},{c},x\n" for f, c in rows) + ",,\n")
+    a = load_dataset("image", "manifest", str(jsonl), cache_dir=tmp_path / "cache")
+    b = load_path(csv, cache_dir=tmp_path / "cache")
+    assert b.name == "pets" and a.name == "manifest"
+    assert b.class_names == a.class_names == ["cat", "dog", "ship"]
+    for split in ("train", "val", "test"):
+        assert torch.equal(getattr(a, split).x, getattr(b, split).x)
+        assert torch.equal(getattr(a, split).y, getattr(b, split).y)
+    assert len(b.train) + len(b.val) + len(b.test) == 60 and (_class_counts(b.test, 3) == 4).all()
+    # A folder holding one *.csv (and no *.jsonl) is a manifest too.
+    alone = tmp_path / "alone"
+    _csv(alone / "list.csv", "file,label\n" + "".join(f"../data/{Path(f).relative_to('../data')},{c}\n" for f, c in rows))
+    c = load_dataset("image", "manifest", str(alone), cache_dir=tmp_path / "cache")
+    assert torch.equal(c.test.x, b.test.x)
+
+
+def test_csv_manifest_split_column(cifar_tree, tmp_path):
+    from resnet_any.data.images import load_path
+
+    lines = ["file,label,split"]
+    for split in ("train", "test"):
+        for cls in ("bird", "frog"):
+            lines += [f"{f},{cls},{split.upper()}" for f in sorted((cifar_tree / split / cls).iterdir())]
+    s = load_path(_csv(tmp_path / "given.csv", "\n".join(lines) + "\n"), cache_dir=tmp_path / "cache")
+    assert s.name == "given" and s.class_names == ["bird", "frog"]
+    assert len(s.test) == 20 and len(s.train) + len(s.val) == 40 and (_class_counts(s.test, 2) == 10).all()
+    first_test = sorted((cifar_tree / "test" / "bird").iterdir())[0]
+    assert torch.equal(s.test.x[0], torch.from_numpy(np.array(Image.open(first_test).convert("RGB"))).permute(2, 0, 1))
+
+
+CSV_BAD = {
+    "empty file": ("", r"'[^']*bad\.csv' is empty \(0 bytes\)"),
+    "blank lines only": ("\n\n", r"bad\.csv' is empty \(no header row\)"),
+    "header only": ("file,label\n", r"bad\.csv' has no rows"),
+    "no label column": ("file,class\na.png,1\n", r"has no 'label' column \(found columns: 'file', 'class'\)"),
+    "no file or label column": ("path,y\na.png,1\n", r"has no 'file' and no 'label' column \(found columns: 'path', 'y'\)"),
+    "unknown split": ("file,label,split\na.png,1,train\nb.png,2,holdout\n",
+                      r"bad\.csv' row 2 \(rows counted from 1 below the header\): unknown split 'holdout' in column "
+                      r"'split'; valid: train, val, test"),
+    "split on some rows only": ("file,label,split\na.png,1,train\nb.png,2,test\nc.png,1,\n",
+                                r"gives \"split\" on some rows only \(row 1 has 'train', row 3 has none; rows counted "
+                                r"from 1 below the header\)"),
+    "no train rows": ("file,label,split\na.png,1,test\nb.png,2,val\n", r"has no train rows \(splits found: test, val\)"),
+    "empty label": ("file,label\na.png,1\nb.png,\n", r"row 2 \(rows counted from 1 below the header\): empty 'label' "
+                                                     r"value for 'b.png'"),
+    "empty file": ("file,label\n,1\n", r"row 1 \(rows counted from 1 below the header\): empty 'file' value"),
+    "row longer than the header": ("file,label\na.png,1\nb.png,2,3\n",
+                                   r"cannot parse CSV manifest .*Expected 2 fields in line 3, saw 3 \(lines counted "
+                                   r"from 1, the header included\)"),
+}
+
+
+@pytest.mark.parametrize("case", list(CSV_BAD))
+def test_bad_csv_manifest_is_one_line_naming_file_row_or_column(case, tmp_path):
+    from resnet_any.data.images import load_path
+
+    text, expected = CSV_BAD[case]
+    path = _csv(tmp_path / "bad.csv", text)
+    with pytest.raises(UserError, match=expected) as err:
+        load_path(path, cache_dir=tmp_path / "cache")
+    message = str(err.value)
+    assert "\n" not in message and str(path) in message
+
+
+def test_load_path_routes_folders_manifests_and_archives(cifar_tree, tmp_path):
+    from resnet_any.data.images import load_path
+
+    tree = tmp_path / "cifar_small"
+    shutil.copytree(cifar_tree, tree)
+    by_name = load_dataset("image", "folder", str(tree), cache_dir=tmp_path / "cache")
+    by_path = load_path(tree, cache_dir=tmp_path / "cache")
+    assert by_name.name == "folder" and by_path.name == "cifar_small"
+    assert torch.equal(by_path.test.x, by_name.test.x) and torch.equal(by_path.train.y, by_name.train.y)
+    assert load_dataset("image", str(tree), cache_dir=tmp_path / "cache").name == "cifar_small"  # path as --dataset
+    archive = tmp_path / "packed.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(tree, arcname="cifar_small")
+    packed = load_path(archive, cache_dir=tmp_path / "cache")
+    assert packed.name == "packed" and torch.equal(packed.test.x, by_name.test.x)
+    jsonl = _csv(tmp_path / "frogs.jsonl", "\n".join(json.dumps({"file": str(f), "label": "frog"})
+                                                    for f in sorted((tree / "train" / "frog").iterdir())))
+    assert load_path(jsonl, cache_dir=tmp_path / "cache").name == "frogs"
+    notes = _csv(tmp_path / "notes.txt", "hello")
+    with pytest.raises(UserError, match=r"notes\.txt' as an image dataset \(a \.txt file\); accepted: a folder .*"
+                                        r"\.jsonl or \.csv.*\.tar\.gz.*\.zip"):
+        load_path(notes, cache_dir=tmp_path / "cache")
+    with pytest.raises(UserError, match="does not exist"):
+        load_path(tmp_path / "nowhere", cache_dir=tmp_path / "cache")

@@ -1,8 +1,12 @@
-"""Image datasets (digits, MNIST, CIFAR, image folders, manifests) and the preprocessing a predictor reuses.
+"""Image dataset readers: digits, MNIST (IDX), CIFAR (pickles), image folders and manifests (JSON lines, CSV).
 
-Samples are uint8 tensors (C, H, W) decoded once and kept in memory; `normalize` and `augment`
-run later on whole batches on the training device. Every image, at training and at inference,
-goes through `preprocess_image`, so a checkpoint's meta is enough to feed it new files.
+Each reader returns DataSplits whose samples are uint8 tensors (C, H, W), decoded once through
+`preprocess_image` and kept in memory, with meta (image_size, channels, mean, std, augment, ink)
+computed from the training images. `load(name, data_dir)` picks a reader by name; `load_path(path)`
+by what a path is (folder, manifest or archive).
+
+The per-image preprocessing lives in preprocess.py, batch augmentation in augment.py, archive
+extraction in archives.py; `augment`, `normalize` and `preprocess_image` are re-exported here.
 """
 from __future__ import annotations
 
@@ -10,158 +14,30 @@ import gzip
 import json
 import os
 import pickle
-import shutil
-import tarfile
 import warnings
-import zipfile
 from collections import Counter
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from PIL import Image, ImageOps
+from PIL import Image
 
 from ..errors import UserError
+from .archives import ARCHIVE_SUFFIXES, archive_stem, extract, is_archive
+from .augmentation import augment  # noqa: F401 - re-exported: resnet_any.data imports it from here
 from .base import DataSplits
+# normalize and preprocess_image are re-exported too (resnet_any.data imports them from here).
+from .preprocess import GRAY_MODES, border_mean, flatten_mode, normalize, preprocess_image  # noqa: F401
 from .splits import TEST_FRACTION, ArrayDataset, encode_labels, stratified_split, train_val_test
 from .storage import cache_root, fingerprint, locked, online, require_dir, tree_fingerprint
 
 DEFAULT = "digits"
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm"}
-ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".zip")
 # A folder of large photos decoded at full size would not fit in memory; pass image_size to go higher.
 MAX_DEFAULT_SIZE = 224
-GRAY_MODES = {"1", "L", "LA", "La", "I", "F"}
 SPLIT_DIRS = {"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"}
 CACHE_VERSION = 1
-
-
-# ---------------------------------------------------------------- preprocessing (training == inference)
-
-def _to_uint8_gray(img: Image.Image) -> Image.Image:
-    """Map 16-bit, 32-bit and float gray images to 8 bits by a fixed rule (PIL's convert clips them)."""
-    a = np.asarray(img)
-    if img.mode.startswith("I;16"):
-        out = np.round(a.astype(np.float64) / 257.0)
-    else:
-        a = a.astype(np.float64)
-        finite = a[np.isfinite(a)]
-        hi = float(finite.max()) if finite.size else 0.0
-        lo = float(finite.min()) if finite.size else 0.0
-        if img.mode == "F" and lo >= 0.0 and hi <= 1.0:
-            out = a * 255.0
-        elif lo >= 0.0 and hi <= 255.0:
-            out = a
-        elif lo >= 0.0 and hi <= 65535.0:
-            out = a / 257.0
-        else:
-            out = (a - lo) / max(hi - lo, 1e-12) * 255.0
-        out = np.nan_to_num(np.round(out), nan=0.0)
-    return Image.fromarray(np.clip(out, 0, 255).astype(np.uint8), "L")
-
-
-def _composite(img: Image.Image, ink: str) -> Image.Image:
-    """Flatten transparency onto a background: white for photos; for light-ink data, the tone that contrasts with the strokes."""
-    gray = img.mode in ("LA", "La")
-    img = img.convert("LA" if gray else "RGBA")
-    a = np.asarray(img).astype(np.float32)
-    color, alpha = a[..., :-1], a[..., -1:] / 255.0
-    background = 255.0
-    if ink == "light":
-        opaque = alpha[..., 0] >= 0.5
-        # Strokes drawn dark on a transparent canvas need a light background (inverted later), bright ones a dark one.
-        background = 255.0 if opaque.any() and color[opaque].mean() < 128 else 0.0
-    out = color * alpha + background * (1.0 - alpha)
-    out = np.clip(np.round(out), 0, 255).astype(np.uint8)
-    return Image.fromarray(out[..., 0] if gray else out, "L" if gray else "RGB")
-
-
-def _flatten_mode(img: Image.Image, ink: str) -> Image.Image:
-    """Any PIL mode -> "L" or "RGB" (palette, CMYK, YCbCr, 1-bit, 16-bit, float, with or without alpha)."""
-    mode = img.mode
-    if mode in ("L", "RGB"):
-        return img
-    if mode.startswith("I") or mode == "F":
-        return _to_uint8_gray(img)
-    if mode == "1":
-        return img.convert("L")
-    if mode in ("P", "PA"):
-        img = img.convert("RGBA" if mode == "PA" or "transparency" in img.info else "RGB")
-        mode = img.mode
-    if mode in ("RGBA", "RGBa", "LA", "La"):
-        return _composite(img, ink)
-    try:
-        return img.convert("RGB")
-    except (ValueError, OSError) as e:
-        raise UserError(f"cannot convert image mode {mode!r} to RGB ({e}); use an RGB, gray or palette image") from e
-
-
-def _border_mean(a: np.ndarray) -> float:
-    """Mean of the outermost pixels: the background tone of a centred drawing."""
-    if a.shape[0] < 3 or a.shape[1] < 3:
-        return float(a.mean())
-    edge = np.concatenate([a[0].ravel(), a[-1].ravel(), a[:, 0].ravel(), a[:, -1].ravel()])
-    return float(edge.mean())
-
-
-def preprocess_image(img: Image.Image, meta: dict) -> torch.Tensor:
-    """A PIL image of any mode and size -> uint8 tensor (C, H, W) exactly as the training data was prepared."""
-    size, channels, ink = int(meta["image_size"]), int(meta["channels"]), meta.get("ink", "dark")
-    if "exif" in img.info or img.format in ("TIFF", "MPO"):
-        try:
-            img = ImageOps.exif_transpose(img)  # phone photos store their rotation in EXIF
-        except Exception:  # noqa: BLE001 - a broken EXIF block must not make a readable image unusable
-            pass
-    img = _flatten_mode(img, ink)
-    img = img.convert("L" if channels == 1 else "RGB")
-    if img.size != (size, size):
-        # Shorter side to `size`, then centre crop: keeps aspect ratio (torchvision Resize + CenterCrop).
-        img = ImageOps.fit(img, (size, size), method=Image.BILINEAR)
-    a = np.array(img, dtype=np.uint8)  # a copy: PIL's buffer is read-only and tensors must own writable memory
-    if ink == "light" and _border_mean(a) > 127:
-        # Light-ink data (MNIST, digits) is bright strokes on black; a dark-on-white drawing is inverted to match.
-        a = 255 - a
-    a = a[None] if a.ndim == 2 else a.transpose(2, 0, 1)
-    return torch.from_numpy(np.ascontiguousarray(a))
-
-
-def normalize(x_uint8_batch: torch.Tensor, meta: dict) -> torch.Tensor:
-    """uint8 images (N, C, H, W) or (C, H, W) -> float32, scaled to [0, 1] then standardised with meta mean/std."""
-    x = x_uint8_batch
-    # Float input is taken to be on the [0, 1] scale already (e.g. after a float-space augmentation).
-    x = x.float().div(255.0) if not torch.is_floating_point(x) else x.float()
-    mean = torch.tensor(meta["mean"], dtype=torch.float32, device=x.device).view(-1, 1, 1)
-    std = torch.tensor(meta["std"], dtype=torch.float32, device=x.device).view(-1, 1, 1)
-    return (x - mean) / std
-
-
-def augment(x_uint8_batch: torch.Tensor, meta: dict, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Random training augmentation on the batch's device: "crop_flip" (pad image_size/8, random crop, h-flip) or "none"."""
-    kind = meta.get("augment", "none")
-    if kind == "none":
-        return x_uint8_batch
-    if kind != "crop_flip":
-        raise UserError(f"unknown augment {kind!r}; valid: crop_flip, none")
-    x = x_uint8_batch
-    single = x.dim() == 3
-    if single:
-        x = x.unsqueeze(0)
-    n, c, h, w = x.shape
-    pad = max(1, int(meta.get("image_size", h)) // 8)
-    dev = generator.device if generator is not None else x.device
-    oy = torch.randint(0, 2 * pad + 1, (n,), generator=generator, device=dev).to(x.device)
-    ox = torch.randint(0, 2 * pad + 1, (n,), generator=generator, device=dev).to(x.device)
-    flip = (torch.rand(n, generator=generator, device=dev) < 0.5).to(x.device)
-    xp = F.pad(x, (pad, pad, pad, pad))
-    rows = oy[:, None] + torch.arange(h, device=x.device)
-    cols = torch.arange(w, device=x.device).expand(n, w)
-    # One gather does crop and flip together: a flipped sample reads its crop's columns right to left.
-    cols = torch.where(flip[:, None], (w - 1) - cols, cols) + ox[:, None]
-    out = xp.gather(2, rows[:, None, :, None].expand(n, c, h, w + 2 * pad))
-    out = out.gather(3, cols[:, None, None, :].expand(n, c, h, w))
-    return out[0] if single else out
 
 
 # ---------------------------------------------------------------- building DataSplits
@@ -325,51 +201,6 @@ def _cifar_layout(name: str) -> str:
             f"or an image tree ROOT/train/<class>/*.png with test/ or val/")
 
 
-def _extract(archive: Path, cache: Path) -> Path:
-    """Extract an archive once into the cache, keyed by its path, size and mtime; return the folder."""
-    st = archive.stat()
-    dest = cache / "extracted" / fingerprint(str(archive.resolve()), st.st_size, st.st_mtime_ns)
-    with locked(cache / "extracted"):
-        return _extract_locked(archive, dest)
-
-
-def _extract_locked(archive: Path, dest: Path) -> Path:
-    """Extract into a temp folder, then rename: an interrupted extraction is never mistaken for a complete one."""
-    done = dest / ".complete"
-    if done.exists():
-        return dest
-    tmp = dest.with_name(dest.name + f".tmp{os.getpid()}")
-    tmp.mkdir(parents=True, exist_ok=True)
-    try:
-        if archive.name.lower().endswith(".zip"):
-            with zipfile.ZipFile(archive) as z:
-                z.extractall(tmp)
-        else:
-            with tarfile.open(archive) as t:
-                _safe_extract(t, tmp)
-    except (tarfile.TarError, zipfile.BadZipFile, OSError, EOFError) as e:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise UserError(f"cannot extract archive {str(archive)!r}: {e}") from e
-    if dest.exists():  # left by an interrupted run before .complete was written
-        shutil.rmtree(dest, ignore_errors=True)
-    tmp.rename(dest)
-    done.touch()
-    return dest
-
-
-def _safe_extract(tar: tarfile.TarFile, dest: Path) -> None:
-    """Extract refusing absolute paths, ".." and links (the "data" filter; checked by hand on older Pythons)."""
-    if hasattr(tarfile, "data_filter"):
-        tar.extractall(dest, filter="data")
-        return
-    members = []
-    for m in tar.getmembers():
-        if m.name.startswith(("/", "\\")) or ".." in Path(m.name).parts or m.issym() or m.islnk():
-            raise tarfile.TarError(f"unsafe member {m.name!r}")
-        members.append(m)
-    tar.extractall(dest, members=members)
-
-
 def _find_cifar(root: Path, name: str, cache: Path) -> Path | None:
     """The folder holding CIFAR pickle batches under `root` (extracting the official archive if that is what is there)."""
     spec = CIFAR[name]
@@ -378,7 +209,7 @@ def _find_cifar(root: Path, name: str, cache: Path) -> Path | None:
             return d
     archive = root / spec["archive"] if root.is_dir() else root
     if archive.is_file() and archive.name == spec["archive"]:
-        d = _extract(archive, cache) / spec["folder"]
+        d = extract(archive, cache) / spec["folder"]
         if (d / spec["test"][0]).is_file():
             return d
     return None
@@ -487,7 +318,7 @@ def _choose_format(paths: list[Path], image_size: int | None) -> tuple[int, int,
                 modes[im.mode] += 1
                 if im.mode in GRAY_MODES or im.mode.startswith("I"):
                     if len(gray_arrays) < 100:
-                        gray_arrays.append(np.asarray(_flatten_mode(im, "dark").convert("L")))
+                        gray_arrays.append(np.asarray(flatten_mode(im, "dark").convert("L")))
         except Exception:  # noqa: BLE001 - unreadable files are counted when decoded for real
             continue
     if not sizes:
@@ -495,7 +326,7 @@ def _choose_format(paths: list[Path], image_size: int | None) -> tuple[int, int,
     channels = 1 if all(m in GRAY_MODES or m.startswith("I") for m in modes) else 3
     size = image_size or min(sizes.most_common(1)[0][0], MAX_DEFAULT_SIZE)
     ink = "dark"
-    if channels == 1 and gray_arrays and np.mean([_border_mean(a) for a in gray_arrays]) < 64:
+    if channels == 1 and gray_arrays and np.mean([border_mean(a) for a in gray_arrays]) < 64:
         ink = "light"  # bright strokes on a dark background, like MNIST
     return int(size), channels, ink
 
@@ -579,22 +410,18 @@ FOLDER_LAYOUT = ("an image tree ROOT/train/<class>/*.jpg with ROOT/val/ and/or R
                  "(split by a seeded stratified fraction), or a .tar/.tar.gz/.zip of either")
 
 
-def _is_archive(p: Path) -> bool:
-    return p.is_file() and p.name.lower().endswith(ARCHIVE_SUFFIXES)
-
-
 def _tree_root(root: Path, cache: Path) -> Path:
     """Resolve archives and single wrapper folders down to the folder holding splits or classes."""
-    if _is_archive(root):
-        root = _extract(root, cache)
+    if is_archive(root):
+        root = extract(root, cache)
     elif not root.is_dir():
         raise UserError(f"{str(root)!r} is neither a folder nor an archive ({', '.join(ARCHIVE_SUFFIXES)}); expected {FOLDER_LAYOUT}")
     for _ in range(8):
         entries = [e for e in root.iterdir() if not e.name.startswith(".")]
         dirs = [e for e in entries if e.is_dir()]
-        archives = [e for e in entries if _is_archive(e)]
+        archives = [e for e in entries if is_archive(e)]
         if not dirs and len(archives) == 1:
-            root = _extract(archives[0], cache)
+            root = extract(archives[0], cache)
             continue
         if len(dirs) == 1 and dirs[0].name.lower() not in SPLIT_DIRS and not any(
                 e.is_file() and e.suffix.lower() in IMAGE_EXTENSIONS for e in entries):
@@ -644,18 +471,19 @@ def load_folder(data_dir: str | None = None, *, seed: int = 0, val_fraction: flo
 
 
 MANIFEST_LAYOUT = ('a JSON-lines file with one {"file": PATH, "label": LABEL} object per line (PATH relative to the '
-                   'manifest; optional "split": train/val/test), or a folder holding exactly one *.jsonl')
+                   'manifest; optional "split": train/val/test), a .csv with columns file, label and optional split '
+                   '(one row per image, a header first), or a folder holding exactly one *.jsonl (or one *.csv)')
+CSV_LAYOUT = ("a .csv manifest: a header row naming the columns file, label and optionally split (train/val/test), "
+              "then one row per image, PATH relative to the manifest")
+# How CSV rows are numbered in messages ("row 3" is the third row of data).
+CSV_ROWS = "rows counted from 1 below the header"
+
+# (image path, raw label, split or "", where in the manifest: "line 3" / "row 3")
+ManifestRow = tuple[Path, object, str, str]
 
 
-def load_manifest(data_dir: str | None = None, *, seed: int = 0, val_fraction: float = 0.2,
-                  image_size: int | None = None, cache_dir: str | None = None) -> DataSplits:
-    """Images listed in a JSON-lines manifest, labels from the rows, optional per-row split."""
-    path = require_dir(data_dir, "manifest", MANIFEST_LAYOUT)
-    if path.is_dir():
-        found = sorted(path.glob("*.jsonl"))
-        if len(found) != 1:
-            raise UserError(f"found {len(found)} *.jsonl files in {str(path)!r}; expected {MANIFEST_LAYOUT}")
-        path = found[0]
+def _jsonl_rows(path: Path) -> list[ManifestRow]:
+    """Rows of a JSON-lines manifest; blank lines skipped."""
     rows = []
     with open(path, encoding="utf-8") as f:
         for lineno, line in enumerate(f, 1):
@@ -670,20 +498,127 @@ def load_manifest(data_dir: str | None = None, *, seed: int = 0, val_fraction: f
             split = str(row.get("split", "")).lower()
             if split and split not in SPLIT_DIRS:
                 raise UserError(f"{str(path)!r} line {lineno}: unknown split {row['split']!r}; valid: train, val, test")
-            rows.append((path.parent / str(row["file"]), row["label"], SPLIT_DIRS.get(split, "")))
+            rows.append((path.parent / str(row["file"]), row["label"], SPLIT_DIRS.get(split, ""), f"line {lineno}"))
+    return rows
+
+
+def _csv_rows(path: Path) -> list[ManifestRow]:
+    """Rows of a CSV manifest (pandas, every cell read as text); column names match case-insensitively."""
+    import pandas as pd
+
+    if path.stat().st_size == 0:
+        raise UserError(f"CSV manifest {str(path)!r} is empty (0 bytes); expected {CSV_LAYOUT}")
+    try:
+        # header=None: the header is read as the first row, so a row longer than it is an error instead of
+        # pandas silently taking the first column as an index.
+        table = pd.read_csv(path, header=None, dtype=str, keep_default_na=False, skipinitialspace=True,
+                            encoding="utf-8-sig")
+    except pd.errors.EmptyDataError as e:
+        raise UserError(f"CSV manifest {str(path)!r} is empty (no header row); expected {CSV_LAYOUT}") from e
+    except pd.errors.ParserError as e:
+        reason = " ".join(str(e).replace("Error tokenizing data. C error: ", "").split())
+        raise UserError(f"cannot parse CSV manifest {str(path)!r}: {reason} (lines counted from 1, the header "
+                        f"included); expected {CSV_LAYOUT}") from e
+    except UnicodeDecodeError as e:
+        raise UserError(f"CSV manifest {str(path)!r} is not UTF-8 text ({e.reason} at byte {e.start}); "
+                        f"expected {CSV_LAYOUT}") from e
+    header = [str(v).strip() for v in table.iloc[0].fillna("")]
+    body = table.iloc[1:].fillna("")
+    columns: dict[str, int] = {}
+    for i, c in enumerate(header):
+        columns.setdefault(c.lower(), i)
+    missing = [c for c in ("file", "label") if c not in columns]
+    if missing:
+        found = ", ".join(repr(c) for c in header)
+        raise UserError(f"CSV manifest {str(path)!r} has no {' and no '.join(repr(c) for c in missing)} column "
+                        f"(found columns: {found}); expected {CSV_LAYOUT}")
+
+    def column(name: str) -> list[str]:
+        return body.iloc[:, columns[name]].str.strip().tolist() if name in columns else [""] * len(body)
+
+    rows = []
+    for i, (file, label, split) in enumerate(zip(column("file"), column("label"), column("split")), 1):
+        where = f"row {i}"
+        if not file and not label and not split:
+            continue  # an all-empty row (",,"), as spreadsheets leave at the end
+        if not file:
+            raise UserError(f"{str(path)!r} {where} ({CSV_ROWS}): empty 'file' value; expected an image path "
+                            f"relative to the manifest")
+        if not label:
+            raise UserError(f"{str(path)!r} {where} ({CSV_ROWS}): empty 'label' value for {file!r}; "
+                            f"every row needs a label")
+        if split and split.lower() not in SPLIT_DIRS:
+            raise UserError(f"{str(path)!r} {where} ({CSV_ROWS}): unknown split {split!r} in column 'split'; "
+                            f"valid: train, val, test")
+        rows.append((path.parent / file, label, SPLIT_DIRS.get(split.lower(), ""), where))
+    return rows
+
+
+def _manifest_file(path: Path) -> Path:
+    """The manifest itself: `path`, or the one *.jsonl (else the one *.csv) in the folder `path`."""
+    if not path.is_dir():
+        return path
+    found = sorted(path.glob("*.jsonl"))
+    if not found:
+        found = sorted(path.glob("*.csv"))
+        if len(found) != 1:
+            raise UserError(f"found no *.jsonl and {len(found)} *.csv files in {str(path)!r}; expected {MANIFEST_LAYOUT}")
+    if len(found) != 1:
+        raise UserError(f"found {len(found)} *.jsonl files in {str(path)!r}; expected {MANIFEST_LAYOUT}")
+    return found[0]
+
+
+def load_manifest(data_dir: str | None = None, *, seed: int = 0, val_fraction: float = 0.2,
+                  image_size: int | None = None, cache_dir: str | None = None) -> DataSplits:
+    """Images listed in a JSON-lines or CSV manifest, labels from the rows, optional per-row split."""
+    path = _manifest_file(require_dir(data_dir, "manifest", MANIFEST_LAYOUT))
+    csv = path.suffix.lower() == ".csv"
+    rows = _csv_rows(path) if csv else _jsonl_rows(path)
     if not rows:
-        raise UserError(f"manifest {str(path)!r} has no rows; expected {MANIFEST_LAYOUT}")
+        raise UserError(f"manifest {str(path)!r} has no rows; expected {CSV_LAYOUT if csv else MANIFEST_LAYOUT}")
     (labels,), class_names = encode_labels([r[1] for r in rows])
     has_split = any(r[2] for r in rows)
     if has_split and not all(r[2] for r in rows):
-        raise UserError(f"manifest {str(path)!r} gives \"split\" on some rows only; give it on every row or none")
+        given = next(r for r in rows if r[2])
+        lacking = next(r for r in rows if not r[2])
+        note = f"; {CSV_ROWS}" if given[3].startswith("row") else ""
+        raise UserError(f"manifest {str(path)!r} gives \"split\" on some rows only ({given[3]} has {given[2]!r}, "
+                        f"{lacking[3]} has none{note}); give it on every row or none")
     splits: dict[str, list[Item]] = {}
-    for (file, _, split), label in zip(rows, labels):
+    for (file, _, split, _), label in zip(rows, labels):
         splits.setdefault(split or "train", []).append((file, int(label)))
     if "train" not in splits:
-        raise UserError(f"manifest {str(path)!r} has no train rows")
+        raise UserError(f"manifest {str(path)!r} has no train rows (splits found: {', '.join(sorted(splits))}); "
+                        f"give some rows split 'train', or leave split out to have train/val/test carved")
     return _load_items("manifest", path, splits, class_names, seed=seed, val_fraction=val_fraction,
                        image_size=image_size, cache_dir=cache_dir, augment_kind=None)
+
+
+PATH_KINDS = ("a folder of class subfolders (ROOT/<class>/*.jpg, or ROOT/train/<class>/*.jpg with val/ and/or test/ "
+              "alike), a manifest (.jsonl or .csv), or an archive (" + ", ".join(ARCHIVE_SUFFIXES) + ") of such a folder")
+
+
+def load_path(path: str | os.PathLike, *, seed: int = 0, val_fraction: float = 0.2, image_size: int | None = None,
+              cache_dir: str | None = None) -> DataSplits:
+    """Load whatever `path` is: a folder or an archive (folder loader), a .jsonl or .csv file (manifest loader).
+
+    The DataSplits is named after the folder, or the file without its suffix ("pets.csv" -> "pets").
+    """
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise UserError(f"dataset path {str(p)!r} does not exist; expected {PATH_KINDS}")
+    kw = dict(seed=seed, val_fraction=val_fraction, image_size=image_size, cache_dir=cache_dir)
+    if p.is_dir():
+        splits, name = load_folder(str(p), **kw), p.resolve().name
+    elif p.suffix.lower() in (".jsonl", ".csv"):
+        splits, name = load_manifest(str(p), **kw), p.stem
+    elif is_archive(p):
+        splits, name = load_folder(str(p), **kw), archive_stem(p)
+    else:
+        kind = f"a {p.suffix} file" if p.suffix else "a file without a suffix"
+        raise UserError(f"cannot load {str(p)!r} as an image dataset ({kind}); accepted: {PATH_KINDS}")
+    splits.name = name or splits.name
+    return splits
 
 
 DATASETS: dict[str, Callable[..., DataSplits]] = {
