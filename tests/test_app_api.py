@@ -248,3 +248,15 @@ def test_sketched_mnist_digits_are_read(mnist_pngs) -> None:
         image = sketch_to_image(_as_strokes(np.asarray(Image.open(path)), (31, 79, 209)), predictor.data)
         right += next(iter(top_k(predictor, image)[0])) == str(y)
     assert right >= 18, f"only {right}/{len(mnist_pngs)} sketched digits right"
+
+
+@pytest.mark.parametrize("dataset", ["/etc", "../secrets/table.csv", "C:\\data\\x.csv"])
+def test_train_tab_refuses_paths_as_datasets(tmp_path: Path, dataset: str) -> None:
+    """The CLI reads a user's files by path; the app, which may serve strangers, accepts dataset names only."""
+    from resnet_any.app.ui import make_config
+    from resnet_any.errors import UserError
+
+    with pytest.raises(UserError, match="a path to files is not accepted here") as info:
+        make_config(tmp_path, "series", dataset, None, "", None, 1, None, None, "", "")
+    assert dataset not in str(info.value)  # the refusal does not echo the path back
+    assert make_config(tmp_path, "series", "GunPoint", None, "", None, 1, None, None, "", "").dataset == "GunPoint"

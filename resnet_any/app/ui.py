@@ -79,6 +79,11 @@ def make_config(runs_dir: Path, domain: str, dataset: str, data_dir: str | None,
 
     if domain not in DOMAINS:
         raise UserError(f"unknown domain {domain!r}; valid: {', '.join(DOMAINS)}")
+    if dataset and ("/" in dataset or "\\" in dataset or Path(dataset).expanduser().exists()):
+        # the CLI reads a user's own files by path; a web app serving strangers must not hand them the
+        # server's files (cell values would reach the answer) until it confines paths to a data root
+        raise UserError("the app trains on dataset names; a path to files is not accepted here (use the CLI, "
+                        "or a dataset name with the data dir field)")
     w = _int("width", width, 0)
     if lr is not None and (isinstance(lr, bool) or not isinstance(lr, (int, float))):
         raise UserError(f"learning rate must be a number, got {lr!r}")
