@@ -119,3 +119,40 @@ def test_node_classification_runs_in_one_process(rank_env, tmp_path: Path, capsy
     err = capsys.readouterr().err
     assert err.count("runs in one process") == 1 and len(err.strip().splitlines()) == 1
     assert (tmp_path / "cora" / "last.pt").is_file() and not torch.distributed.is_initialized()
+
+
+FIT_SCRIPT = '''
+import sys
+import numpy as np
+import torch
+from sklearn.datasets import load_digits
+from torch import nn
+import resnet_any
+
+torch.manual_seed(0)
+model = nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))  # a user's own, no BatchNorm
+d = load_digits()
+x = (d.images / 16.0).astype(np.float32)[:, None]
+resnet_any.fit(model, (x[:1024], d.target[:1024]), (x[1024:1300], d.target[1024:1300]), out=sys.argv[1], epochs=2,
+               batch_size=64, optimizer="sgd", lr=0.05, momentum=0.9, schedule="none", label_smoothing=0.0,
+               device="cpu", quiet=True)
+'''
+
+
+def test_fit_under_torchrun_matches_one_process(tmp_path: Path) -> None:
+    """A user's script calling fit with their own model: 2 gloo ranks reach one process's weights."""
+    script = tmp_path / "user_script.py"
+    script.write_text(FIT_SCRIPT)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    one = subprocess.run([sys.executable, str(script), str(tmp_path / "one")], capture_output=True, text=True,
+                         env=env, timeout=240)
+    assert one.returncode == 0, one.stderr[-3000:]
+    two = subprocess.run([*TORCHRUN[:-2], str(script), str(tmp_path / "two")], capture_output=True, text=True,
+                         env=env, timeout=240)
+    assert two.returncode == 0, two.stderr[-3000:]
+    assert two.stdout.count("done:") == 1  # only rank 0 prints
+    a = torch.load(tmp_path / "one" / "last.pt", weights_only=True)["model"]
+    b = torch.load(tmp_path / "two" / "last.pt", weights_only=True)["model"]
+    assert a.keys() == b.keys()
+    diff = max((a[k] - b[k]).abs().max().item() for k in a)
+    assert diff <= WEIGHT_TOL, diff
