@@ -1,11 +1,15 @@
-"""Dataset layer: `load_dataset(domain, name, data_dir)` -> DataSplits for images, series and graphs.
+"""Dataset layer: `load_dataset(domain, name, data_dir)` -> DataSplits for images, series, graphs and volumes.
 
 Every domain has an embedded default that needs no network (digits, GunPoint, Cora). Domain
 modules are imported on first use: aeon and torch_geometric take seconds to import.
+
+`name` may also be a path to the user's own files: series tables (data/tables.py), graph CSV
+folders (data/csv_graphs.py), and for images and volumes whatever their module's `load_path` reads.
 """
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
 from types import ModuleType
 
 from ..errors import UserError
@@ -14,9 +18,11 @@ from .images import augment, normalize, preprocess_image
 from .series import preprocess_series
 from .splits import ArrayDataset
 
-DOMAINS = {"image": "images", "series": "series", "graph": "graphs"}
+DOMAINS = {"image": "images", "series": "series", "graph": "graphs", "volume": "volumes"}
+# file suffixes that mark a --dataset value as a path (domains whose path readers live in this package)
+PATH_SUFFIXES = {"series": (".csv", ".tsv", ".parquet", ".npz"), "graph": (".csv",)}
 
-__all__ = ["ArrayDataset", "DataSplits", "DOMAINS", "augment", "default_dataset", "list_datasets", "load_dataset",
+__all__ = ["ArrayDataset", "DataSplits", "DOMAINS", "augment", "dataset_path", "default_dataset", "list_datasets", "load_dataset",
            "normalize", "preprocess_image", "preprocess_series"]
 
 
@@ -25,7 +31,12 @@ def _module(domain: str) -> ModuleType:
     key = str(domain).lower()
     if key not in DOMAINS:
         raise UserError(f"unknown domain {domain!r}; valid: {', '.join(DOMAINS)}")
-    return importlib.import_module(f".{DOMAINS[key]}", __name__)
+    try:
+        return importlib.import_module(f".{DOMAINS[key]}", __name__)
+    except ModuleNotFoundError as e:
+        if e.name != f"{__name__}.{DOMAINS[key]}":
+            raise  # a dependency the module needs: its own message says which
+        raise UserError(f"domain {key!r} is not available in this installation ({e.name} is missing)") from None
 
 
 def list_datasets(domain: str) -> list[str]:
@@ -38,14 +49,61 @@ def default_dataset(domain: str) -> str:
     return _module(domain).DEFAULT
 
 
+def dataset_path(domain: str, name: str | None, data_dir: str | None) -> Path | None:
+    """`name` as an existing file or folder (with ~ expanded), or None when it is a dataset name.
+
+    A bare word (no separator, no suffix) stays a name when data_dir is given (it names a dataset
+    there) or when it is one of the domain's dataset names ("cora", "GunPoint"), even if a folder of
+    that name happens to sit in the working directory.
+    """
+    if name is None or not str(name).strip():
+        return None
+    text = str(name)
+    path = Path(text).expanduser()
+    if not path.exists():
+        # a missing file spelled as a path gets the reader's "does not exist" (not "unknown dataset")
+        looks_like_path = bool(set(text) & {"/", "\\"}) or text.startswith("~") \
+            or path.suffix.lower() in PATH_SUFFIXES.get(domain, ())
+        return path if looks_like_path and domain in PATH_SUFFIXES else None
+    bare = not (set(text) & {"/", "\\", "~"}) and text not in (".", "..") and not path.suffix
+    if bare and data_dir is not None:
+        return None
+    if bare:
+        try:
+            known = {n.lower() for n in list_datasets(domain)}
+        except Exception:  # noqa: BLE001 - a domain module that cannot list names: trust the path
+            known = set()
+        if text.lower() in known:
+            return None
+    return path
+
+
 def load_dataset(domain: str, name: str | None = None, data_dir: str | None = None, *, seed: int = 0,
-                 val_fraction: float = 0.2, image_size: int | None = None,
-                 cache_dir: str | None = None) -> DataSplits:
-    """Load dataset `name` (case-insensitive; None = the domain's embedded default) as train/val/test splits."""
+                 val_fraction: float = 0.2, image_size: int | None = None, cache_dir: str | None = None,
+                 label_column: str = "label", directed: bool = False) -> DataSplits:
+    """Load dataset `name` (case-insensitive; None = the domain's embedded default) as train/val/test splits.
+
+    `name` may be a path: a series table or folder of tables (label_column names the label column),
+    a graph folder of CSV files (directed keeps edges as given), or an image/volume path.
+    """
     module = _module(domain)
     if not 0.0 <= val_fraction < 1.0:
         raise UserError(f"val_fraction must be in [0, 1), got {val_fraction}")
     if image_size is not None and int(image_size) < 1:
         raise UserError(f"image_size must be >= 1, got {image_size}")
+    key = str(domain).lower()
+    path = dataset_path(key, name, data_dir)
+    if path is not None:
+        if key == "series":
+            from .tables import load_path
+
+            return load_path(path, seed=seed, val_fraction=val_fraction, label_column=label_column)
+        if key == "graph":
+            from .csv_graphs import load_path
+
+            return load_path(path, seed=seed, val_fraction=val_fraction, directed=directed)
+        if hasattr(module, "load_path"):
+            return module.load_path(path, seed=seed, val_fraction=val_fraction, image_size=image_size,
+                                    cache_dir=None if cache_dir is None else str(cache_dir))
     return module.load(name, None if data_dir is None else str(data_dir), seed=seed, val_fraction=val_fraction,
                        image_size=image_size, cache_dir=None if cache_dir is None else str(cache_dir))

@@ -121,6 +121,28 @@ def _trim(s: np.ndarray) -> np.ndarray:
     return s[:, :last]
 
 
+def pad_and_standardise(groups: Sequence[Sequence[np.ndarray]], *, znorm: bool = True,
+                        fit: Sequence[int] = (0,)) -> tuple[list[np.ndarray], dict]:
+    """Groups of (C, L_i) series -> float32 arrays (N_g, C, L) prepared as training data, and their meta.
+
+    Every group is NaN-padded at the end to the longest series of all groups; several channels are
+    standardised with the statistics of the groups listed in `fit` (the training data, never the
+    test set); one channel is z-normalised per series. Groups may be empty, but not all of them.
+    """
+    filled = [g for g in groups if len(g)]
+    if not filled:
+        raise ValueError("pad_and_standardise needs at least one series")
+    length = max(s.shape[1] for g in filled for s in g)
+    channels = filled[0][0].shape[0]
+    meta = {"length": int(length), "channels": int(channels), "znorm": bool(znorm), "padding": "end",
+            "norm": "series" if channels == 1 else "channel"}
+    raws = [_pad_stack(list(g), length) if len(g) else np.full((0, channels, length), np.nan) for g in groups]
+    if meta["norm"] == "channel":
+        mean, std = channel_stats(np.concatenate([raws[i] for i in fit]))
+        meta.update(mean=[float(v) for v in mean], std=[float(v) for v in std])
+    return [_finish(r, znorm, meta) for r in raws], meta
+
+
 # ---------------------------------------------------------------- readers
 
 def read_ucr_tsv(path: str | Path) -> tuple[list[np.ndarray], list[str]]:
@@ -243,20 +265,13 @@ def _read_pair(train: Path, test: Path) -> tuple[list[np.ndarray], list[str], li
 def _build(name: str, x_tr: list[np.ndarray], l_tr: list[str], x_te: list[np.ndarray], l_te: list[str], *,
            seed: int, val_fraction: float, znorm: bool) -> DataSplits:
     """Pad, normalise, encode labels and carve a stratified validation split from the official train."""
-    length = max(s.shape[1] for s in x_tr + x_te)
     channels = x_tr[0].shape[0]
     if any(s.shape[0] != channels for s in x_te):
         raise UserError(f"{name}: test series have a different channel count than train ({channels})")
     (y_tr, y_te), class_names = encode_labels(l_tr, l_te)
-    meta = {"length": int(length), "channels": int(channels), "znorm": bool(znorm), "padding": "end",
-            "norm": "series" if channels == 1 else "channel"}
-    raw_tr, raw_te = _pad_stack(x_tr, length), _pad_stack(x_te, length)
-    if meta["norm"] == "channel":
-        # statistics of the official train split only (the held-out validation part included, never the test set)
-        mean, std = channel_stats(raw_tr)
-        meta.update(mean=[float(v) for v in mean], std=[float(v) for v in std])
-    tr = torch.from_numpy(_finish(raw_tr, znorm, meta))
-    te = torch.from_numpy(_finish(raw_te, znorm, meta))
+    # statistics of the official train split only (the held-out validation part included, never the test set)
+    (tr, te), meta = pad_and_standardise([x_tr, x_te], znorm=znorm, fit=(0,))
+    tr, te = torch.from_numpy(tr), torch.from_numpy(te)
     full = ArrayDataset(tr, torch.from_numpy(y_tr))
     keep, held = stratified_split(y_tr, val_fraction, seed)
     return DataSplits(name=name, domain="series", task="classify", train=full.subset(keep), val=full.subset(held),

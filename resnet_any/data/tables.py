@@ -1,0 +1,560 @@
+"""Time series from a user's own tables: `--dataset PATH` for a CSV, TSV, Parquet or NumPy file, or a folder of them.
+
+PATH is one file (.csv, .tsv, .parquet, .npz), split here into train/val/test (seeded, stratified),
+or a folder holding train.* and test.* (optionally val.*) in those formats.
+
+Layouts of a table (CSV, TSV, Parquet), each with a header row:
+- wide: one row per series; a label column ("label" unless label_column says otherwise) and every
+  other column a time step, in order. Empty cells at the end of a row make a shorter series
+  (padded at the end with NaN, as the UCR archive does); empty cells elsewhere are missing values.
+- long (chosen when there is an "id" column): one row per time step; columns id, label, optional
+  time (the order within a series; file order otherwise) and one numeric column per channel.
+  Series may be multivariate and of different lengths. An id column whose ids are all distinct
+  (and no time column) is a wide table that names its series: one step per series is no series.
+A .npz file holds arrays x, shape (N, L) or (N, C, L), and y, shape (N,).
+
+Series are prepared exactly as the named datasets of series.py are (series.pad_and_standardise):
+padded to the longest series, z-normalised per series for one channel, standardised per channel with
+statistics of the training data (train and val, never test) for several; labels sorted as
+splits.encode_labels does. `read_table` is the reader alone, for prediction on unlabelled files.
+
+Every error is one UserError line naming the file, the row or column, and what was expected. Rows of
+CSV/TSV files are counted as a spreadsheet shows them (the header is row 1, the first series row 2);
+rows of Parquet files from 1 at the first data row; samples of .npz files from 0.
+"""
+from __future__ import annotations
+
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+import torch
+
+from ..errors import UserError
+from .base import DataSplits
+from .series import _trim, pad_and_standardise
+from .splits import TEST_FRACTION, ArrayDataset, canonical_label, encode_labels, stratified_split, train_val_test
+
+EXTENSIONS = (".csv", ".tsv", ".parquet", ".npz")
+ID_COLUMN = "id"
+TIME_COLUMN = "time"
+SPLIT_STEMS = {"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"}
+LAYOUT = ("a .csv, .tsv, .parquet or .npz file (wide: a label column and one column per time step; long: columns "
+          "id, label, optional time and one column per channel; npz: arrays x and y), or a folder holding "
+          "train.* and test.* (optional val.*) in those formats")
+# pandas' default missing-value spellings, plus "?" (the UCR/UEA archives' missing value)
+try:
+    from pandas._libs.parsers import STR_NA_VALUES as _PANDAS_NA
+except ImportError:  # pragma: no cover - a future pandas moving the constant
+    _PANDAS_NA = {"", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
+                  "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"}
+NA_VALUES = sorted(set(_PANDAS_NA) | {"?"})
+_NA_LOWER = {v.lower() for v in NA_VALUES}
+
+
+# ---------------------------------------------------------------- where things are, for messages
+
+class Where:
+    """Names a row of a file the way its user counts rows, for one-line error messages."""
+
+    CONVENTIONS = {"text": "as a spreadsheet counts rows: the header is row 1",
+                   "parquet": "data rows counted from 1",
+                   "npz": "counted from 0 along the first axis"}
+
+    def __init__(self, path: Path, kind: str) -> None:
+        self.path = path
+        self.kind = kind
+
+    def number(self, i: int) -> int:
+        """The row number a user sees for the 0-based data row `i`."""
+        return i + 2 if self.kind == "text" else i + 1 if self.kind == "parquet" else i
+
+    def row(self, i: int) -> str:
+        return f"{'sample' if self.kind == 'npz' else 'row'} {self.number(i)}"
+
+    def at(self, i: int | None = None, column: str | None = None) -> str:
+        """"'file' row 7 (convention), column 'c'" with the parts that are known."""
+        text = repr(str(self.path))
+        if i is not None:
+            text += f" {self.row(i)} ({self.CONVENTIONS[self.kind]})"
+        if column is not None:
+            text += f"{',' if i is not None else ''} column {column!r}"
+        return text
+
+
+def list_names(names: Iterable[object], limit: int = 12) -> str:
+    """'a', 'b', ... and N more: the columns (or files) found, for messages."""
+    names = [str(n) for n in names]
+    shown = ", ".join(repr(n) for n in names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "") if names else "none"
+
+
+def _cell(value: object) -> str:
+    text = str(value)
+    return repr(text[:30] + ("..." if len(text) > 30 else ""))
+
+
+# ---------------------------------------------------------------- reading frames
+
+def read_frame(path: Path, text_columns: Iterable[str] = (), *, exact: bool = True):
+    """A CSV/TSV (by suffix) or Parquet file as a DataFrame with stripped column names and blank rows dropped.
+
+    `text_columns` are read as stripped strings (only an empty cell is missing); the others as numbers
+    where pandas can (the caller checks them with `numeric_values`). The frame's index is the 0-based
+    data row, so Where(path, kind).row(index) names the row a user sees.
+    Returns (frame, Where).
+    """
+    import pandas as pd
+
+    text_columns = set(text_columns)
+    suffix = path.suffix.lower()
+    if not path.is_file():
+        raise UserError(f"{str(path)!r} does not exist or is not a file")
+    if suffix == ".parquet":
+        where = Where(path, "parquet")
+        try:
+            df = pd.read_parquet(path)
+        except Exception as e:  # noqa: BLE001 - pyarrow raises ArrowInvalid, OSError and more on bad files
+            raise UserError(f"cannot read Parquet file {str(path)!r}: {' '.join(str(e).split())[:200]}") from None
+        df.columns = [str(c).strip() for c in df.columns]
+        if not len(df.columns):
+            raise UserError(f"{str(path)!r} is empty (no columns); expected a header row naming the columns")
+        for c in df.columns:
+            if c in text_columns:
+                df[c] = _text(df[c])
+        df = df.reset_index(drop=True)
+    else:
+        where = Where(path, "text")
+        sep = "\t" if suffix == ".tsv" else ","
+        try:
+            header = pd.read_csv(path, sep=sep, nrows=0, skipinitialspace=True)
+            names = list(header.columns)
+            stripped = {c: str(c).strip() for c in names}
+            na_values = {c: ([""] if stripped[c] in text_columns else NA_VALUES) for c in names}
+            dtype = {c: str for c in names if stripped[c] in text_columns}
+            df = pd.read_csv(path, sep=sep, skipinitialspace=True, keep_default_na=False, na_values=na_values,
+                             dtype=dtype, skip_blank_lines=False,
+                             float_precision="round_trip" if exact else None)
+        except pd.errors.EmptyDataError:
+            raise UserError(f"{str(path)!r} is empty; expected a header row naming the columns, then one row "
+                            f"per record") from None
+        except pd.errors.ParserError as e:
+            raise UserError(f"cannot parse {str(path)!r}: {' '.join(str(e).split())[:200]} "
+                            f"(line 1 is the header)") from None
+        except UnicodeDecodeError as e:
+            raise UserError(f"{str(path)!r} is not UTF-8 text: {e}") from None
+        except (OSError, ValueError) as e:
+            raise UserError(f"cannot read {str(path)!r}: {' '.join(str(e).split())[:200]}") from None
+        df.columns = [stripped[c] for c in names]
+        for c in df.columns:
+            if c in text_columns:
+                df[c] = _text(df[c])
+        blank = df.isna().all(axis=1)
+        if blank.any():
+            df = df[~blank]
+    if not len(df):
+        raise UserError(f"{str(path)!r} has a header ({list_names(df.columns, 6)}) but no data rows")
+    return df, where
+
+
+def _text(col):
+    """A column as stripped strings (bytes decoded), with empty cells missing (None)."""
+    import pandas as pd
+
+    def one(v: object) -> str | None:
+        if v is None or (not isinstance(v, (str, bytes)) and pd.isna(v)):
+            return None
+        text = (v.decode(errors="replace") if isinstance(v, bytes) else str(v)).strip()
+        return text or None
+
+    return pd.Series([one(v) for v in col.tolist()], index=col.index, dtype=object)
+
+
+def numeric_values(df, where: Where, *, missing: str | None = None, finite: bool = False) -> np.ndarray:
+    """The frame's cells as a float64 array; a non-numeric cell is a UserError naming its row and column.
+
+    missing: None to allow empty cells (NaN), else the reason they are not allowed (a UserError names the first).
+    finite: also refuse inf.
+    """
+    import pandas as pd
+
+    first = None  # (row position, column, raw value)
+    columns = {}
+    for c in df.columns:
+        col = df[c]
+        if pd.api.types.is_bool_dtype(col) or pd.api.types.is_numeric_dtype(col):
+            columns[c] = col.to_numpy(dtype=np.float64, na_value=np.nan)
+            continue
+        text = col.map(lambda v: str(v).strip(), na_action="ignore")
+        num = pd.to_numeric(text, errors="coerce")
+        empty = text.isna() | text.astype(str).str.lower().isin(_NA_LOWER)
+        bad = np.flatnonzero((~empty & num.isna()).to_numpy())
+        if len(bad) and (first is None or bad[0] < first[0]):
+            first = (int(bad[0]), c, col.iloc[bad[0]])
+        columns[c] = num.to_numpy(dtype=np.float64, na_value=np.nan)
+    if first is not None:
+        pos, c, value = first
+        raise UserError(f"{where.at(int(df.index[pos]), c)}: {_cell(value)} is not a number; expected numeric values"
+                        + (" (empty cells for missing ones)" if missing is None else ""))
+    values = np.column_stack([columns[c] for c in df.columns]) if columns else np.zeros((len(df), 0))
+    if missing is not None or finite:
+        bad_mask = np.isnan(values) if missing is not None else np.zeros(values.shape, bool)
+        if finite:
+            bad_mask |= np.isinf(values)
+        if bad_mask.any():
+            r, k = (int(v[0]) for v in np.nonzero(bad_mask))
+            cell = "empty" if np.isnan(values[r, k]) else f"{values[r, k]}"
+            raise UserError(f"{where.at(int(df.index[r]), str(df.columns[k]))}: {cell} cell; {missing or 'expected a finite number'}")
+    return values
+
+
+def missing_columns_error(path: Path, missing: Sequence[str], found: Sequence[str], expected: str) -> UserError:
+    """The UserError for absent required columns, listing the ones found (with hints for common slips)."""
+    hint = ""
+    if len(found) == 1 and any(s in str(found[0]) for s in (";", "\t", "|")):
+        hint = " (the header looks separated by something else than the file's suffix says: save as comma-separated .csv or tab-separated .tsv)"
+    elif found and all(_is_number(c) for c in found):
+        hint = " (the first row looks like data: the file needs a header row naming its columns)"
+    which = ", ".join(repr(m) for m in missing)
+    return UserError(f"{str(path)!r} has no column{'s' if len(missing) > 1 else ''} {which}; found columns "
+                     f"{list_names(found)}; expected {expected}{hint}")
+
+
+def _is_number(text: object) -> bool:
+    try:
+        float(str(text))
+        return True
+    except ValueError:
+        return False
+
+
+# ---------------------------------------------------------------- one file -> series
+
+@dataclass
+class SeriesTable:
+    """The series of one file before normalisation."""
+
+    path: Path
+    layout: str                    # "wide", "long" or "npz"
+    series: list[np.ndarray]       # (C, L_i) float64, trailing padding removed
+    labels: list[str] | None       # canonical label strings; None where the file has no labels
+    ids: list[str]                 # the id (long layout) or the row number as Where counts it
+    rows: list[int]                # 0-based data row where each series starts (for messages)
+    where: Where
+    channel_names: list[str] | None = None  # long layout: the channel columns, in order
+    id_column: str = "row"
+
+    @property
+    def channels(self) -> int:
+        return int(self.series[0].shape[0])
+
+
+def _labels_of(df, where: Where, label_column: str, required: bool) -> tuple[list[str | None], bool]:
+    """Canonical label strings per row (None where empty); a missing one is an error when required."""
+    if label_column not in df.columns:
+        return [None] * len(df), False
+    raw = df[label_column].tolist()
+    labels = [None if v is None or (isinstance(v, float) and np.isnan(v)) else canonical_label(v) for v in raw]
+    if required:
+        for i, lab in enumerate(labels):
+            if lab is None or lab == "":
+                raise UserError(f"{where.at(int(df.index[i]), label_column)}: the label is missing; every series needs one")
+    return labels, True
+
+
+def _check_series(s: np.ndarray, where: Where, i: int) -> np.ndarray:
+    if not np.isfinite(s).any():
+        raise UserError(f"{where.at(i)}: the series has no values; expected at least one number")
+    return _trim(s)
+
+
+def _read_wide(df, where: Where, label_column: str, required: bool, id_column: str | None = None) -> SeriesTable:
+    value_cols = [c for c in df.columns if c not in (label_column, id_column)]
+    if not value_cols:
+        raise UserError(f"{str(where.path)!r} has no value columns (found {list_names(df.columns)}); expected one "
+                        f"column per time step beside the label column (wide layout) or an 'id' column (long layout)")
+    values = numeric_values(df[value_cols], where)
+    labels, has = _labels_of(df, where, label_column, required)
+    rows = [int(i) for i in df.index]
+    series = [_check_series(values[k][None], where, rows[k]) for k in range(len(rows))]
+    ids = [str(v) for v in df[id_column]] if id_column else [str(where.number(r)) for r in rows]
+    return SeriesTable(where.path, "wide", series, labels if has else None, ids, rows, where,
+                       id_column=id_column or "row")
+
+
+def _time_order(col, where: Where) -> np.ndarray:
+    """The time column as sortable numbers (numbers, or dates/times as nanoseconds)."""
+    import pandas as pd
+
+    empty = col.isna()
+    if empty.any():
+        i = int(np.flatnonzero(empty.to_numpy())[0])
+        raise UserError(f"{where.at(int(col.index[i]), TIME_COLUMN)}: the time is missing; expected a number or a date on every row")
+    num = pd.to_numeric(col, errors="coerce")
+    if not num.isna().any():
+        return num.to_numpy(dtype=np.float64)
+    try:
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            stamps = pd.to_datetime(col, errors="coerce", format="mixed")
+    except (ValueError, TypeError):
+        stamps = None
+    if stamps is not None and not stamps.isna().any():
+        return stamps.to_numpy(dtype="datetime64[ns]").astype(np.int64).astype(np.float64)
+    bad = num.isna() if stamps is None else (num.isna() & stamps.isna())
+    i = int(np.flatnonzero(bad.to_numpy())[0])
+    raise UserError(f"{where.at(int(col.index[i]), TIME_COLUMN)}: {_cell(col.iloc[i])} is neither a number nor a date; "
+                    f"expected the time step's position (numbers) or a date, the same kind on every row")
+
+
+def _read_long(df, where: Where, label_column: str, required: bool) -> SeriesTable:
+    import pandas as pd
+
+    has_time = TIME_COLUMN in df.columns
+    channel_cols = [c for c in df.columns if c not in (ID_COLUMN, label_column, TIME_COLUMN)]
+    if not channel_cols:
+        raise UserError(f"{str(where.path)!r} (long layout: it has an 'id' column) has no channel columns; found "
+                        f"{list_names(df.columns)}; expected id, {label_column}, optional time and one numeric column per channel")
+    ids = df[ID_COLUMN]
+    if ids.isna().any():
+        i = int(np.flatnonzero(ids.isna().to_numpy())[0])
+        raise UserError(f"{where.at(int(df.index[i]), ID_COLUMN)}: the id is missing; every row names its series")
+    values = numeric_values(df[channel_cols], where)
+    labels, has = _labels_of(df, where, label_column, required)
+    codes, uniques = pd.factorize(ids, sort=False)
+    rows = np.asarray(df.index, dtype=np.int64)
+    if has_time:
+        t = _time_order(df[TIME_COLUMN], where)
+        order = np.lexsort((t, codes))
+        sc, st = codes[order], t[order]
+        dup = np.flatnonzero((sc[1:] == sc[:-1]) & (st[1:] == st[:-1]))
+        if len(dup):
+            # the later of the two rows in the file, for every duplicated pair; report the earliest such row
+            pairs = [(max(order[k], order[k + 1]), min(order[k], order[k + 1])) for k in dup]
+            second, first = min(pairs)
+            raise UserError(f"{where.at(int(rows[second]), TIME_COLUMN)}: id {str(ids.iloc[second])!r} at time "
+                            f"{df[TIME_COLUMN].iloc[second]} already appears in {where.row(int(rows[first]))}; "
+                            f"expected one row per id and time")
+    else:
+        order = np.argsort(codes, kind="stable")
+    bounds = np.flatnonzero(np.diff(codes[order])) + 1
+    groups = np.split(order, bounds)
+    series, out_labels, starts = [], [], []
+    for g in groups:
+        start = int(g.min())
+        s = values[g].T  # (C, L)
+        series.append(_check_series(s, where, int(rows[start])))
+        starts.append(int(rows[start]))
+        if has:
+            first = labels[start]
+            for k in g:
+                if labels[k] != first:
+                    raise UserError(f"{where.at(int(rows[k]), label_column)}: id {str(ids.iloc[k])!r} has label "
+                                    f"{labels[k]!r} here but {first!r} in {where.row(int(rows[start]))}; a series has one label")
+            out_labels.append(first)
+    return SeriesTable(where.path, "long", series, out_labels if has else None, [str(u) for u in uniques], starts,
+                       where, channel_names=list(channel_cols), id_column=ID_COLUMN)
+
+
+def _read_npz(path: Path, required: bool) -> SeriesTable:
+    where = Where(path, "npz")
+    if not path.is_file():
+        raise UserError(f"{str(path)!r} does not exist or is not a file")
+    if path.stat().st_size == 0:
+        raise UserError(f"{str(path)!r} is empty; expected a NumPy .npz archive with arrays x and y")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
+        raise UserError(f"cannot read {str(path)!r} as a NumPy .npz archive (arrays x and y, no Python objects): "
+                        f"{' '.join(str(e).split())[:160]}") from None
+    if "x" not in arrays or (required and "y" not in arrays):
+        missing = [k for k in ("x", "y") if k not in arrays and (k == "x" or required)]
+        raise UserError(f"{str(path)!r} has no array {', '.join(repr(m) for m in missing)}; found arrays "
+                        f"{list_names(arrays)}; expected x of shape (N, L) or (N, C, L) and y of shape (N,)")
+    x = arrays["x"]
+    if not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):
+        raise UserError(f"{str(path)!r} array 'x' holds {x.dtype} values; expected numbers")
+    if x.ndim == 2:
+        x = x[:, None, :]
+    if x.ndim != 3 or x.shape[0] == 0 or x.shape[2] == 0:
+        raise UserError(f"{str(path)!r} array 'x' has shape {tuple(arrays['x'].shape)}; expected (N, L) or (N, C, L) "
+                        f"with N and L at least 1")
+    labels = None
+    if "y" in arrays:
+        y = arrays["y"]
+        if y.ndim != 1 or len(y) != len(x):
+            raise UserError(f"{str(path)!r} array 'y' has shape {tuple(y.shape)}; expected ({len(x)},): one label "
+                            f"per series of x")
+        labels = []
+        for i, v in enumerate(y.tolist()):
+            if v is None or (isinstance(v, float) and np.isnan(v)) or str(v).strip() == "":
+                if required:
+                    raise UserError(f"{where.at(i)}, array 'y': the label is missing; every series needs one")
+                labels.append(None)
+            else:
+                labels.append(canonical_label(v))
+    x = x.astype(np.float64)
+    series = [_check_series(x[i], where, i) for i in range(len(x))]
+    return SeriesTable(path, "npz", series, labels, [str(i) for i in range(len(x))], list(range(len(x))), where)
+
+
+def read_table(path: str | Path, *, label_column: str = "label", labels: bool = True) -> SeriesTable:
+    """Read one series file of any accepted format and layout (module docstring); no normalisation.
+
+    labels=True: every series needs a label (training). False: the label column is optional and empty
+    labels are None (prediction).
+    """
+    path = Path(path).expanduser()
+    suffix = path.suffix.lower()
+    if suffix not in EXTENSIONS:
+        kind = f"a {path.suffix} file" if path.suffix else "a file without a suffix"
+        raise UserError(f"cannot read {str(path)!r} as series ({kind}); valid extensions: {', '.join(EXTENSIONS)}")
+    if suffix == ".npz":
+        return _read_npz(path, labels)
+    df, where = read_frame(path, {label_column, ID_COLUMN, TIME_COLUMN})
+    if labels and label_column not in df.columns:
+        raise missing_columns_error(path, [label_column], list(df.columns),
+                                    f"a label column {label_column!r} (wide: plus one column per time step; long: "
+                                    f"plus id, optional time and one column per channel); name yours with --label-column")
+    if ID_COLUMN in df.columns and ID_COLUMN != label_column:
+        ids = df[ID_COLUMN]
+        if ids.notna().all() and not ids.duplicated().any() and TIME_COLUMN not in df.columns:
+            # every id on one row: one series per row (wide) that names its series, not steps of one channel
+            return _read_wide(df, where, label_column, labels, id_column=ID_COLUMN)
+        return _read_long(df, where, label_column, labels)
+    return _read_wide(df, where, label_column, labels)
+
+
+# ---------------------------------------------------------------- files -> DataSplits
+
+def _split_files(folder: Path) -> dict[str, Path]:
+    """train/val/test files of a folder (any accepted extension, names case-insensitive)."""
+    found: dict[str, list[Path]] = {}
+    for f in sorted(folder.iterdir()):
+        stem, suffix = f.stem.lower(), f.suffix.lower()
+        if f.is_file() and suffix in EXTENSIONS and stem in SPLIT_STEMS:
+            found.setdefault(SPLIT_STEMS[stem], []).append(f)
+    for split, files in found.items():
+        if len(files) > 1:
+            raise UserError(f"{str(folder)!r} holds several {split} files ({list_names(f.name for f in files)}); keep one")
+    if "train" not in found or "test" not in found:
+        missing = "train.*" if "train" not in found else "test.*"
+        files = sorted(f.name for f in folder.iterdir())
+        raise UserError(f"{str(folder)!r} has no {missing} file (found {list_names(files)}); expected train.* and test.* "
+                        f"(optional val.*) with extension {', '.join(EXTENSIONS)}")
+    return {k: v[0] for k, v in found.items()}
+
+
+def _check_same_channels(reference: SeriesTable, other: SeriesTable) -> None:
+    if other.channels != reference.channels:
+        raise UserError(f"{str(other.path)!r} holds series of {other.channels} channel(s) but {str(reference.path)!r} "
+                        f"has {reference.channels}; every file of a dataset needs the same channels")
+    if reference.channel_names and other.channel_names and reference.channel_names != other.channel_names:
+        raise UserError(f"{str(other.path)!r} has channel columns {list_names(other.channel_names)} but "
+                        f"{str(reference.path)!r} has {list_names(reference.channel_names)}; every file needs the same, in the same order")
+
+
+def _check_class_sizes(table: SeriesTable, needed: int, label_column: str, what: str) -> None:
+    """A class with fewer than `needed` series cannot be stratified over the splits: say which and where."""
+    counts: dict[str, list[int]] = {}
+    for lab, row in zip(table.labels, table.rows):
+        counts.setdefault(lab, []).append(row)
+    for lab, rows in counts.items():
+        if len(rows) < needed:
+            column = "y" if table.layout == "npz" else label_column
+            raise UserError(f"{table.where.at(rows[0], column)}: class {lab!r} has {len(rows)} series; {what} needs at "
+                            f"least {needed} of every class; add series of it or remove it")
+
+
+def load_path(path: str | Path, *, seed: int = 0, val_fraction: float = 0.2, label_column: str = "label",
+              znorm: bool = True) -> DataSplits:
+    """Series DataSplits from a file (seeded stratified train/val/test) or a train/test[/val] folder.
+
+    The DataSplits is named after the file's stem or the folder's name. meta holds what inference
+    needs (series.preprocess_series): length, channels, znorm, padding, norm (+ mean, std), and
+    layout, label_column and, for long tables, channel_names.
+    """
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise UserError(f"series dataset path {str(p)!r} does not exist; expected {LAYOUT}")
+    if p.is_dir():
+        files = _split_files(p)
+        train = read_table(files["train"], label_column=label_column)
+        val = read_table(files["val"], label_column=label_column) if "val" in files else None
+        test = read_table(files["test"], label_column=label_column)
+        for other in (val, test):
+            if other is not None:
+                _check_same_channels(train, other)
+        name = p.resolve().name
+        if val is None:
+            # as series._build: the validation part is carved from train after the statistics are taken on all of it
+            (tr, te), meta = pad_and_standardise([train.series, test.series], znorm=znorm, fit=(0,))
+            (y_tr, y_te), class_names = encode_labels(train.labels, test.labels)
+            full = ArrayDataset(torch.from_numpy(tr), torch.from_numpy(y_tr))
+            keep, held = stratified_split(y_tr, val_fraction, seed)
+            parts = (full.subset(keep), full.subset(held), ArrayDataset(torch.from_numpy(te), torch.from_numpy(y_te)))
+        else:
+            (tr, va, te), meta = pad_and_standardise([train.series, val.series, test.series], znorm=znorm, fit=(0, 1))
+            ys, class_names = encode_labels(train.labels, val.labels, test.labels)
+            parts = tuple(ArrayDataset(torch.from_numpy(a), torch.from_numpy(y)) for a, y in zip((tr, va, te), ys))
+        layout = train.layout
+        channel_names = train.channel_names
+    else:
+        table = read_table(p, label_column=label_column)
+        needed = 1 + (TEST_FRACTION > 0) + (val_fraction > 0)
+        _check_class_sizes(table, needed, label_column,
+                           "a stratified train/val/test split" if needed == 3 else "a stratified train/test split")
+        (y_all,), class_names = encode_labels(table.labels)
+        idx = train_val_test(y_all, val_fraction, seed)
+        groups = [[table.series[i] for i in ix] for ix in idx]
+        arrays, meta = pad_and_standardise(groups, znorm=znorm, fit=(0, 1))
+        parts = tuple(ArrayDataset(torch.from_numpy(a), torch.from_numpy(y_all[ix])) for a, ix in zip(arrays, idx))
+        name = p.stem
+        layout = table.layout
+        channel_names = table.channel_names
+    meta.update(layout=layout, label_column=label_column)
+    if channel_names:
+        meta["channel_names"] = list(channel_names)
+    train_ds, val_ds, test_ds = parts
+    return DataSplits(name=name, domain="series", task="classify", train=train_ds, val=val_ds, test=test_ds,
+                      num_classes=len(class_names), class_names=class_names, in_channels=int(meta["channels"]),
+                      meta=meta)
+
+
+def table_for_model(path: str | Path, meta: dict) -> SeriesTable:
+    """Read a file to predict with a model trained on tables (or any series): labels optional, channels as trained.
+
+    A long table's channel columns are matched to the training channel names (any column order); a
+    channel count that differs from the model's is a UserError naming the file.
+    """
+    table = read_table(path, label_column=str(meta.get("label_column") or "label"), labels=False)
+    channels = int(meta.get("channels", table.channels))
+    trained = meta.get("channel_names")
+    if table.layout == "long" and trained and table.channel_names != list(trained):
+        if set(table.channel_names) != set(trained):
+            raise UserError(f"{str(table.path)!r} has channel columns {list_names(table.channel_names)}; the model was "
+                            f"trained on {list_names(trained)}")
+        order = [table.channel_names.index(c) for c in trained]
+        table.series = [s[order] for s in table.series]
+        table.channel_names = list(trained)
+    if table.channels != channels:
+        raise UserError(f"{str(table.path)!r} holds series of {table.channels} channel(s); the model was trained on "
+                        f"{channels}" + (" (a long table: columns id, optional label and time, one column per channel)"
+                                         if channels > 1 and table.layout == "wide" else ""))
+    return table
+
+
+def as_batches(series: Sequence[np.ndarray], meta: dict) -> list[tuple[list[int], torch.Tensor]]:
+    """Series prepared as training did (series.preprocess_series), grouped by shape: [(indices, (n, C, L))]."""
+    from .series import preprocess_series
+
+    prepared = [preprocess_series(s, meta) for s in series]
+    by_shape: dict[tuple, list[int]] = {}
+    for i, t in enumerate(prepared):
+        by_shape.setdefault(tuple(t.shape), []).append(i)
+    return [(idx, torch.stack([prepared[i] for i in idx])) for idx in by_shape.values()]
