@@ -140,6 +140,14 @@ def _load_data(cfg: TrainConfig, domain: str) -> DataSplits:
                         image_size=cfg.image_size, cache_dir=cfg.cache_dir, **readers)
 
 
+def _recorded_dataset(cfg: TrainConfig, domain: str) -> str | None:
+    """A path to the user's own files as an absolute path (resume and evaluate may run elsewhere); None for names."""
+    from resnet_any.data import dataset_path
+
+    path = dataset_path(domain, cfg.dataset, cfg.data_dir)
+    return str(path.resolve()) if path is not None else None
+
+
 def _local_batch(config: RunConfig, splits: DataSplits, dist: distributed.DistInfo) -> int:
     """This process's batch: the global batch divided by the processes; a batch above the data is clamped, said once."""
     n = len(splits.train) if splits.train is not None else 0
@@ -239,7 +247,8 @@ def make_plan(options: TrainConfig, *, model: nn.Module | None = None, data: Dat
                         "a classifier needs at least two")
     size = splits.meta.get("image_size")
     config = recipes.resolve(cfg, splits.task, splits.name, max(size) if isinstance(size, (list, tuple)) else size,
-                             own_model=None if model is None else class_path(model))
+                             own_model=None if model is None else class_path(model),
+                             recorded=_recorded_dataset(cfg, domain) if data is None else None)
     config = config.replace(out=str(out))
     validate(config)
     if model is None:

@@ -100,15 +100,17 @@ MODEL_OPTIONS = ("width", "depth", "attn", "drop_path")
 
 
 def resolve(cfg: TrainConfig, task: str, dataset: str, image_size: int | None = None,
-            own_model: str | None = None) -> RunConfig:
+            own_model: str | None = None, recorded: str | None = None) -> RunConfig:
     """Every option of a run: `cfg`'s set values over the recipe for its domain, the data's task and dataset name.
 
     `own_model` names a model the user built (fit): the recipe then sets only how to train (TRAINING_KEYS),
-    and the model options that build a registry model are refused.
+    and the model options that build a registry model are refused. `recorded` is what the config keeps
+    as its dataset (a user's files: their absolute path, so resume and evaluate read them again);
+    by default the loaded dataset's own spelling of its name, also when --dataset was left out.
     """
     domain = cfg.domain
     explicit = cfg.explicit()
-    explicit["dataset"] = dataset  # the loaded dataset's own spelling, also when --dataset was left out
+    explicit["dataset"] = recorded or dataset
     values: dict[str, Any] = dict(BASE)
     if own_model is not None:
         given = [name for name in (*MODEL_OPTIONS, "model_kwargs", "init") if explicit.get(name) not in (None, {})]

@@ -345,7 +345,7 @@ class Trainer:
                 "best_train_loss": self.best.get("train_loss") if chosen else None,
                 "test_accuracy": test["acc"], "test_loss": test["loss"],
                 "parameters": sum(p.numel() for p in self.model.parameters()),
-                "wall_seconds": self.progress.elapsed + time.monotonic() - t_run, "dataset": self.cfg.dataset,
+                "wall_seconds": self.progress.elapsed + time.monotonic() - t_run, "dataset": self.splits.name,
                 "model": self.cfg.model, "domain": self.cfg.domain, "epochs": len(self.history),
                 "skipped_steps": self.progress.skipped_steps, "out": str(self.out), "stopped": stopped and not early,
                 **({"stopped_early": True} if early else {})}
