@@ -21,16 +21,25 @@ def confusion_matrix(logits: torch.Tensor, targets: torch.Tensor, num_classes: i
 
 
 def evaluate_checkpoint(checkpoint: str | Path, dataset: str | None = None, data_dir: str | None = None,
-                        split: str = "test", batch_size: int = 256, device: str = "auto") -> dict[str, Any]:
-    """Score a checkpoint on a split of its own dataset (or of --dataset): loss, accuracy, per class, confusion."""
+                        split: str = "test", batch_size: int = 256, device: str = "auto",
+                        model: Any = None) -> dict[str, Any]:
+    """Score a checkpoint on a split of its own dataset (or of --dataset): loss, accuracy, per class, confusion.
+
+    `model`: an instance of a model of your own (trained with fit) for its weights to load into.
+    """
     from resnet_any.data import load_dataset
 
     if split not in ("train", "val", "test"):
         raise UserError(f"unknown --split {split!r}; valid: train, val, test")
     dev = pick_device(device)
-    model, meta = load_checkpoint(checkpoint, dev)
+    model, meta = load_checkpoint(checkpoint, dev, model=model)
     cfg = meta["config"]
     if dataset is None:
+        from resnet_any.data.python import IN_MEMORY
+
+        if cfg["dataset"] == IN_MEMORY:
+            raise UserError(f"{str(checkpoint)!r} was trained on data passed from Python (fit), which no file holds; "
+                            "pass --dataset NAME or PATH to score it on files")
         dataset, data_dir = cfg["dataset"], data_dir if data_dir is not None else cfg.get("data_dir")
     size = (meta.get("data") or {}).get("image_size")
     # a table's label column and an edge list's direction are read as in training

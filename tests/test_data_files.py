@@ -622,7 +622,9 @@ def gunpoint_runs(tmp_path_factory: pytest.TempPathFactory):
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        kw = dict(domain="series", epochs=3, width=8, seed=0, quiet=True, device="cpu")
+        # a user's files get the task's recipe, never a dataset's (whatever the folder is called): the named
+        # set's lr is passed to both, so only the data path differs
+        kw = dict(domain="series", epochs=3, width=8, lr=3e-3, seed=0, quiet=True, device="cpu")
         csv_run = train(TrainConfig(dataset=str(folder), out=str(root / "csv"), **kw))
         named = train(TrainConfig(dataset="GunPoint", out=str(root / "named"), **kw))
     finally:
@@ -676,6 +678,11 @@ def test_a_run_on_files_records_their_path_and_resumes_and_evaluates_from_elsewh
     assert result["accuracy"] == pytest.approx(csv_run["test_accuracy"]) and result["n"] == 150
     more = train(TrainConfig(out=str(out), resume=True, epochs=4, quiet=True))
     assert more["epochs"] == 4 and more["dataset"] == "GunPoint"
+    # naming the same files again, relative to another directory, is the same dataset; aeon's GunPoint is not
+    monkeypatch.chdir(folder.parent)
+    assert train(TrainConfig(out=str(out), resume=True, epochs=5, dataset="./GunPoint", quiet=True))["epochs"] == 5
+    with pytest.raises(UserError, match="--dataset cannot change on --resume"):
+        train(TrainConfig(out=str(out), resume=True, epochs=6, dataset="GunPoint", quiet=True))
 
 
 def _predict(argv: list[str], capsys: pytest.CaptureFixture) -> tuple[int, str, str]:

@@ -68,9 +68,10 @@ def test_npz_and_npy_folder_give_identical_stratified_seeded_splits(digit_volume
     # Seeded: same seed same split, another seed another one.
     assert torch.equal(volumes.load_path(tmp_path / "digits3d.npz").test.x, a.test.x)
     assert not torch.equal(volumes.load_path(tmp_path / "digits3d.npz", seed=1).test.x, a.test.x)
-    # load() takes the path as the dataset name, or data_dir / name.
+    # load() takes the path as the dataset name; --data-dir is refused (the run records --dataset's path)
     _same(volumes.load(str(tmp_path / "digits3d.npz")), a)
-    _same(volumes.load("digits3d.npz", str(tmp_path)), a)
+    with pytest.raises(UserError, match="volumes are read from --dataset PATH, not --data-dir"):
+        volumes.load("digits3d.npz", str(tmp_path))
     # resnet_any.data.load_dataset hands an existing path to load_path.
     from resnet_any.data import load_dataset
 

@@ -75,7 +75,7 @@ def test_own_model_checkpoint_loads_into_an_instance_and_resume_equals_uninterru
                                                                                       one_thread) -> None:
     x, y = digits
     data = dict(train=(x[:1200], y[:1200]), val=(x[1200:1500], y[1200:1500]), test=(x[1500:], y[1500:]))
-    opts = dict(epochs=6, batch_size=64, lr=0.1, seed=3, quiet=True)  # the image recipe's SGD, warm-up + cosine
+    opts = dict(epochs=6, batch_size=64, lr=0.01, seed=3, quiet=True)
     torch.manual_seed(1)
     whole = TinyNet()
     start = copy.deepcopy(whole.state_dict())
@@ -100,6 +100,10 @@ def test_own_model_checkpoint_loads_into_an_instance_and_resume_equals_uninterru
         resnet_any.load_checkpoint(tmp_path / "full" / "best.pt")
     with pytest.raises(UserError, match="do not fit model TinyNet"):
         resnet_any.load_checkpoint(tmp_path / "full" / "best.pt", model=TinyNet(classes=3))
+    from resnet_any.evaluate import evaluate_checkpoint
+
+    with pytest.raises(UserError, match="trained on data passed from Python"):
+        evaluate_checkpoint(tmp_path / "full" / "best.pt", model=TinyNet())
     with pytest.raises(UserError, match="trained a .*TinyNet, not a .*Linear"):
         resnet_any.fit(nn.Linear(64, 10), **data, out=tmp_path / "half", resume=True, epochs=5)
 
@@ -160,14 +164,15 @@ def test_pyg_gcn_on_cora_and_graph_lists(tmp_path: Path, shared_data: Path, one_
     graphs = load_dataset("graph", "MUTAG", str(root), cache_dir=str(tmp_path / "cache"))
     mutag = graphs.train + graphs.val + graphs.test
     model = resnet_any.create_model("gcn_resnet", in_channels=graphs.in_channels, num_classes=2, width=16, depth=2)
-    summary = resnet_any.fit(model, mutag, out=tmp_path / "mutag", epochs=15, seed=0, quiet=True)
+    summary = resnet_any.fit(model, mutag[:150], test=mutag[150:], out=tmp_path / "mutag", epochs=15, seed=0,
+                             quiet=True)
     assert summary["domain"] == "graph" and summary["test_accuracy"] >= 0.5, summary  # a degenerate run: 0.34
-    # a list of graphs is carved like a TU set: 20% test, then 20% of the rest for validation, per class
+    # a list of graphs without val: 20% carved per class for validation; no test is invented
     from resnet_any.data.python import as_splits
 
     carved = as_splits(mutag)
-    assert (len(carved.train), len(carved.val), len(carved.test)) == (120, 30, 38)
-    labels = [int(g.y) for g in carved.test]
+    assert (len(carved.train), len(carved.val), carved.test) == (150, 38, None)
+    labels = [int(g.y) for g in carved.val]
     assert sum(labels) == round(0.2 * sum(int(g.y) for g in mutag))  # stratified: MUTAG is 125 positive of 188
 
 
@@ -188,7 +193,7 @@ def test_registry_name_and_dataset_name(tmp_path: Path, one_thread) -> None:
     (lambda m, d, t: resnet_any.fit(m, d, out=t, width=8), "--width builds or loads a registry model"),
     (lambda m, d, t: resnet_any.fit(m, (d[0][:5], d[1][:4]), out=t), "X has 5 samples but y has 4"),
     (lambda m, d, t: resnet_any.fit(m, d, out=t, learning_rate=0.1), "fit: unknown key 'learning_rate'"),
-    (lambda m, d, t: resnet_any.fit(m, d, (d[0][:9], np.full(9, 11)), out=t), "label '11' is not among"),
+    (lambda m, d, t: resnet_any.fit(m, d, (d[0][:9], np.full(9, 11)), out=t), "val: label 11 is not among train's classes 0..9"),
     (lambda m, d, t: resnet_any.fit(42, d, out=t), "model must be an nn.Module"),
 ])
 def test_bad_calls_are_one_clear_error(digits, tmp_path: Path, call, match: str) -> None:
@@ -224,3 +229,38 @@ def test_volume_domain_trains_and_evaluates_from_the_cli(tmp_path: Path, one_thr
     assert summary["test_accuracy"] >= 0.6, summary  # 10 classes, chance 0.1 (0.875 measured at seed 0)
     result = evaluate_checkpoint(out / "best.pt")
     assert result["accuracy"] == pytest.approx(summary["test_accuracy"]) and result["n"] == 80
+
+
+def test_string_labels_are_numbered_and_said_integer_labels_stay_indices(digits, tmp_path: Path) -> None:
+    x, y = digits
+    names = np.array(["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"])[y]
+    summary = resnet_any.fit(TinyNet(), (x[:300], names[:300]), out=tmp_path / "a", epochs=1, quiet=True)
+    assert any(n.startswith("labels numbered in sorted order: eight -> 0, five -> 1") for n in summary["notes"])
+    _, meta = resnet_any.load_checkpoint(tmp_path / "a" / "best.pt", model=TinyNet())
+    assert meta["class_names"][:3] == ["eight", "five", "four"]
+    # integer labels keep their meaning: class 7 is output 7, even when train lacks class 0
+    summary = resnet_any.fit(TinyNet(), (x[y > 0][:300], y[y > 0][:300]), out=tmp_path / "b", epochs=1, quiet=True)
+    assert not any("numbered" in n for n in summary.get("notes", []))
+    assert resnet_any.load_checkpoint(tmp_path / "b" / "best.pt", model=TinyNet())[1]["num_classes"] == 10
+    with pytest.raises(UserError, match=r"outputs shape \(\d+, 3\).* must output \(\d+, 10\)"):
+        resnet_any.fit(TinyNet(classes=3), (x[:300], y[:300]), out=tmp_path / "c", epochs=1, quiet=True)
+
+
+def test_mnist_shaped_bytes_are_images_and_resume_keeps_the_carved_split(tmp_path: Path) -> None:
+    """(N, H, W) uint8 arrays, as MNIST is stored, are 1-channel images; a resume carves val as the run did."""
+    d = load_digits()
+    x = np.round(d.images * 255 / 16).astype(np.uint8)[:400]
+    y = d.target[:400]
+    net = nn.Sequential(nn.Flatten(), nn.Linear(64, 10))
+    first = resnet_any.fit(net, (x, y), out=tmp_path / "run", epochs=2, val_fraction=0.5, quiet=True,
+                           callbacks=[StopAfter(1)])
+    assert first["domain"] == "image" and any("domain image inferred" in n for n in first["notes"])
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["dataset"] == "<in-memory>" and config["val_fraction"] == 0.5
+    # the same call minus val_fraction: the resumed run still holds out half, as its config says
+    again = resnet_any.fit(net, (x, y), out=tmp_path / "run", resume=True, quiet=True)
+    assert again["epochs"] == 2
+    with pytest.raises(UserError, match="--val-fraction cannot change on --resume"):
+        resnet_any.fit(net, (x, y), out=tmp_path / "run", resume=True, val_fraction=0.25, epochs=3)
+    with pytest.raises(UserError, match="the data's train split holds 150 samples, the run's held 200"):
+        resnet_any.fit(net, (x[:300], y[:300]), out=tmp_path / "run", resume=True, epochs=3)

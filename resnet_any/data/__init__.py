@@ -20,7 +20,7 @@ from .splits import ArrayDataset
 
 DOMAINS = {"image": "images", "series": "series", "graph": "graphs", "volume": "volumes"}
 # file suffixes that mark a --dataset value as a path (domains whose path readers live in this package)
-PATH_SUFFIXES = {"series": (".csv", ".tsv", ".parquet", ".npz"), "graph": (".csv",)}
+PATH_SUFFIXES = {"series": (".csv", ".tsv", ".parquet", ".npz"), "graph": (".csv",), "volume": (".npz",)}
 
 __all__ = ["ArrayDataset", "DataSplits", "DOMAINS", "augment", "dataset_path", "default_dataset", "list_datasets", "load_dataset",
            "normalize", "preprocess_image", "preprocess_series"]

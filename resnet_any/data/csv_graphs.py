@@ -271,7 +271,7 @@ def _load_nodes(folder: Path, *, seed: int, val_fraction: float, directed: bool)
     validate_graph(data, f"{str(folder)!r}")
     meta = {"task": "node", "num_features": int(width), "feature_norm": "none", "node_features": node_features,
             "feature_columns": list(table.feature_columns), "directed": bool(directed), "split": split_source,
-            "source": "csv"}
+            "source": "csv", "notes": _notes(table.edge_weight is not None, node_features)}
     return DataSplits(name=folder.resolve().name, domain="graph", task="node", train=None, val=None, test=None,
                       num_classes=len(class_names), class_names=class_names, in_channels=int(width), graph=data,
                       meta=meta)
@@ -405,7 +405,8 @@ def _load_graphs(folder: Path, *, seed: int, val_fraction: float, directed: bool
         validate_graph(g, f"{str(folder)!r} graph {gid!r}")
     tr, va, te = train_val_test(y, val_fraction, seed)
     meta = {"task": "graph", "num_features": int(width), "node_features": node_features, "edge_features": 0,
-            "feature_columns": list(table.feature_columns), "directed": bool(directed), "source": "csv"}
+            "feature_columns": list(table.feature_columns), "directed": bool(directed), "source": "csv",
+            "notes": _notes(any(getattr(g, "edge_weight", None) is not None for g in graphs), node_features)}
     return DataSplits(name=folder.resolve().name, domain="graph", task="graph",
                       train=[graphs[i] for i in tr], val=[graphs[i] for i in va], test=[graphs[i] for i in te],
                       num_classes=len(class_names), class_names=class_names, in_channels=int(width), meta=meta)
@@ -416,6 +417,17 @@ def _load_graphs(folder: Path, *, seed: int, val_fraction: float, directed: bool
 def is_graph_folder(folder: Path) -> bool:
     """Graph classification (graphs.csv present) rather than node classification."""
     return (folder / GRAPHS).is_file()
+
+
+def _notes(weighted: bool, node_features: str) -> list[str]:
+    """What a run on this folder should say about choices made for the user."""
+    notes = []
+    if weighted:
+        # GCNConv could take them, but the residual blocks pass (edge_index, batch) only so far
+        notes.append("edges.csv's weight column is read (edge_weight) but the graph ResNets train on unweighted edges")
+    if node_features != "columns":
+        notes.append(f"no feature columns: nodes get their degree as features ({node_features})")
+    return notes
 
 
 def load_path(path: str | Path, *, seed: int = 0, val_fraction: float = 0.2, directed: bool = False) -> DataSplits:

@@ -7,7 +7,10 @@ the same DataSplits the file readers return, so the trainer cannot tell where da
 - a list of PyG `Data` (one per graph, `y` its class): graph classification;
 - one PyG `Data` with `y` (and optionally train/val/test masks; `train` alone): node classification;
 - a `DataSplits`: used as it is.
-What is not given is carved from train by the same seeded stratified rules as the file readers.
+A missing val split is carved from train by the same seeded stratified rule as the file readers; a
+missing test split stays missing (the run then has no test metrics and says so).
+Labels: integers are class indices as they are (class k is output k of the model); any other labels
+(strings, ...) are numbered in sorted order, and the run says so.
 """
 from __future__ import annotations
 
@@ -20,7 +23,7 @@ from torch.utils.data import Dataset, Subset
 
 from ..errors import UserError
 from .base import DataSplits
-from .splits import TEST_FRACTION, ArrayDataset, canonical_label, encode_labels, stratified_split, train_val_test
+from .splits import ArrayDataset, canonical_label, encode_labels, stratified_split
 
 # sample dimensions (without the batch) -> the domain whose models take them
 DOMAIN_BY_NDIM = {2: "series", 3: "image", 4: "volume"}
@@ -52,8 +55,11 @@ def _labels_of(ds: Dataset, what: str) -> np.ndarray:
     return y
 
 
-def _arrays(pair: Any, what: str, names: list[str] | None) -> tuple[ArrayDataset, list[str]]:
-    """(X, y) -> an ArrayDataset with labels 0..K-1 (any label values: strings, ints, floats)."""
+def _arrays(pair: Any, what: str, names: list[str] | None,
+            indices: bool | None) -> tuple[ArrayDataset, list[str], bool]:
+    """(X, y) -> (ArrayDataset, class names, whether labels are indices as given); see the module's label rule."""
+    if not isinstance(pair, tuple) or len(pair) != 2:
+        raise UserError(f"{what} must be a tuple (X, y) like train, got {type(pair).__name__}")
     x, y = pair
     try:
         x = torch.as_tensor(np.asarray(x)) if not isinstance(x, torch.Tensor) else x
@@ -61,12 +67,26 @@ def _arrays(pair: Any, what: str, names: list[str] | None) -> tuple[ArrayDataset
         raise UserError(f"{what}: X must be a numeric array, got {type(pair[0]).__name__} ({e})") from None
     if x.dtype not in (torch.uint8, torch.float16, torch.bfloat16, torch.float32, torch.float64):
         x = x.float()
+    if x.dtype == torch.uint8 and x.ndim == 3:
+        x = x[:, None]  # (N, H, W) bytes are grayscale images (as MNIST is stored), not 28-channel series
     y_raw = y.numpy() if isinstance(y, torch.Tensor) else np.asarray(y)
     if len(x) != len(y_raw):
         raise UserError(f"{what}: X has {len(x)} samples but y has {len(y_raw)}")
     if y_raw.ndim != 1:
         raise UserError(f"{what}: y must be one label per sample, got shape {y_raw.shape}")
-    if names is None:
+    if indices is None:
+        indices = bool(np.issubdtype(y_raw.dtype, np.integer))
+    if indices:
+        if not np.issubdtype(y_raw.dtype, np.integer):
+            raise UserError(f"{what}: labels are {y_raw.dtype}, but train's are integer class indices")
+        if len(y_raw) and y_raw.min() < 0:
+            raise UserError(f"{what}: label {int(y_raw.min())} is negative; integer labels are class indices 0..K-1")
+        if names is None:
+            names = [str(i) for i in range(int(y_raw.max()) + 1 if len(y_raw) else 0)]
+        elif len(y_raw) and y_raw.max() >= len(names):
+            raise UserError(f"{what}: label {int(y_raw.max())} is not among train's classes 0..{len(names) - 1}")
+        codes = y_raw.astype(np.int64)
+    elif names is None:
         (codes,), names = encode_labels(y_raw.tolist())
     else:
         index = {n: i for i, n in enumerate(names)}
@@ -75,7 +95,7 @@ def _arrays(pair: Any, what: str, names: list[str] | None) -> tuple[ArrayDataset
         if unknown:
             raise UserError(f"{what}: label {unknown[0]!r} is not among the training labels {names}")
         codes = np.array([index[c] for c in canon], dtype=np.int64)
-    return ArrayDataset(x if x.dtype == torch.uint8 else x.float(), torch.from_numpy(codes)), names
+    return ArrayDataset(x if x.dtype == torch.uint8 else x.float(), torch.from_numpy(codes)), names, indices
 
 
 def _split(ds: Any, labels: np.ndarray, fraction: float, seed: int) -> tuple[Any, Any]:
@@ -101,35 +121,62 @@ def _image_meta(train: ArrayDataset) -> dict[str, Any]:
     return {"image_size": int(h), "channels": int(c), "mean": mean, "std": std, "augment": "none", "ink": "dark"}
 
 
+def _mask(g: Any, name: str) -> torch.Tensor | None:
+    m = getattr(g, f"{name}_mask", None)
+    if m is not None and (m.dtype != torch.bool or m.shape != (g.num_nodes,)):
+        raise UserError(f"{name}_mask must be a bool tensor of one entry per node ({g.num_nodes}), got "
+                        f"{m.dtype} {tuple(m.shape)}")
+    return m
+
+
 def _node_splits(g: Any, seed: int, val_fraction: float, name: str) -> DataSplits:
+    """One graph: the masks it has are kept (checked); train and val are carved from labelled nodes in no mask."""
     y = getattr(g, "y", None)
     if y is None:
         raise UserError("the graph has no y: node classification needs one label per node (-1 for unlabelled)")
-    g = g.clone()
-    labelled = (y >= 0).nonzero().view(-1).numpy()
-    if getattr(g, "train_mask", None) is None:
-        tr, va, te = train_val_test(y[labelled].numpy(), val_fraction, seed)
-        for mask_name, idx in (("train_mask", tr), ("val_mask", va), ("test_mask", te)):
-            mask = torch.zeros(g.num_nodes, dtype=torch.bool)
-            mask[torch.as_tensor(labelled[idx], dtype=torch.long)] = True
-            g[mask_name] = mask
-    elif getattr(g, "val_mask", None) is None:
-        idx = g.train_mask.nonzero().view(-1)
-        keep, held = stratified_split(y[idx].numpy(), val_fraction, seed + 1)
-        g.train_mask = torch.zeros_like(g.train_mask)
-        g.train_mask[idx[keep]] = True
-        g.val_mask = torch.zeros_like(g.train_mask)
-        g.val_mask[idx[held]] = True
     if g.x is None:
         raise UserError("the graph has no node features x; give it x (a column of ones will do)")
+    g = g.clone()
+    y = y.view(-1).long()
+    g.y = y
+    masks = {k: _mask(g, k) for k in ("train", "val", "test")}
+    taken = torch.zeros(g.num_nodes, dtype=torch.bool)
+    for k, m in masks.items():
+        if m is None:
+            continue
+        if bool((m & taken).any()):
+            raise UserError(f"{k}_mask shares node {int((m & taken).nonzero()[0])} with another mask; masks must be disjoint")
+        if bool((y[m] < 0).any()):
+            raise UserError(f"{k}_mask holds unlabelled node {int((m & (y < 0)).nonzero()[0])} (y = -1)")
+        taken |= m
+    free = ((y >= 0) & ~taken).nonzero().view(-1)
+    if masks["train"] is None:
+        pool = free
+    else:
+        pool = masks["train"].nonzero().view(-1)
+    if masks["train"] is None or masks["val"] is None:
+        fraction = val_fraction if masks["val"] is None else 0.0
+        keep, held = stratified_split(y[pool].numpy(), fraction, seed + 1)
+        masks["train"] = torch.zeros(g.num_nodes, dtype=torch.bool)
+        masks["train"][pool[keep]] = True
+        if masks["val"] is None:
+            masks["val"] = torch.zeros(g.num_nodes, dtype=torch.bool)
+            masks["val"][pool[held]] = True
+    for k, m in masks.items():
+        if m is not None:
+            g[f"{k}_mask"] = m
     k = int(y.max()) + 1
     return DataSplits(name=name, domain="graph", task="node", train=None, val=None, test=None, num_classes=k,
                       class_names=[str(i) for i in range(k)], in_channels=int(g.x.shape[1]), graph=g,
                       meta={"task": "node", "num_features": int(g.x.shape[1])})
 
 
+# what a run on data from Python records as its dataset: no file or name could load it again
+IN_MEMORY = "<in-memory>"
+
+
 def as_splits(train: Any, val: Any = None, test: Any = None, *, seed: int = 0, val_fraction: float = 0.2,
-              name: str = "data", domain: str | None = None) -> DataSplits:
+              name: str = IN_MEMORY, domain: str | None = None) -> DataSplits:
     """Python data (see the module docstring) -> DataSplits; `domain` overrides the one the sample shape implies."""
     if isinstance(train, DataSplits):
         if val is not None or test is not None:
@@ -141,11 +188,15 @@ def as_splits(train: Any, val: Any = None, test: Any = None, *, seed: int = 0, v
         return _node_splits(train, seed, val_fraction, name)
     if isinstance(train, (list, tuple)) and train and _is_graph(train[0]):
         return _graph_splits(list(train), val, test, seed, val_fraction, name)
+    notes: list[str] = []
     if isinstance(train, tuple) and len(train) == 2:
-        tr, names = _arrays(train, "train", None)
-        va = _arrays(val, "val", names)[0] if val is not None else None
-        te = _arrays(test, "test", names)[0] if test is not None else None
+        tr, names, indices = _arrays(train, "train", None, None)
+        va = _arrays(val, "val", names, indices)[0] if val is not None else None
+        te = _arrays(test, "test", names, indices)[0] if test is not None else None
         labels = tr.y.numpy()
+        if not indices:
+            notes.append(f"labels numbered in sorted order: {', '.join(f'{n} -> {i}' for i, n in enumerate(names[:6]))}"
+                         + (", ..." if len(names) > 6 else ""))
     elif isinstance(train, Dataset):
         labels = _labels_of(train, "train")
         k = int(labels.max()) + 1 if len(labels) else 0
@@ -172,7 +223,8 @@ def as_splits(train: Any, val: Any = None, test: Any = None, *, seed: int = 0, v
         # the image recipe picks the stem by size; uint8 images are normalised with train's statistics
         meta["image_size"] = int(max(shape[1:]))
         if isinstance(tr, ArrayDataset) and tr.x.dtype == torch.uint8:
-            meta = _image_meta(tr)
+            meta = {**_image_meta(tr), "shape": list(shape)}
+    meta["notes"] = notes
     return DataSplits(name=name, domain=domain, task="classify", train=tr, val=va, test=te, num_classes=len(names),
                       class_names=names, in_channels=int(shape[0]) if shape else 1, meta=meta)
 
@@ -186,18 +238,18 @@ def _graph_splits(train: list, val: Sequence | None, test: Sequence | None, seed
             raise UserError(f"every graph in {what} needs y, its class index") from None
 
     y = labels(train, "train")
-    for what, graphs in (("val", val), ("test", test)):
+    k = int(y.max()) + 1
+    for what, graphs in (("train", train), ("val", val), ("test", test)):
         if graphs is not None:
-            labels(graphs, what)
-    if test is None and val is None:
-        rest, held = stratified_split(y, TEST_FRACTION, seed)
-        train, test, y = [train[i] for i in rest], [train[i] for i in held], y[rest]
+            got = labels(graphs, what)
+            if len(got) and (got.min() < 0 or got.max() >= k):
+                bad = int(got.min()) if got.min() < 0 else int(got.max())
+                raise UserError(f"{what} has a graph of class {bad}; classes are train's 0..{k - 1}")
     if val is None:
         train, val = _split(train, y, val_fraction, seed + 1)
     missing = [i for i, g in enumerate(train) if g.x is None]
     if missing:
         raise UserError(f"train graph {missing[0]} has no node features x")
-    k = int(y.max()) + 1
     width = int(train[0].x.shape[1])
     return DataSplits(name=name, domain="graph", task="graph", train=list(train), val=list(val),
                       test=None if test is None else list(test), num_classes=k, class_names=[str(i) for i in range(k)],

@@ -487,9 +487,16 @@ def load_path(path: str | Path, *, seed: int = 0, val_fraction: float = 0.2, lab
         train = read_table(files["train"], label_column=label_column)
         val = read_table(files["val"], label_column=label_column) if "val" in files else None
         test = read_table(files["test"], label_column=label_column)
-        for other in (val, test):
+        known = {canonical_label(v) for v in train.labels}
+        for split, other in (("val", val), ("test", test)):
             if other is not None:
                 _check_same_channels(train, other)
+                unseen = [i for i, v in enumerate(other.labels) if canonical_label(v) not in known]
+                if unseen:
+                    # a class the model never trains on could only ever be wrong (the other readers refuse it too)
+                    raise UserError(f"{other.where.at(other.rows[unseen[0]], label_column if other.layout != 'npz' else None)}: "
+                                    f"class {canonical_label(other.labels[unseen[0]])!r} is not among the "
+                                    f"classes of {files['train'].name} ({list_names(sorted(known))})")
         name = p.resolve().name
         if val is None:
             # as series._build: the validation part is carved from train after the statistics are taken on all of it

@@ -291,16 +291,17 @@ def load_path(path: str | os.PathLike, *, seed: int = 0, val_fraction: float = 0
 
 def load(name: str | None, data_dir: str | None = None, *, seed: int = 0, val_fraction: float = 0.2,
          image_size: int | None = None, cache_dir: str | None = None) -> DataSplits:
-    """Volume datasets are paths: `name` (or `data_dir` when name is None) must be an .npz or a folder of .npy."""
-    kw = dict(seed=seed, val_fraction=val_fraction, image_size=image_size, cache_dir=cache_dir)
-    if name is None:
-        if data_dir is not None:
-            return load_path(data_dir, **kw)
-        raise UserError(NO_EMBEDDED)
-    candidates = [Path(name).expanduser()]
+    """Volume datasets are paths, given as --dataset PATH (an .npz or a folder of .npy); there are no names.
+
+    Only the path in --dataset is accepted (not --data-dir): it is what the run records, so resume and
+    evaluate read exactly these files again.
+    """
     if data_dir is not None:
-        candidates.insert(0, Path(data_dir).expanduser() / name)
-    for c in candidates:
-        if c.exists():
-            return load_path(c, **kw)
+        raise UserError(f"volumes are read from --dataset PATH, not --data-dir; pass --dataset "
+                        f"{str(Path(data_dir) / name) if name else data_dir!r}")
+    if name is None:
+        raise UserError(NO_EMBEDDED)
+    if Path(name).expanduser().exists():
+        return load_path(Path(name).expanduser(), seed=seed, val_fraction=val_fraction, image_size=image_size,
+                         cache_dir=cache_dir)
     raise UserError(f"volume dataset {name!r} is not an existing path; {NO_EMBEDDED}")

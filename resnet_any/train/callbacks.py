@@ -44,13 +44,28 @@ class EarlyStopping(Callback):
         if patience < 1:
             raise ValueError(f"patience must be >= 1, got {patience}")
         self.patience = patience
+        self.stopped_epoch: int | None = None
+        self._reset()
+
+    def _reset(self) -> None:
         self.best = (-1.0, float("inf"))
         self.best_loss = float("inf")
         self.since = 0
-        self.stopped_epoch: int | None = None
+
+    def on_start(self, trainer: "Trainer", record: "StartRecord") -> None:
+        """Replay the finished epochs of a resumed run, so it stops where an uninterrupted one would."""
+        self._reset()
+        for row in record["history"]:
+            self._count(row)
 
     def on_epoch_end(self, trainer: "Trainer", record: "EpochRecord") -> None:
         """Count epochs without a gain; ask the run to stop after `patience` of them."""
+        self._count(record)
+        if self.since >= self.patience and self.stopped_epoch is None:
+            self.stopped_epoch = record["epoch"]
+            trainer.request_stop()
+
+    def _count(self, record: Any) -> None:
         acc, loss = record["val_acc"], record["val_loss"]
         if acc is None or loss is None:
             acc, loss = 0.0, record["train_loss"]
@@ -60,6 +75,3 @@ class EarlyStopping(Callback):
             self.since += 1
         self.best = max(self.best, (acc, loss), key=lambda t: (t[0], -t[1]))
         self.best_loss = min(self.best_loss, loss)
-        if self.since >= self.patience and self.stopped_epoch is None:
-            self.stopped_epoch = record["epoch"]
-            trainer.request_stop()

@@ -28,8 +28,8 @@ def fit(model: nn.Module | str | None, train: Any, val: Any = None, test: Any = 
     Everything the CLI guarantees holds: checkpoints in `out`, resume (pass the same model again),
     kill-safety, AMP, DDP under torchrun, the sinks and cooperative `stop`.
     """
-    from resnet_any.data.python import as_splits
-    from resnet_any.train.plan import SPLIT_SEED, make_plan
+    from resnet_any.train.distributed import NotThisRank
+    from resnet_any.train.plan import make_plan
     from resnet_any.train.sinks import Console
     from resnet_any.train.trainer import Trainer, is_main_process
 
@@ -47,10 +47,14 @@ def fit(model: nn.Module | str | None, train: Any, val: Any = None, test: Any = 
             raise UserError("a dataset name or path holds its own splits: pass it as train alone")
         given["dataset"] = str(train)
     elif train is not None:
-        data = as_splits(train, val, test, seed=SPLIT_SEED, val_fraction=given.get("val_fraction", 0.2),
-                         domain=given.get("domain"))
+        data = (train, val, test)  # made into DataSplits by the plan, once a resumed run's options are known
     config = TrainConfig.from_dict(given, source="fit")
-    plan = make_plan(config, model=model, data=data)
+    try:
+        plan = make_plan(config, model=model, data=data)
+    except NotThisRank:
+        # under torchrun, full-batch node classification trains on rank 0 alone (it said so); the others
+        # have nothing to return
+        return {}
     if sinks is None:
         sinks = [Console(quiet=bool(plan.config.quiet))] if is_main_process() else []
     end: dict[str, Any] = {}

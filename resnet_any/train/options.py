@@ -46,11 +46,16 @@ class Option:
     # the resolved value may stay None, with the meaning the help gives ("none" = off / not used)
     optional: bool = False
     check: Callable[[Any], str | None] | None = None   # extra check: a message, or None when fine
+    # the value when neither a recipe, a file nor a flag sets it; RECIPE: a recipe must (model, epochs, ...)
+    default: Any = None
 
     @property
     def flag(self) -> str:
         """The command-line spelling: --batch-size for batch_size."""
         return "--" + self.name.replace("_", "-")
+
+
+RECIPE = object()  # marks options whose value the domain's recipe (or the plan) always sets
 
 
 def _device_check(value: str) -> str | None:
@@ -69,21 +74,21 @@ def _decay_by_prefix_check(value: dict) -> str | None:
 _O = Option
 OPTIONS: tuple[Option, ...] = (
     # ---- data
-    _O("domain", str, "image, series, graph or volume (inferred from the data for fit)", "data"),
+    _O("domain", str, "image, series, graph or volume (inferred from the data for fit)", "data", default=RECIPE),
     _O("dataset", str, "a dataset name (case-insensitive) or a path to your own files; default: the domain's "
-       "embedded one", "data"),
+       "embedded one", "data", default=RECIPE),
     _O("data_dir", str, "where a named dataset's files are", "data", resume_mutable=True, optional=True),
     _O("cache_dir", str, "writable cache for processed data", "data", resume_mutable=True, optional=True),
-    _O("label_column", str, "the label column of a series table (wide layout)", "data"),
-    _O("directed", bool, "keep the edges of an edge list as given (default: undirected)", "data"),
-    _O("val_fraction", float, "fraction of train held out for validation", "data", low=0, high=1, low_open=True),
+    _O("label_column", str, "the label column of a series table (wide layout)", "data", default="label"),
+    _O("directed", bool, "keep the edges of an edge list as given (default: undirected)", "data", default=False),
+    _O("val_fraction", float, "fraction of train held out for validation", "data", low=0, high=1, low_open=True, default=0.2),
     _O("select", str, f"{' or '.join(SELECTS)}: keep the best validation epoch, or train on train + val and keep "
-       "the lowest-training-loss epoch (tiny sets)", "data", choices=SELECTS),
+       "the lowest-training-loss epoch (tiny sets)", "data", choices=SELECTS, default="val"),
     _O("image_size", int, "resize images to this side length", "data", low=1),
-    _O("workers", int, "DataLoader worker processes", "data", low=0, resume_mutable=True),
+    _O("workers", int, "DataLoader worker processes", "data", low=0, resume_mutable=True, default=0),
     # ---- model
-    _O("model", str, "registry name, e.g. resnet18, se_resnet50, series_resnet, gcn_resnet, resnet3d18", "model"),
-    _O("model_kwargs", dict, 'extra model arguments as JSON, e.g. \'{"dropout": 0.3}\'', "model"),
+    _O("model", str, "registry name, e.g. resnet18, se_resnet50, series_resnet, gcn_resnet, resnet3d18", "model", default=RECIPE),
+    _O("model_kwargs", dict, 'extra model arguments as JSON, e.g. \'{"dropout": 0.3}\'', "model", default={}),
     _O("width", int, "first-stage width (hidden channels for graphs)", "model", low=1, optional=True),
     _O("depth", int, "depth: picks resnet18/34/50/.. for grid models, layers for graphs", "model", low=1,
        optional=True),
@@ -91,40 +96,42 @@ OPTIONS: tuple[Option, ...] = (
     _O("drop_path", float, "stochastic depth rate", "model", low=0, high=1, optional=True),
     _O("init", str, "initial weights: a resnet_any checkpoint or a torchvision-format state_dict", "model",
        resume_mutable=True, optional=True),
-    _O("freeze_backbone", bool, "train only the classifier", "model"),
+    _O("freeze_backbone", bool, "train only the classifier", "model", default=False),
     # ---- optimization
-    _O("epochs", int, "training epochs", "optimization", low=1, resume_mutable=True),
+    _O("epochs", int, "training epochs", "optimization", low=1, resume_mutable=True, default=RECIPE),
     _O("batch_size", int, "GLOBAL batch: under torchrun each of the N processes takes batch/N (must divide)",
-       "optimization", low=1),
-    _O("lr", float, "peak learning rate", "optimization", low=0, low_open=True),
-    _O("weight_decay", float, "(not applied to norms and biases)", "optimization", low=0),
+       "optimization", low=1, default=RECIPE),
+    _O("lr", float, "peak learning rate", "optimization", low=0, low_open=True, default=1e-3),
+    _O("weight_decay", float, "(not applied to norms and biases)", "optimization", low=0, default=0.0),
     _O("weight_decay_by_prefix", dict, 'per-name-prefix weight decay as JSON, e.g. \'{"layer": 0.01}\' (longest '
-       'prefix wins)', "optimization", check=_decay_by_prefix_check),
-    _O("optimizer", str, ", ".join(OPTIMIZERS), "optimization", choices=OPTIMIZERS),
-    _O("momentum", float, "SGD momentum", "optimization", low=0),
-    _O("nesterov", bool, "Nesterov momentum for SGD", "optimization"),
-    _O("schedule", str, ", ".join(SCHEDULES), "optimization", choices=SCHEDULES),
-    _O("warmup_epochs", int, "epochs of linear warm-up", "optimization", low=0),
-    _O("step_size", int, "epochs between decays of the step schedule", "optimization", low=1),
-    _O("gamma", float, "decay factor of the step and plateau schedules", "optimization", low=0, low_open=True),
-    _O("patience", int, "epochs without improvement before plateau decays", "optimization", low=0),
-    _O("label_smoothing", float, "label smoothing of the training loss", "optimization", low=0, high=1),
+       'prefix wins)', "optimization", check=_decay_by_prefix_check, default={}),
+    _O("optimizer", str, ", ".join(OPTIMIZERS), "optimization", choices=OPTIMIZERS, default="adamw"),
+    _O("momentum", float, "SGD momentum", "optimization", low=0, default=0.9),
+    _O("nesterov", bool, "Nesterov momentum for SGD", "optimization", default=True),
+    _O("schedule", str, ", ".join(SCHEDULES), "optimization", choices=SCHEDULES, default="cosine"),
+    _O("warmup_epochs", int, "epochs of linear warm-up", "optimization", low=0, default=0),
+    _O("step_size", int, "epochs between decays of the step schedule", "optimization", low=1, default=RECIPE),
+    _O("gamma", float, "decay factor of the step and plateau schedules", "optimization", low=0, low_open=True, default=0.1),
+    _O("patience", int, "epochs without improvement before plateau decays", "optimization", low=0, default=5),
+    _O("label_smoothing", float, "label smoothing of the training loss", "optimization", low=0, high=1, default=0.0),
     _O("clip_grad", float, "max gradient norm (none: no clipping)", "optimization", low=0, low_open=True,
        optional=True),
     _O("on_nonfinite", str, f"{' or '.join(NONFINITE)} on a NaN/inf loss", "optimization", choices=NONFINITE,
-       resume_mutable=True),
+       resume_mutable=True, default="stop"),
     # ---- run
-    _O("device", str, "auto, cpu, cuda or cuda:N", resume_mutable=True, check=_device_check),
-    _O("amp", str, ", ".join(AMP_MODES), choices=AMP_MODES, resume_mutable=True),
-    _O("channels_last", bool, "channels_last memory format (images)", resume_mutable=True),
-    _O("compile", bool, "torch.compile the model", resume_mutable=True),
-    _O("seed", int, "seed of weights, sample order, dropout and augmentation", low=0),
-    _O("out", str, "run directory (default runs/<domain>-<timestamp>)", resume_mutable=True),
-    _O("resume", bool, "continue the run in --out from last.pt", resume_mutable=True),
-    _O("quiet", bool, "print only the final line", resume_mutable=True),
-    _O("sync_bn", bool, "under torchrun on GPUs: BatchNorm statistics over the global batch (SyncBatchNorm)"),
+    _O("device", str, "auto, cpu, cuda or cuda:N", resume_mutable=True, check=_device_check, default="auto"),
+    _O("amp", str, ", ".join(AMP_MODES), choices=AMP_MODES, resume_mutable=True, default="off"),
+    _O("channels_last", bool, "channels_last memory format (images)", resume_mutable=True, default=False),
+    _O("compile", bool, "torch.compile the model", resume_mutable=True, default=False),
+    _O("seed", int, "seed of weights, sample order, dropout and augmentation", low=0, default=0),
+    _O("out", str, "run directory (default runs/<domain>-<timestamp>)", resume_mutable=True, default=RECIPE),
+    _O("resume", bool, "continue the run in --out from last.pt", resume_mutable=True, default=False),
+    _O("quiet", bool, "print only the final line", resume_mutable=True, default=False),
+    _O("sync_bn", bool, "under torchrun on GPUs: BatchNorm statistics over the global batch (SyncBatchNorm)", default=False),
 )
 BY_NAME: dict[str, Option] = {o.name: o for o in OPTIONS}
+# every option's value when no recipe, file or flag sets it (None only where the option says "not used")
+DEFAULTS: dict[str, Any] = {o.name: o.default for o in OPTIONS if o.default is not RECIPE}
 RESUME_MUTABLE = frozenset(o.name for o in OPTIONS if o.resume_mutable)
 
 

@@ -2,13 +2,13 @@
 
 `make_plan` is the only place that validates options, merges a resumed run's saved config, loads the
 data, resolves the recipe, joins a torchrun process group and builds the model. What it returns has no
-"not yet decided" left in it; the loop (trainer.py) only runs it. Nothing is written to disk here, so a
-bad option never damages an existing run directory.
+"not yet decided" left in it; the loop (trainer.py) only runs it. Nothing is written to the run
+directory here (data readers may fill their cache), so a bad option never damages an existing run.
 """
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,7 @@ from resnet_any.errors import UserError
 from resnet_any.train import distributed, recipes
 from resnet_any.train.checkpoint import init_from, is_resnet_any, read_checkpoint
 from resnet_any.train.config import check_out
-from resnet_any.train.options import RESUME_MUTABLE, RunConfig, TrainConfig, validate
+from resnet_any.train.options import DEFAULTS, OPTIONS, RESUME_MUTABLE, RunConfig, TrainConfig, validate
 from resnet_any.train.state import seed_everything
 
 # Datasets are split with one fixed seed so runs with different --seed are scored on the same test set.
@@ -52,6 +52,7 @@ class Plan:
     resume: dict[str, Any] | None    # the checkpoint to continue from
     init_report: dict[str, Any] | None
     owns_group: bool                 # this run joined the torchrun process group and leaves it at the end
+    notes: list[str] = field(default_factory=list)   # choices made for the user, said once and recorded
 
     @property
     def selects_on_val(self) -> bool:
@@ -121,7 +122,7 @@ def _resume_config(cfg: TrainConfig) -> tuple[TrainConfig, dict[str, Any]]:
         if key in RESUME_MUTABLE:
             continue
         old = getattr(saved, key)
-        same = (value.lower() == str(old).lower() if key == "dataset" else
+        same = (_same_dataset(value, old, saved.domain, saved.data_dir) if key == "dataset" else
                 all(old.get(k) == v for k, v in value.items()) if isinstance(value, dict) and isinstance(old, dict)
                 else value == old)
         if not same:
@@ -211,14 +212,88 @@ def _build_model(config: RunConfig, splits: DataSplits, device: torch.device,
     return model, spec, report
 
 
-def make_plan(options: TrainConfig, *, model: nn.Module | None = None, data: DataSplits | None = None) -> Plan:
-    """Resolve options (+ optionally the user's own model and data) into a Plan; every check happens here, once."""
+def _same_dataset(given: str, saved: Any, domain: str | None, data_dir: str | None) -> bool:
+    """Whether a resumed run names the saved dataset: a path by where it points, a name case-insensitively."""
+    from resnet_any.data import dataset_path
+
+    path = dataset_path(domain, given, data_dir) if domain else None
+    if path is not None:
+        return str(path.resolve()) == str(saved)
+    return given.lower() == str(saved).lower()
+
+
+def _resumed_config(saved: dict[str, Any], cfg: TrainConfig, out: Path) -> RunConfig:
+    """The saved run's resolved options with the ones a resume may change applied (no recipe is re-read).
+
+    Resolving again would let a recipe changed since the run was saved leak into its model; options a
+    checkpoint from an older version lacks take their defaults.
+    """
+    values = {**recipes.BASE, **saved}
+    values.update({k: v for k, v in cfg.explicit().items() if k in RESUME_MUTABLE and k != "init"})
+    values.update(out=str(out), resume=True)
+    unknown = [o.name for o in OPTIONS if o.name not in values]
+    if unknown:
+        raise UserError(f"--resume: the checkpoint's config lacks {', '.join(unknown)}; it is not resumable")
+    return RunConfig(**{o.name: values[o.name] for o in OPTIONS})
+
+
+def _check_resumed_data(ckpt: dict[str, Any], splits: DataSplits) -> None:
+    """Refuse a resume whose data is not the run's: other classes, or other split sizes (files changed)."""
+    names = [str(c) for c in ckpt.get("class_names", [])]
+    if names and names != [str(c) for c in splits.class_names]:
+        raise UserError(f"--resume: the data's classes {list_names(splits.class_names)} are not the run's "
+                        f"{list_names(names)}; resume with the run's data")
+    saved = ckpt.get("split_sizes")
+    now = split_sizes(splits)
+    if saved and saved != now:
+        diff = next(k for k in now if saved.get(k) != now[k])
+        raise UserError(f"--resume: the data's {diff} split holds {now[diff]} samples, the run's held {saved.get(diff)}; "
+                        "resume with the run's data and val_fraction")
+
+
+def list_names(names: Any, limit: int = 8) -> str:
+    """A short comma list for messages."""
+    names = [str(n) for n in names]
+    return ", ".join(names[:limit]) + (f", ... ({len(names)} in all)" if len(names) > limit else "")
+
+
+def split_sizes(splits: DataSplits) -> dict[str, int]:
+    """Samples (nodes for one graph) per split: what a checkpoint records to recognise its data."""
+    if splits.task == "node":
+        g = splits.graph
+        return {k: int(g[f"{k}_mask"].sum()) if getattr(g, f"{k}_mask", None) is not None else 0
+                for k in ("train", "val", "test")}
+    return {k: len(getattr(splits, k)) if getattr(splits, k) is not None else 0 for k in ("train", "val", "test")}
+
+
+def _shared_out(out: Path | None, domain: str, dist: distributed.DistInfo) -> Path:
+    """The run directory; under torchrun rank 0's default is broadcast so every process writes and reads the same."""
+    if out is not None:
+        return out
+    chosen = [str(default_out(domain))]
+    if dist.enabled and torch.distributed.is_initialized():
+        torch.distributed.broadcast_object_list(chosen, src=0)
+    return Path(chosen[0])
+
+
+def make_plan(options: TrainConfig, *, model: nn.Module | None = None, data: Any = None) -> Plan:
+    """Resolve options (+ optionally the user's own model and data) into a Plan; every check happens here, once.
+
+    `data` is a DataSplits or what `fit` takes from Python (a tuple of its train, val and test arguments),
+    turned into DataSplits here, after a resumed run's options are known (its val_fraction decides the carving).
+    """
     validate(options)
     check_out(options)
     cfg, resume = options, None
     if cfg.resume:
         cfg, resume = _resume_config(cfg)
-    if data is not None and cfg.domain is None:
+    if isinstance(data, tuple):
+        from resnet_any.data.python import as_splits
+
+        data = as_splits(*data, seed=SPLIT_SEED, val_fraction=cfg.val_fraction or DEFAULTS["val_fraction"],
+                         domain=cfg.domain)
+    inferred = data is not None and cfg.domain is None
+    if inferred:
         cfg = cfg.merged({"domain": data.domain})
     if model is not None:
         saved = (resume or {}).get("model_class")
@@ -228,7 +303,6 @@ def make_plan(options: TrainConfig, *, model: nn.Module | None = None, data: Dat
     domain = cfg.domain if model is not None else recipes.check_domain(cfg.domain)
     if domain is None:
         raise UserError(f"choose a domain (domain= or --domain): {', '.join(recipes.DOMAINS)}")
-    out = Path(cfg.out) if cfg.out else default_out(domain)
     # cheap checks before the (slow) data load, so a typo fails at once
     device = pick_device(cfg.device or "auto")
     if cfg.amp == "fp16" and device.type != "cuda":
@@ -245,16 +319,43 @@ def make_plan(options: TrainConfig, *, model: nn.Module | None = None, data: Dat
         # one class makes every prediction right and the loss zero: a run that learns nothing, silently
         raise UserError(f"dataset {splits.name!r} has only one class ({', '.join(map(str, splits.class_names))}); "
                         "a classifier needs at least two")
-    size = splits.meta.get("image_size")
-    config = recipes.resolve(cfg, splits.task, splits.name, max(size) if isinstance(size, (list, tuple)) else size,
-                             own_model=None if model is None else class_path(model),
-                             recorded=_recorded_dataset(cfg, domain) if data is None else None)
-    config = config.replace(out=str(out))
+    if resume is not None:
+        _check_resumed_data(resume, splits)
+        config = _resumed_config(resume["config"], cfg, Path(cfg.out))
+    else:
+        size = splits.meta.get("image_size")
+        config = recipes.resolve(cfg, splits.task, splits.name, max(size) if isinstance(size, (list, tuple)) else size,
+                                 own_model=None if model is None else class_path(model),
+                                 recorded=_recorded_dataset(cfg, domain) if data is None else None)
     validate(config)
     if model is None:
         check_model_domain(config.model, config.domain)
     dist, device, owns_group = _join_group(config, splits, device, distributed.from_env())
+    out = _shared_out(Path(cfg.out) if cfg.out else None, domain, dist)
+    config = config.replace(out=str(out))
     built, spec, report = _build_model(config, splits, device, model)
     return Plan(config=config, splits=splits, model=built, model_spec=spec, device=device, dist=dist, out=out,
                 batch_size=_local_batch(config, splits, dist), resume=resume, init_report=report,
-                owns_group=owns_group)
+                owns_group=owns_group, notes=[] if resume is not None else _notes(cfg, config, splits, model, data, inferred))
+
+
+def _notes(given: TrainConfig, config: RunConfig, splits: DataSplits, model: nn.Module | None, data: Any,
+           inferred: bool) -> list[str]:
+    """Choices made for the user that they should hear about: said once at the start and kept in summary.json."""
+    notes = list(splits.meta.get("notes", []))
+    if inferred:
+        shape = splits.meta.get("shape")
+        notes.append(f"domain {config.domain} inferred from samples shaped {tuple(shape) if shape else '?'}; pass "
+                     "domain= to choose another")
+    if model is not None:
+        keys = ("optimizer", "lr", "epochs", "batch_size", "schedule")
+        unset = [k for k in keys if getattr(given, k) is None]
+        if unset:
+            notes.append("your model trains with the generic recipe for its task: "
+                         + ", ".join(f"{k} {getattr(config, k)}" for k in unset))
+    from_files = data is None and _recorded_dataset(given, config.domain) is not None
+    for key, domain in (("label_column", "series"), ("directed", "graph")):
+        if getattr(given, key) is not None and not (from_files and config.domain == domain):
+            what = "a series table" if domain == "series" else "an edge list"
+            notes.append(f"--{key.replace('_', '-')} applies to {what} given as --dataset PATH; this data ignores it")
+    return notes

@@ -8,22 +8,15 @@ benchmarks all resolve their runs here, so each recipe exists once.
 """
 from __future__ import annotations
 
+import copy
 import re
 from typing import Any
 
 from resnet_any.errors import UserError
-from resnet_any.train.options import OPTIONS, RunConfig, TrainConfig
+from resnet_any.train.options import DEFAULTS, OPTIONS, RunConfig, TrainConfig
 
-# Every option's value when no recipe, file or flag sets it (None only where the option says "not used").
-BASE: dict[str, Any] = dict(
-    data_dir=None, cache_dir=None, label_column="label", directed=False, val_fraction=0.2, select="val",
-    image_size=None, workers=0, model_kwargs={}, width=None, depth=None, attn=None, drop_path=None, init=None,
-    freeze_backbone=False, weight_decay_by_prefix={},
-    optimizer="adamw", lr=1e-3, weight_decay=0.0, momentum=0.9, nesterov=True, schedule="cosine",
-    warmup_epochs=0, step_size=None, gamma=0.1, patience=5, label_smoothing=0.0, clip_grad=None,
-    device="auto", amp="off", channels_last=False, compile=False, seed=0, resume=False,
-    quiet=False, on_nonfinite="stop", sync_bn=False,
-)
+# Every option's value when no recipe, file or flag sets it: the options' own defaults (options.py).
+BASE: dict[str, Any] = dict(DEFAULTS)
 # what a recipe may set for a model it did not build (a user's own nn.Module): how to train, not what to build
 TRAINING_KEYS = ("epochs", "batch_size", "optimizer", "lr", "weight_decay", "schedule", "warmup_epochs",
                  "label_smoothing")
@@ -83,15 +76,18 @@ def check_domain(domain: str | None) -> str:
     return domain
 
 
-def recipe_for(domain: str, task: str, dataset: str) -> dict[str, Any]:
-    """The recipe's own values for (domain, task, dataset), model_kwargs merged: what no option overrides yet."""
-    values: dict[str, Any] = {}
+def _recipes(domain: str, task: str, dataset: str | None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(task recipe, dataset recipe) of a registry run; a user's own files (dataset None) get no dataset recipe."""
     task_recipe = TASK_RECIPES.get((domain, task))
     if task_recipe is None:
         raise UserError(f"domain {domain!r} has no recipe for {task!r} data")
-    dataset_recipe = DATASET_RECIPES.get((domain, dataset.lower()), {})
-    for recipe in (task_recipe, dataset_recipe):
-        values.update({k: v for k, v in recipe.items() if k != "model_kwargs"})
+    return task_recipe, DATASET_RECIPES.get((domain, dataset.lower()), {}) if dataset else {}
+
+
+def recipe_for(domain: str, task: str, dataset: str) -> dict[str, Any]:
+    """The recipe's own values for (domain, task, dataset), model_kwargs merged: what no option overrides yet."""
+    task_recipe, dataset_recipe = _recipes(domain, task, dataset)
+    values = {k: v for recipe in (task_recipe, dataset_recipe) for k, v in recipe.items() if k != "model_kwargs"}
     values["model_kwargs"] = {**task_recipe.get("model_kwargs", {}), **dataset_recipe.get("model_kwargs", {})}
     return values
 
@@ -103,30 +99,29 @@ def resolve(cfg: TrainConfig, task: str, dataset: str, image_size: int | None = 
             own_model: str | None = None, recorded: str | None = None) -> RunConfig:
     """Every option of a run: `cfg`'s set values over the recipe for its domain, the data's task and dataset name.
 
-    `own_model` names a model the user built (fit): the recipe then sets only how to train (TRAINING_KEYS),
-    and the model options that build a registry model are refused. `recorded` is what the config keeps
-    as its dataset (a user's files: their absolute path, so resume and evaluate read them again);
-    by default the loaded dataset's own spelling of its name, also when --dataset was left out.
+    `own_model` names a model the user built (fit): it gets the generic recipe of its task, which sets only
+    how to train (TRAINING_KEYS), and the options that build a registry model are refused. `recorded` is
+    what the config keeps as its dataset when the data came from the user's files (their absolute path, so
+    resume and evaluate read them again); such data gets no per-dataset recipe, whatever its folder is
+    called. By default the config keeps the loaded dataset's own spelling of its name.
     """
     domain = cfg.domain
     explicit = cfg.explicit()
     explicit["dataset"] = recorded or dataset
-    values: dict[str, Any] = dict(BASE)
+    values: dict[str, Any] = copy.deepcopy(BASE)  # nested mappings are per run
     if own_model is not None:
         given = [name for name in (*MODEL_OPTIONS, "model_kwargs", "init") if explicit.get(name) not in (None, {})]
         if given:
             raise UserError(f"--{given[0].replace('_', '-')} builds or loads a registry model; this run trains your "
                             f"own model ({own_model}): set it on the model itself")
-        recipe = TASK_RECIPES.get((domain, task)) or GENERIC_TASK_RECIPES[task]
-        values.update({k: v for k, v in recipe.items() if k in TRAINING_KEYS})
+        # the domains' recipes are tuned for our ResNets (SGD at 0.1 for images, ...); a model we did not
+        # build starts from the plain one
+        values.update({k: v for k, v in GENERIC_TASK_RECIPES[task].items() if k in TRAINING_KEYS})
         values.update(explicit)
         values.update(model=own_model, model_kwargs={})
         return _finish(values, explicit)
     domain = check_domain(domain)
-    task_recipe = TASK_RECIPES.get((domain, task))
-    if task_recipe is None:
-        raise UserError(f"domain {domain!r} has no recipe for {task!r} data")
-    dataset_recipe = DATASET_RECIPES.get((domain, dataset.lower()), {})
+    task_recipe, dataset_recipe = _recipes(domain, task, None if recorded else dataset)
     for recipe in (task_recipe, dataset_recipe):
         values.update({k: v for k, v in recipe.items() if k != "model_kwargs"})
     values.update(explicit)
@@ -151,7 +146,7 @@ def _finish(values: dict[str, Any], explicit: dict[str, Any]) -> RunConfig:
     """Fill the options that follow from others, then check every option has its value."""
     if values["schedule"] == "warmup_cosine" and "warmup_epochs" not in explicit and not values["warmup_epochs"]:
         values["warmup_epochs"] = max(1, round(0.05 * values["epochs"]))
-    if values["step_size"] is None:
+    if values.get("step_size") is None:
         values["step_size"] = max(1, values["epochs"] // 3)
     values.setdefault("out", None)  # the plan names the run directory
     missing = [o.name for o in OPTIONS if o.name not in values]

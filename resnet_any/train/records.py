@@ -6,6 +6,11 @@ from __future__ import annotations
 
 from typing import Any, TypedDict
 
+try:
+    from typing import NotRequired
+except ImportError:  # Python 3.10
+    from typing_extensions import NotRequired
+
 
 class StartRecord(TypedDict):
     """Before the first step: the resolved config and what the run will do."""
@@ -23,6 +28,7 @@ class StartRecord(TypedDict):
     device: str
     history: list[dict[str, Any]]
     out: str
+    notes: list[str]  # choices made for the user (an inferred domain, a recipe), said once
 
 
 class StepRecord(TypedDict):
@@ -70,7 +76,9 @@ class EndRecord(TypedDict):
     epochs: int
     skipped_steps: int
     out: str
-    stopped: bool
+    stopped: bool                       # stopped before its last epoch by a signal or the app (resumable)
+    stopped_early: NotRequired[bool]    # ended by a callback (early stopping), not interrupted
+    notes: NotRequired[list[str]]       # the start record's notes, kept in summary.json
 
 
 Record = StartRecord | StepRecord | EpochRecord | EndRecord

@@ -225,6 +225,8 @@ class Console(Sink):
             if not self.quiet:
                 c, n = rec["config"], rec["samples"]
                 resumed = f", resuming after epoch {rec['start_epoch']}" if rec["start_epoch"] else ""
+                for note in rec.get("notes", []):
+                    print(f"note: {note}", file=sys.stderr, flush=True)
                 self._print(f"{c['model']} ({rec['parameters']:,} parameters) on {c['dataset']} "
                             f"[{c['domain']}: {n['train']} train / {n['val']} val / {n['test']} test, "
                             f"{rec['num_classes']} classes] on {rec['device']}, {self.epochs} epochs{resumed} -> {rec['out']}")

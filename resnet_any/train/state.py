@@ -79,6 +79,8 @@ class Progress:
 def checkpoint_state(plan: Any, optimizer: torch.optim.Optimizer, schedule: Any, scaler: Any,
                      progress: Progress, elapsed: float) -> dict[str, Any]:
     """Everything `last.pt`/`best.pt` hold: weights, optimizer, schedule, RNG, progress and how to rebuild the model."""
+    from resnet_any.train.plan import split_sizes
+
     spec = plan.model_spec
     return {"format": FORMAT, "version": VERSION, "model_name": spec.name, "model_class": spec.cls,
             "model_kwargs": plain(spec.kwargs), "model": plan.model.state_dict(),
@@ -88,7 +90,7 @@ def checkpoint_state(plan: Any, optimizer: torch.optim.Optimizer, schedule: Any,
             "config": plain(plan.config.to_dict()),
             "class_names": [str(c) for c in plan.splits.class_names], "num_classes": plan.splits.num_classes,
             "domain": plan.config.domain, "task": plan.splits.task, "data": plain(plan.splits.meta),
-            "history": [dict(r) for r in progress.history], "elapsed": elapsed,
+            "split_sizes": split_sizes(plan.splits), "history": [dict(r) for r in progress.history], "elapsed": elapsed,
             "skipped_steps": progress.skipped_steps}
 
 

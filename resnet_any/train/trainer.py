@@ -65,7 +65,11 @@ class Trainer:
         for split in ("train", "val") if self.selects_on_val else ("train",):
             if self.task.size(split) == 0:
                 raise UserError(f"dataset {self.splits.name!r} has an empty {split} split")
-        self.has_test = self.task.has("test")
+        # data without a test split (fit without test=, a split column with no test rows) trains all the same
+        self.has_test = self.task.has("test") and self.task.size("test") > 0
+        self.notes = list(plan.notes)
+        if not self.has_test:
+            self.notes.append("no test split: the summary has no test metrics (pass test data to score one)")
         self.steps_per_epoch = self.task.steps_per_epoch()
         groups = next((g for g in (c.param_groups(self.model, self.cfg) for c in self.callbacks) if g is not None), None)
         self.optimizer = build_optimizer(self.model, self.cfg, groups)
@@ -195,7 +199,7 @@ class Trainer:
                 "steps_per_epoch": self.steps_per_epoch, "epochs": self.cfg.epochs, "start_epoch": self.start_epoch,
                 "samples": {s: self.task.size(s) if self.task.has(s) else 0 for s in ("train", "val", "test")},
                 "device": str(self.device),
-                "history": [dict(r) for r in self.history], "out": str(self.out)}
+                "history": [dict(r) for r in self.history], "out": str(self.out), "notes": list(self.notes)}
 
     def _train_epoch(self, epoch: int, stop: threading.Event, t_run: float) -> Iterator[dict[str, Any]]:
         cfg, model, opt = self.cfg, self.forward_model, self.optimizer
@@ -212,6 +216,11 @@ class Trainer:
                 return None
             with self._autocast():
                 logits, y = self.task.forward(model, batch, train=True, generator=aug)
+            if logits.ndim != 2 or logits.shape[1] != self.splits.num_classes:
+                # a user's model of another width would fail deep in the loss (or, wider, train silently)
+                raise UserError(f"{self.plan.model_spec.cls} outputs shape {tuple(logits.shape)} for a batch of "
+                                f"{len(y)}; the data has {self.splits.num_classes} classes, so it must output "
+                                f"({len(y)}, {self.splits.num_classes})")
             loss = self.criterion(logits.float(), y)
             finite = bool(torch.isfinite(loss))
             if self.dist.enabled:
@@ -348,7 +357,7 @@ class Trainer:
                 "wall_seconds": self.progress.elapsed + time.monotonic() - t_run, "dataset": self.splits.name,
                 "model": self.cfg.model, "domain": self.cfg.domain, "epochs": len(self.history),
                 "skipped_steps": self.progress.skipped_steps, "out": str(self.out), "stopped": stopped and not early,
-                **({"stopped_early": True} if early else {})}
+                **({"stopped_early": True} if early else {}), **({"notes": list(self.notes)} if self.notes else {})}
 
 
 def train(config: TrainConfig | Plan, stop: threading.Event | None = None, sinks: list[Sink] | None = None,

@@ -1,0 +1,46 @@
+"""Callbacks: early stopping counts epochs without a gain, and a resumed run stops where an uninterrupted one would."""
+from __future__ import annotations
+
+from resnet_any.train.callbacks import EarlyStopping
+
+# val_acc, val_loss per epoch; with patience 2 the count of epochs without a gain (neither a higher
+# accuracy, nor the same accuracy at a lower loss, nor a lower loss) is 0, 0, 1, 2 -> stop after epoch 4
+CURVE = [(0.50, 1.00), (0.60, 0.90), (0.60, 0.95), (0.55, 0.97), (0.70, 0.50)]
+
+
+class FakeTrainer:
+    def __init__(self) -> None:
+        self.stops = 0
+
+    def request_stop(self, early: bool = True) -> None:
+        self.stops += 1
+
+
+def rows(upto: int) -> list[dict]:
+    return [{"epoch": i + 1, "val_acc": a, "val_loss": l, "train_loss": 1.0} for i, (a, l) in enumerate(CURVE[:upto])]
+
+
+def test_early_stopping_counts_epochs_without_a_gain() -> None:
+    cb, t = EarlyStopping(patience=2), FakeTrainer()
+    cb.on_start(t, {"history": []})
+    for row in rows(5):
+        cb.on_epoch_end(t, row)
+        if t.stops:
+            break
+    assert cb.stopped_epoch == 4 and t.stops == 1
+
+
+def test_a_resumed_run_replays_its_history() -> None:
+    """Killed after epoch 3: the fresh callback of the resumed run counts epochs 1-3 from the checkpoint's history."""
+    cb, t = EarlyStopping(patience=2), FakeTrainer()
+    cb.on_start(t, {"history": rows(3)})
+    cb.on_epoch_end(t, rows(4)[-1])
+    assert cb.stopped_epoch == 4 and t.stops == 1
+
+
+def test_without_validation_it_watches_the_training_loss() -> None:
+    cb, t = EarlyStopping(patience=1), FakeTrainer()
+    cb.on_start(t, {"history": []})
+    for epoch, loss in enumerate([1.0, 0.8, 0.9], 1):
+        cb.on_epoch_end(t, {"epoch": epoch, "val_acc": None, "val_loss": None, "train_loss": loss})
+    assert cb.stopped_epoch == 3
