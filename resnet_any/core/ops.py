@@ -7,7 +7,6 @@ are plain torch modules (which keeps torchvision's parameter names); on graphs `
 """
 from __future__ import annotations
 
-import warnings
 from typing import Callable, Sequence
 
 from einops import reduce
@@ -15,9 +14,6 @@ from torch import Tensor, nn
 
 from resnet_any.errors import UserError
 
-# torch warns on every call of an even-kernel 'same' convolution that it pads a copy of the input;
-# that is the intended behaviour for Wang et al.'s kernel 8, so the warning is noise to users
-warnings.filterwarnings("ignore", message="Using padding='same' with even kernel lengths")
 
 _ACTS: dict[str, Callable[[], nn.Module]] = {
     "relu": lambda: nn.ReLU(inplace=True),
@@ -86,6 +82,20 @@ class Ops:
         return self.squeeze(x, *ctx)
 
 
+class SamePadConv1d(nn.Conv1d):
+    """A stride-1 Conv1d padded to keep the length for an even kernel (Wang et al.'s 8): left (k-1)//2, right k//2.
+
+    What torch's padding='same' computes, padded here explicitly: torch warns on every call that it pads a
+    copy of the input, and silencing that would take a process-wide warning filter set on import.
+    Parameters and their names are Conv1d's, so checkpoints are unchanged.
+    """
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Pad asymmetrically, then convolve unpadded."""
+        k = self.kernel_size[0]
+        return self._conv_forward(nn.functional.pad(x, ((k - 1) // 2, k // 2)), self.weight, self.bias)
+
+
 class GridOps(Ops):
     """Convolutions on a regular grid of dimension 1 (series), 2 (images) or 3 (volumes)."""
 
@@ -104,12 +114,14 @@ class GridOps(Ops):
              groups: int = 1, layer: int = 0) -> nn.Module:
         """ConvNd without bias (a norm follows), padded to keep size at stride 1."""
         if isinstance(kernel_size, int) and kernel_size % 2 == 0:
-            # even kernels (Wang et al.'s 8) cannot pad symmetrically: let torch pad 'same'
+            # even kernels (Wang et al.'s 8) cannot pad symmetrically
             if stride != 1:
                 raise UserError(f"even kernel size {kernel_size} needs stride 1, got {stride}")
-            padding: int | tuple | str = "same"
-        elif isinstance(kernel_size, int):
-            padding = kernel_size // 2
+            if self.dim != 1:
+                raise UserError(f"even kernel size {kernel_size} is supported on 1D grids only")
+            return SamePadConv1d(cin, cout, kernel_size, groups=groups, bias=False)
+        if isinstance(kernel_size, int):
+            padding: int | tuple = kernel_size // 2
         else:
             padding = tuple(k // 2 for k in kernel_size)
         return self._conv(cin, cout, kernel_size, stride=stride, padding=padding, groups=groups, bias=False)
