@@ -60,6 +60,7 @@ class Trainer:
         self.splits, self.model, self.device, self.dist, self.out = plan.splits, plan.model, plan.device, plan.dist, plan.out
         self.selects_on_val = plan.selects_on_val
         self.callbacks = list(callbacks)
+        self.notes = list(plan.notes)  # said once at the start, kept in summary.json
         self.task = make_task(self.splits, self.device, plan.batch_size, self.cfg.workers,
                               channels_last=plan.channels_last, order=self.sample_order)
         for split in ("train", "val") if self.selects_on_val else ("train",):
@@ -67,12 +68,14 @@ class Trainer:
                 raise UserError(f"dataset {self.splits.name!r} has an empty {split} split")
         # data without a test split (fit without test=, a split column with no test rows) trains all the same
         self.has_test = self.task.has("test") and self.task.size("test") > 0
-        self.notes = list(plan.notes)
         if not self.has_test:
             self.notes.append("no test split: the summary has no test metrics (pass test data to score one)")
         self.steps_per_epoch = self.task.steps_per_epoch()
         groups = next((g for g in (c.param_groups(self.model, self.cfg) for c in self.callbacks) if g is not None), None)
         self.optimizer = build_optimizer(self.model, self.cfg, groups)
+        if groups is not None:
+            self.notes.append("the optimizer's parameter groups come from a callback: weight_decay and "
+                              "weight_decay_by_prefix apply only where its groups say so")
         self.schedule = Schedule(self.optimizer, self.cfg, self.steps_per_epoch)
         self.scaler = torch.amp.GradScaler("cuda") if self.cfg.amp == "fp16" else None
         self.criterion = nn.CrossEntropyLoss(label_smoothing=self.cfg.label_smoothing)
