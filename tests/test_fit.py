@@ -264,3 +264,76 @@ def test_mnist_shaped_bytes_are_images_and_resume_keeps_the_carved_split(tmp_pat
         resnet_any.fit(net, (x, y), out=tmp_path / "run", resume=True, val_fraction=0.25, epochs=3)
     with pytest.raises(UserError, match="the data's train split holds 150 samples, the run's held 200"):
         resnet_any.fit(net, (x[:300], y[:300]), out=tmp_path / "run", resume=True, epochs=3)
+
+
+KILL_SCRIPT = '''
+import sys, time
+import numpy as np
+import torch
+from sklearn.datasets import load_digits
+from torch import nn
+import resnet_any
+from resnet_any.train.callbacks import Callback
+
+
+class Slow(Callback):
+    def on_epoch_end(self, trainer, record):
+        print(f"epoch {record['epoch']}", flush=True)
+        time.sleep(0.4)  # room for the test to kill between and during checkpoint writes
+
+
+torch.manual_seed(0)
+model = nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
+d = load_digits()
+x = (d.images / 16.0).astype(np.float32)[:, None]
+resnet_any.fit(model, (x[:1200], d.target[:1200]), (x[1200:1500], d.target[1200:1500]), out=sys.argv[1],
+               epochs=8, batch_size=32, lr=0.01, seed=1, quiet=True, resume=sys.argv[2] == "resume",
+               callbacks=[Slow()])
+'''
+
+
+def test_fit_killed_with_sigkill_resumes_to_the_uninterrupted_weights(tmp_path: Path) -> None:
+    """A user's script calling fit, killed -9 mid-run and run again with resume=True, ends bit-identical."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "user_script.py"
+    script.write_text(KILL_SCRIPT)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    run = lambda out, mode: subprocess.run([sys.executable, str(script), str(out), mode], env=env,  # noqa: E731
+                                           capture_output=True, text=True, timeout=300)
+    whole = run(tmp_path / "whole", "fresh")
+    assert whole.returncode == 0, whole.stderr[-2000:]
+    proc = subprocess.Popen([sys.executable, str(script), str(tmp_path / "killed"), "fresh"], env=env,
+                            stdout=subprocess.PIPE, text=True)
+    for line in proc.stdout:  # kill -9 once three epochs have finished
+        if line.startswith("epoch 3"):
+            time.sleep(0.2)
+            proc.send_signal(signal.SIGKILL)
+            break
+    proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGKILL
+    done = run(tmp_path / "killed", "resume")
+    assert done.returncode == 0, done.stderr[-2000:]
+    a = torch.load(tmp_path / "whole" / "last.pt", weights_only=True)
+    b = torch.load(tmp_path / "killed" / "last.pt", weights_only=True)
+    assert a["epoch"] == b["epoch"] == 8
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+    rows = [json.loads(r) for r in (tmp_path / "killed" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == list(range(1, 9))  # each epoch once
+
+
+def test_fit_with_bf16_autocast_on_the_cpu(digits, tmp_path: Path, one_thread) -> None:
+    """amp passes through fit: bf16 autocast trains a user's model on the CPU to its fp32 accuracy within noise."""
+    x, y = digits
+    data = dict(train=(x[:1200], y[:1200]), val=(x[1200:1500], y[1200:1500]), test=(x[1500:], y[1500:]))
+    accs = {}
+    for amp in ("off", "bf16"):
+        torch.manual_seed(0)
+        summary = resnet_any.fit(TinyNet(), **data, out=tmp_path / amp, epochs=8, lr=0.01, amp=amp, quiet=True)
+        assert json.loads((tmp_path / amp / "config.json").read_text())["amp"] == amp
+        accs[amp] = summary["test_accuracy"]
+    assert accs["off"] > 0.85 and abs(accs["bf16"] - accs["off"]) <= 0.03, accs
