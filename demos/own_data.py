@@ -53,7 +53,7 @@ def write_series(root: Path) -> None:
 
 
 def write_cora(root: Path) -> None:
-    """The shipped Cora with its public split: nodes.csv (id, label, split, 1433 features) and edges.csv."""
+    """Cora with its public split as nodes.csv (id, label, split, 1433 features) and edges.csv."""
     from resnet_any.data import load_dataset
 
     g = load_dataset("graph", "cora").graph
@@ -75,7 +75,7 @@ def write_cora(root: Path) -> None:
 
 
 def write_images(root: Path) -> None:
-    """scikit-learn's 1,797 digits as PNG files listed in a CSV manifest."""
+    """digits (scikit-learn's 1,797) as PNG files listed in a CSV manifest."""
     from PIL import Image
     from sklearn.datasets import load_digits
 
@@ -91,7 +91,7 @@ def write_images(root: Path) -> None:
 
 
 def write_volumes(root: Path) -> None:
-    """Volumes from real images: four handwritten digits of one class stacked in depth, labelled by the digit."""
+    """digit volumes: four handwritten digits of one class stacked in depth, labelled by the digit."""
     from sklearn.datasets import load_digits
 
     d = load_digits()

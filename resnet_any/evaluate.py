@@ -20,20 +20,27 @@ def confusion_matrix(logits: torch.Tensor, targets: torch.Tensor, num_classes: i
     return torch.bincount(flat, minlength=num_classes * num_classes).view(num_classes, num_classes)
 
 
+SPLITS = ("train", "val", "test", "all")
+
+
 def evaluate_checkpoint(checkpoint: str | Path, dataset: str | None = None, data_dir: str | None = None,
-                        split: str = "test", batch_size: int = 256, device: str = "auto",
-                        model: Any = None) -> dict[str, Any]:
+                        split: str | None = None, batch_size: int = 256, device: str = "auto",
+                        model: Any = None, label_column: str | None = None) -> dict[str, Any]:
     """Score a checkpoint on a split of its own dataset (or of --dataset): loss, accuracy, per class, confusion.
 
-    `model`: an instance of a model of your own (trained with fit) for its weights to load into.
+    `split`: train, val, test or all; by default the test split of the run's own dataset, and every sample
+    of another one (a holdout file is scored whole, not re-split). `model`: an instance of a model of your
+    own (trained with fit) for its weights to load into. `label_column`: a series table's, if not the run's.
     """
     from resnet_any.data import load_dataset
 
-    if split not in ("train", "val", "test"):
-        raise UserError(f"unknown --split {split!r}; valid: train, val, test")
+    if split is not None and split not in SPLITS:
+        raise UserError(f"unknown --split {split!r}; valid: {', '.join(SPLITS)}")
     dev = pick_device(device)
     model, meta = load_checkpoint(checkpoint, dev, model=model)
     cfg = meta["config"]
+    own = dataset is None
+    split = split or ("test" if own else "all")
     if dataset is None:
         from resnet_any.data.python import IN_MEMORY
 
@@ -44,6 +51,8 @@ def evaluate_checkpoint(checkpoint: str | Path, dataset: str | None = None, data
     size = (meta.get("data") or {}).get("image_size")
     # a table's label column and an edge list's direction are read as in training
     readers = {k: cfg[k] for k in ("label_column", "directed") if cfg.get(k) is not None}
+    if label_column is not None:
+        readers["label_column"] = label_column
     splits = load_dataset(meta["domain"], dataset, data_dir, seed=SPLIT_SEED, val_fraction=cfg["val_fraction"],
                           image_size=size if meta["domain"] == "image" else None, cache_dir=cfg.get("cache_dir"),
                           **readers)
@@ -57,9 +66,22 @@ def evaluate_checkpoint(checkpoint: str | Path, dataset: str | None = None, data
         # normalise exactly as in training, whatever statistics the evaluated dataset would have
         splits.meta = {**splits.meta, **{k: v for k, v in (meta.get("data") or {}).items() if k in ("mean", "std")}}
     task = make_task(splits, dev, batch_size)
-    if task.size(split) == 0:
+    parts = [name for name in ("train", "val", "test") if task.has(name) and task.size(name)] if split == "all" else [split]
+    if not parts or not (task.has(parts[0]) and task.size(parts[0])):
         raise UserError(f"dataset {splits.name!r} has an empty {split} split")
-    logits, targets = predict_split(model, task, split)
+    outputs = [predict_split(model, task, name) for name in parts]
+    logits, targets = torch.cat([o[0] for o in outputs]), torch.cat([o[1] for o in outputs])
+    warning = None
+    saved = meta.get("split_sizes")
+    if own and saved:
+        from resnet_any.train.plan import split_sizes
+
+        now = split_sizes(splits)
+        if now != saved:
+            # the files changed since training: this "test" split may hold samples the model trained on
+            warning = (f"the data's splits hold {now['train']}/{now['val']}/{now['test']} samples, training's held "
+                       f"{saved['train']}/{saved['val']}/{saved['test']}: the files changed, so scores may include "
+                       "training samples")
     k = meta["num_classes"]
     cm = confusion_matrix(logits, targets, k)
     support = cm.sum(1)
@@ -68,7 +90,8 @@ def evaluate_checkpoint(checkpoint: str | Path, dataset: str | None = None, data
     m = split_metrics(logits, targets)
     return {"checkpoint": str(checkpoint), "dataset": splits.name, "split": split, "model": meta["model"],
             "n": m["n"], "accuracy": m["acc"], "loss": m["loss"], "per_class_accuracy": per_class,
-            "class_names": list(meta["class_names"]), "confusion_matrix": cm.tolist()}
+            "class_names": list(meta["class_names"]), "confusion_matrix": cm.tolist(),
+            **({"warning": warning} if warning else {})}
 
 
 def plot_confusion(result: dict[str, Any]) -> bytes:
@@ -112,7 +135,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--checkpoint", required=True, help="a best.pt or last.pt written by resnet_any.train")
     p.add_argument("--dataset", help="another dataset of the same classes (default: the one it was trained on)")
     p.add_argument("--data-dir", help="where that dataset's files are")
-    p.add_argument("--split", default="test", help="train, val or test")
+    p.add_argument("--split", help="train, val, test or all (default: test of the run's own dataset, all of another)")
+    p.add_argument("--label-column", help="the label column of a series table, if not the one training read")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--out", help="folder for the confusion-matrix PNG (default: the checkpoint's folder)")
@@ -121,7 +145,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.batch_size < 1:
         raise UserError(f"--batch-size must be >= 1, got {args.batch_size}")
     result = evaluate_checkpoint(args.checkpoint, args.dataset, args.data_dir, args.split, args.batch_size,
-                                 args.device)
+                                 args.device, label_column=args.label_column)
+    if result.get("warning"):
+        print(f"warning: {result['warning']}", file=sys.stderr)
     out = Path(args.out) if args.out else Path(args.checkpoint).parent
     png = out / f"confusion_{result['dataset']}_{result['split']}.png"
     try:
@@ -137,6 +163,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"{result['model']} on {result['dataset']} {result['split']} ({result['n']} samples): "
           f"accuracy {result['accuracy']:.4f}  loss {result['loss']:.4f}")
     width = max(len(str(n)) for n in result["class_names"])
+    print(f"  {'class':>{width}}  accuracy")
     for name, acc in result["per_class_accuracy"].items():
         print(f"  {str(name):>{width}}  {'-' if acc is None else f'{acc:.4f}'}")
     print(f"confusion matrix -> {png}")

@@ -201,12 +201,24 @@ def predict_dataset(pred: Predictor, path: str | Path, top_k: int = 5) -> tuple[
         return _table("graph_id", gt.graph_ids, gt.labels if has_labels else None, pred.top_k(probs, top_k))
     if domain == "series":
         if p.is_dir():
-            raise UserError(f"--dataset {str(p)!r} is a folder; a series checkpoint predicts one table file "
-                            f"({', '.join(tables.EXTENSIONS)})")
+            # a train/test folder as training read it: every file's rows, with the split each came from
+            header: list[str] = []
+            rows: list[list[str]] = []
+            for split, f in sorted(tables._split_files(p).items(), key=lambda kv: ("train", "val", "test").index(kv[0])):
+                st = tables.table_for_model(f, data)
+                probs = pred.predict_series_batch(st.series)
+                header, part = _table(st.id_column, st.ids, st.labels, pred.top_k(probs, top_k),
+                                      {"split": [split] * len(st.ids)})
+                rows += part
+            return header, rows
         st = tables.table_for_model(p, data)
         probs = pred.predict_series_batch(st.series)
         return _table(st.id_column, st.ids, st.labels, pred.top_k(probs, top_k))
-    raise UserError(f"--dataset is for graph and series checkpoints; this one is {domain}: pass its image FILEs instead")
+    if domain == "image":
+        raise UserError("an image checkpoint predicts image FILEs (python -m resnet_any.predict --checkpoint CKPT "
+                        "a.png b.jpg); to score a folder or manifest use python -m resnet_any.evaluate --dataset PATH")
+    raise UserError(f"predict --dataset reads graph folders and series tables; score a {domain} dataset with "
+                    "python -m resnet_any.evaluate --checkpoint CKPT --dataset PATH")
 
 
 def _columns(path: Path) -> list[str]:
@@ -277,8 +289,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             probs = pred.predict_series(rows)
             items += [(f, i + 1 if channels == 1 else None, probs[i]) for i in range(len(rows))]
     else:
-        raise UserError(f"predict handles image and series FILEs; this one is a {domain} checkpoint "
-                        "(pass --dataset FOLDER of CSV files, or use python -m resnet_any.evaluate)")
+        hint = ("pass --dataset FOLDER (nodes.csv/edges.csv or graphs.csv)" if domain == "graph"
+                else "score it with python -m resnet_any.evaluate --checkpoint CKPT --dataset PATH")
+        raise UserError(f"predict takes image and series FILEs; this is a {domain} checkpoint: {hint}")
     tops = pred.top_k(torch.stack([it[2] for it in items]), args.top_k)
     if args.json:
         print(json.dumps([{"file": f, **({"row": row} if row else {}),

@@ -22,7 +22,7 @@ DOMAINS = {"image": "images", "series": "series", "graph": "graphs", "volume": "
 # file suffixes that mark a --dataset value as a path (domains whose path readers live in this package)
 PATH_SUFFIXES = {"series": (".csv", ".tsv", ".parquet", ".npz"), "graph": (".csv",), "volume": (".npz",)}
 
-__all__ = ["ArrayDataset", "DataSplits", "DOMAINS", "augment", "dataset_path", "default_dataset", "list_datasets", "load_dataset",
+__all__ = ["ArrayDataset", "DataSplits", "DOMAINS", "augment", "dataset_path", "default_dataset", "infer_domain", "list_datasets", "load_dataset",
            "normalize", "preprocess_image", "preprocess_series"]
 
 
@@ -76,6 +76,49 @@ def dataset_path(domain: str, name: str | None, data_dir: str | None) -> Path | 
         if text.lower() in known:
             return None
     return path
+
+
+IMAGE_SUFFIXES = (".jsonl", ".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")
+
+
+def infer_domain(name: str | None) -> str | None:
+    """The domain a path's files belong to, read from their layout; None for names and unknown layouts."""
+    if not name:
+        return None
+    path = Path(str(name)).expanduser()
+    if not path.exists():
+        return None
+    if path.is_dir():
+        entries = {e.name.lower(): e for e in path.iterdir() if not e.name.startswith(".")}
+        if {"nodes.csv", "edges.csv", "graphs.csv"} & set(entries):
+            return "graph"
+        if any(Path(n).stem in ("train", "test") and Path(n).suffix in PATH_SUFFIXES["series"] for n in entries):
+            return "series"
+        files = [f for d in path.rglob("*") if d.is_dir() for f in list(d.iterdir())[:3] if f.is_file()][:50]
+        if any(f.suffix.lower() == ".npy" for f in files):
+            return "volume"
+        from .images import IMAGE_EXTENSIONS
+
+        return "image" if any(f.suffix.lower() in IMAGE_EXTENSIONS for f in files) else None
+    name_lower = path.name.lower()
+    if name_lower.endswith(IMAGE_SUFFIXES):
+        return "image"
+    if path.suffix.lower() == ".csv":
+        header = path.open(encoding="utf-8", errors="replace").readline().lower()
+        cells = {c.strip().strip('"') for c in header.split(",")}
+        return "image" if {"file", "label"} <= cells else "series"
+    if path.suffix.lower() in (".tsv", ".parquet"):
+        return "series"
+    if path.suffix.lower() == ".npz":
+        import numpy as np
+
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                ndim = z["x"].ndim if "x" in z.files else 0
+        except Exception:  # noqa: BLE001 - the reader says what is wrong with the file
+            return None
+        return {2: "series", 3: "series", 4: "volume", 5: "volume"}.get(ndim)
+    return None
 
 
 def load_dataset(domain: str, name: str | None = None, data_dir: str | None = None, *, seed: int = 0,

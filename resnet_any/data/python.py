@@ -98,6 +98,15 @@ def _arrays(pair: Any, what: str, names: list[str] | None,
     return ArrayDataset(x if x.dtype == torch.uint8 else x.float(), torch.from_numpy(codes)), names, indices
 
 
+def _empty_classes(labels: np.ndarray, k: int) -> list[str]:
+    """A note when integer labels leave classes of 0..K-1 without a training sample (labels 1/2 make 3 classes)."""
+    empty = sorted(set(range(k)) - set(np.unique(labels).tolist()))
+    if not empty:
+        return []
+    return [f"integer labels are class indices: {k} outputs, and class(es) {', '.join(map(str, empty[:5]))} have no "
+            "training sample; renumber the labels 0..K-1, or pass them as strings to have them numbered"]
+
+
 def _split(ds: Any, labels: np.ndarray, fraction: float, seed: int) -> tuple[Any, Any]:
     keep, held = stratified_split(labels, fraction, seed)
     if isinstance(ds, ArrayDataset):
@@ -197,12 +206,15 @@ def as_splits(train: Any, val: Any = None, test: Any = None, *, seed: int = 0, v
         if not indices:
             notes.append(f"labels numbered in sorted order: {', '.join(f'{n} -> {i}' for i, n in enumerate(names[:6]))}"
                          + (", ..." if len(names) > 6 else ""))
+        else:
+            notes += _empty_classes(labels, len(names))
     elif isinstance(train, Dataset):
         labels = _labels_of(train, "train")
         k = int(labels.max()) + 1 if len(labels) else 0
         names = [str(i) for i in range(k)]
         tr = train
         va, te = val, test
+        notes += _empty_classes(labels, k)
         for what, ds in (("val", va), ("test", te)):
             if ds is not None:
                 if not isinstance(ds, Dataset):

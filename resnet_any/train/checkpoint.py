@@ -151,7 +151,7 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu",
         raise UserError(f"{str(path)!r} is not a resnet_any checkpoint (a bare state_dict? use --init for those)")
     model = build_model(ckpt, model).to(device).eval()
     meta = {k: ckpt.get(k) for k in ("domain", "task", "class_names", "num_classes", "data", "config", "epoch",
-                                     "best", "model_kwargs", "version", "model_class")}
+                                     "best", "model_kwargs", "version", "model_class", "split_sizes")}
     meta["model"] = ckpt["model_name"] or ckpt.get("model_class")
     return model, meta
 

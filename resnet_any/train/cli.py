@@ -65,7 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # checks that need no torch come first: a typo fails in a fraction of a second
     validate(cfg)
     check_out(cfg)
-    if not cfg.resume:
+    if not cfg.resume and not cfg.dataset:  # a path's domain is read from its files by the plan
         check_domain(cfg.domain)
     from resnet_any.train.distributed import NotThisRank
     from resnet_any.train.plan import make_plan

@@ -141,6 +141,13 @@ def _load_data(cfg: TrainConfig, domain: str) -> DataSplits:
                         image_size=cfg.image_size, cache_dir=cfg.cache_dir, **readers)
 
 
+def _domain_of_files(cfg: TrainConfig) -> str | None:
+    """The domain of --dataset PATH read from its files (a folder of train/test tables is series, ...)."""
+    from resnet_any.data import infer_domain
+
+    return infer_domain(cfg.dataset) if cfg.dataset else None
+
+
 def _recorded_dataset(cfg: TrainConfig, domain: str) -> str | None:
     """A path to the user's own files as an absolute path (resume and evaluate may run elsewhere); None for names."""
     from resnet_any.data import dataset_path
@@ -156,7 +163,7 @@ def _local_batch(config: RunConfig, splits: DataSplits, dist: distributed.DistIn
     if splits.task != "node" and 0 < n < bs:
         n = max(world, n - n % world)  # the ranks split it evenly
         if dist.is_main:
-            print(f"warning: --batch-size {bs} is larger than the {n} training samples; using {n}", file=sys.stderr)
+            print(f"warning: batch size {bs} is larger than the {n} training samples; using {n}", file=sys.stderr)
         return n // world
     return bs // world
 
@@ -292,14 +299,18 @@ def make_plan(options: TrainConfig, *, model: nn.Module | None = None, data: Any
 
         data = as_splits(*data, seed=SPLIT_SEED, val_fraction=cfg.val_fraction or DEFAULTS["val_fraction"],
                          domain=cfg.domain)
-    inferred = data is not None and cfg.domain is None
+    inferred = cfg.domain is None and (data is not None or _domain_of_files(cfg) is not None)
     if inferred:
-        cfg = cfg.merged({"domain": data.domain})
+        cfg = cfg.merged({"domain": data.domain if data is not None else _domain_of_files(cfg)})
     if model is not None:
         saved = (resume or {}).get("model_class")
         if resume is not None and saved and saved != class_path(model):
             raise UserError(f"--resume: the run in {cfg.out} trained a {saved}, not a {class_path(model)}; pass the "
                             "same model class again")
+    if model is None and data is not None and cfg.domain == "custom":
+        shape = tuple(data.meta.get("shape") or ())
+        raise UserError(f"samples shaped {shape} fit no registry model: reshape them to (1, {shape[-1] if shape else 'L'}) "
+                        "for a series or (C, H, W) for images, or pass your own nn.Module")
     domain = cfg.domain if model is not None else recipes.check_domain(cfg.domain)
     if domain is None:
         raise UserError(f"choose a domain (domain= or --domain): {', '.join(recipes.DOMAINS)}")
@@ -343,10 +354,12 @@ def _notes(given: TrainConfig, config: RunConfig, splits: DataSplits, model: nn.
            inferred: bool) -> list[str]:
     """Choices made for the user that they should hear about: said once at the start and kept in summary.json."""
     notes = list(splits.meta.get("notes", []))
-    if inferred:
+    if inferred and data is not None:
         shape = splits.meta.get("shape")
         notes.append(f"domain {config.domain} inferred from samples shaped {tuple(shape) if shape else '?'}; pass "
                      "domain= to choose another")
+    elif inferred:
+        notes.append(f"domain {config.domain} inferred from the files' layout; pass --domain to choose another")
     if model is not None:
         keys = ("optimizer", "lr", "epochs", "batch_size", "schedule")
         unset = [k for k in keys if getattr(given, k) is None]
