@@ -139,7 +139,8 @@ def read_series_csv(path: str | Path, channels: int = 1) -> list[np.ndarray]:
         try:
             rows.append(np.array([float(c) for c in cells]))
         except ValueError:
-            raise UserError(f"{str(p)!r} line {n}: series values must be numbers, got {row[:3]!r}...") from None
+            hint = ("; a table with a header row (and ids or labels) is read by --dataset FILE" if n == 1 else "")
+            raise UserError(f"{str(p)!r} line {n}: series values must be numbers, got {row[:3]!r}...{hint}") from None
     if not rows:
         raise UserError(f"series file {str(p)!r} holds no rows")
     if channels == 1:
