@@ -74,3 +74,31 @@ def command(main: Callable[[Sequence[str] | None], int]) -> Callable[[Sequence[s
         return run_cli(main, argv)
 
     return wrapped
+
+
+class DataError(UserError):
+    """A problem found in a user's data file, with where it is and what was found as separate fields.
+
+    str() is the full one-line message the command line prints to the file's owner (it may quote the
+    offending value). The fields let a server tell a remote user where the problem is without echoing
+    the file's content: `resnet_any.app.messages.public_message` renders one from `path`, `row`,
+    `column` and `expected` only, never from `value`. Readers raise it wherever a message names a
+    place in a file; they do not know who will read it.
+
+    path: the file or folder (as the reader was given it); row: the row/line/sample number as the
+    user counts it (`unit` says which, `counting` how it is counted); column: a column or array name;
+    value: what was found there (cell text, a line, found names: content of the file); expected: the
+    problem and what would be valid, in words that hold no content of the file.
+    """
+
+    def __init__(self, message: str, *, path: object = None, row: int | None = None, column: str | None = None,
+                 value: object = None, expected: str | None = None, unit: str = "row",
+                 counting: str | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+        self.row = row
+        self.column = column
+        self.value = value
+        self.expected = expected
+        self.unit = unit
+        self.counting = counting

@@ -20,7 +20,7 @@ Graphs get a seeded stratified train/val/test split, as the TU loader does.
 
 Class names are the label strings, ordered as splits.encode_labels orders them. Every error is one
 UserError line naming the file, the row (counted as a spreadsheet shows it: the header is row 1) or
-column, and what was expected.
+column, and what was expected (a DataError: see tables.py).
 """
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ import torch
 from ..errors import UserError
 from .base import DataSplits
 from .splits import TEST_FRACTION, canonical_label, encode_labels, train_val_test
-from .tables import Where, list_names, missing_columns_error, numeric_values, read_frame
+from .tables import Where, file_error, list_names, missing_columns_error, numeric_values, read_frame
 
 NODES, EDGES, GRAPHS = "nodes.csv", "edges.csv", "graphs.csv"
 SPLIT_VALUES = {"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"}
@@ -58,7 +58,7 @@ def _present(df, where: Where, column: str, what: str) -> None:
     empty = df[column].isna().to_numpy()
     if empty.any():
         i = int(np.flatnonzero(empty)[0])
-        raise UserError(f"{where.at(int(df.index[i]), column)}: the {what} is missing; every row needs one")
+        raise where.error(f"the {what} is missing; every row needs one", int(df.index[i]), column)
 
 
 def _unique(df, where: Where, columns: list[str], what: str) -> None:
@@ -72,8 +72,11 @@ def _unique(df, where: Where, columns: list[str], what: str) -> None:
             same &= (df[c] == v).to_numpy()
         j = int(np.flatnonzero(same)[0])
         shown = " ".join(f"{c} {v!r}" for c, v in zip(columns, values))
-        raise UserError(f"{where.at(int(df.index[i]), columns[-1])}: {shown} already appears in "
-                        f"{where.row(int(df.index[j]))}; {what} must be unique")
+        first = where.row(int(df.index[j]))
+        verb = "appears" if len(columns) == 1 else "appear"
+        raise where.error(f"{shown} already appears in {first}; {what} must be unique", int(df.index[i]), columns[-1],
+                          value=values, expected=f"the same {' and '.join(columns)} already {verb} in {first}; "
+                                                 f"{what} must be unique")
 
 
 def _read_optional_frame(path: Path, text: set[str]):
@@ -103,13 +106,16 @@ def _weights(df, where: Where) -> np.ndarray | None:
                           finite=True)[:, 0]
 
 
-def _lookup(index, values: list, df, where: Where, column: str, ref: str) -> np.ndarray:
-    """Positions of `values` in `index`; the first value not found is a UserError naming its row."""
+def _lookup(index, values: list, df, where: Where, column: str, ref: str, public_ref: str) -> np.ndarray:
+    """Positions of `values` in `index`; the first value not found is a UserError naming its row.
+
+    `public_ref` is `ref` naming files by their name only (no folder), for messages to remote users.
+    """
     pos = index.get_indexer(values)
     if (pos < 0).any():
         i = int(np.flatnonzero(pos < 0)[0])
         v = values[i]
-        raise UserError(f"{where.at(int(df.index[i]), column)}: {v!r} is not {ref}")
+        raise where.error(f"{v!r} is not {ref}", int(df.index[i]), column, value=v, expected=f"the value is not {public_ref}")
     return pos
 
 
@@ -132,8 +138,10 @@ def _check_class_sizes(labels: list[str], rows: list[int], where: Where, column:
     for lab, at in seen.items():
         if len(at) < needed:
             split = "train/val/test" if needed == 3 else "train/test"
-            raise UserError(f"{where.at(at[0], column)}: class {lab!r} has {len(at)} {what}; a stratified {split} "
-                            f"split needs at least {needed} of every class; label more of them or remove the class")
+            rule = (f"a stratified {split} split needs at least {needed} of every class; label more of them or "
+                    f"remove the class")
+            raise where.error(f"class {lab!r} has {len(at)} {what}; {rule}", at[0], column, value=lab,
+                              expected=f"the class of this row has {len(at)} {what}; {rule}")
 
 
 def degree_onehot(graphs: list, top: int) -> None:
@@ -178,7 +186,8 @@ def read_nodes(folder: str | Path, *, directed: bool = False, labels: bool = Tru
     nodes_path, edges_path = folder / NODES, folder / EDGES
     for p in (nodes_path, edges_path):
         if not p.is_file():
-            raise UserError(f"{str(folder)!r} has no {p.name}; expected {LAYOUT}")
+            raise file_error(folder, f"{str(folder)!r} has no {p.name}; expected {LAYOUT}",
+                             f"the folder has no {p.name}; expected {LAYOUT}")
     nodes, nw = read_frame(nodes_path, {"id", "label", "split"}, exact=False)
     _require(nodes, nodes_path, ["id"] + (["label"] if labels else []),
              "id, label (empty for unlabelled nodes), optional split (train/val/test) and numeric feature columns")
@@ -197,11 +206,12 @@ def read_nodes(folder: str | Path, *, directed: bool = False, labels: bool = Tru
                 continue
             key = SPLIT_VALUES.get(str(v).lower())
             if key is None:
-                raise UserError(f"{nw.at(int(nodes.index[i]), 'split')}: unknown split {v!r}; valid: train, val, "
-                                f"test, or an empty cell for a node in no split")
+                valid = "valid: train, val, test, or an empty cell for a node in no split"
+                raise nw.error(f"unknown split {v!r}; {valid}", int(nodes.index[i]), "split", value=v,
+                               expected=f"unknown split; {valid}")
             if node_labels[i] is None and labels:
-                raise UserError(f"{nw.at(int(nodes.index[i]), 'label')}: the node is in split {key!r} but has no "
-                                f"label; label it or empty its split cell")
+                raise nw.error(f"the node is in split {key!r} but has no label; label it or empty its split cell",
+                               int(nodes.index[i]), "label")
             splits.append(key)
     index = pd.Index(list(nodes["id"]))
     edges, ew = _read_optional_frame(edges_path, {"source", "target"})
@@ -214,8 +224,9 @@ def read_nodes(folder: str | Path, *, directed: bool = False, labels: bool = Tru
     if len(bad):
         i = int(bad[0])
         column = "source" if src[i] < 0 else "target"
-        raise UserError(f"{ew.at(int(edges.index[i]), column)}: node id {edges[column].iloc[i]!r} is not in "
-                        f"{str(nodes_path)!r} (its id column)")
+        raise ew.error(f"node id {edges[column].iloc[i]!r} is not in {str(nodes_path)!r} (its id column)",
+                       int(edges.index[i]), column, value=edges[column].iloc[i],
+                       expected=f"the node id is not in {NODES} (its id column)")
     weight = _weights(edges, ew)
     edge_index = torch.as_tensor(np.stack([src, dst]).astype(np.int64)).reshape(2, -1)
     w = None if weight is None else torch.as_tensor(weight, dtype=torch.float32)
@@ -243,7 +254,7 @@ def _load_nodes(folder: Path, *, seed: int, val_fraction: float, directed: bool)
     n = len(table.ids)
     labelled = np.array([i for i, lab in enumerate(table.labels) if lab is not None], dtype=np.int64)
     if not len(labelled):
-        raise UserError(f"{table.where.at(column='label')}: no node has a label; label the nodes to learn from")
+        raise table.where.error("no node has a label; label the nodes to learn from", column="label")
     lab_text = [table.labels[i] for i in labelled]
     (y_lab,), class_names = encode_labels(lab_text)
     y = torch.full((n,), -1, dtype=torch.long)
@@ -271,7 +282,8 @@ def _load_nodes(folder: Path, *, seed: int, val_fraction: float, directed: bool)
     validate_graph(data, f"{str(folder)!r}")
     meta = {"task": "node", "num_features": int(width), "feature_norm": "none", "node_features": node_features,
             "feature_columns": list(table.feature_columns), "directed": bool(directed), "split": split_source,
-            "source": "csv", "notes": _notes(table.edge_weight is not None, node_features)}
+            "source": "csv", "notes": _notes(table.edge_weight is not None, node_features, data.x,
+                                             list(table.feature_columns))}
     return DataSplits(name=folder.resolve().name, domain="graph", task="node", train=None, val=None, test=None,
                       num_classes=len(class_names), class_names=class_names, in_channels=int(width), graph=data,
                       meta=meta)
@@ -309,7 +321,8 @@ def read_graphs(folder: str | Path, *, directed: bool = False, labels: bool = Tr
     folder = Path(folder).expanduser()
     graphs_path, edges_path, nodes_path = folder / GRAPHS, folder / EDGES, folder / NODES
     if not edges_path.is_file():
-        raise UserError(f"{str(folder)!r} has {GRAPHS} but no {EDGES}; expected {GRAPH_LAYOUT}")
+        raise file_error(folder, f"{str(folder)!r} has {GRAPHS} but no {EDGES}; expected {GRAPH_LAYOUT}",
+                         f"the folder has {GRAPHS} but no {EDGES}; expected {GRAPH_LAYOUT}")
     gdf, gw = read_frame(graphs_path, {"graph_id", "label"}, exact=False)
     _require(gdf, graphs_path, ["graph_id"] + (["label"] if labels else []), "graph_id and label")
     _present(gdf, gw, "graph_id", "graph id")
@@ -326,7 +339,8 @@ def read_graphs(folder: str | Path, *, directed: bool = False, labels: bool = Tr
              "graph_id, source, target (node ids within the graph) and optional weight")
     for c, what in (("graph_id", "graph id"), ("source", "source node id"), ("target", "target node id")):
         _present(edges, ew, c, what)
-    e_graph = _lookup(gindex, list(edges["graph_id"]), edges, ew, "graph_id", f"a graph_id of {str(graphs_path)!r}")
+    e_graph = _lookup(gindex, list(edges["graph_id"]), edges, ew, "graph_id", f"a graph_id of {str(graphs_path)!r}",
+                     f"a graph_id of {GRAPHS}")
     weight = _weights(edges, ew)
 
     if nodes_path.is_file():
@@ -335,7 +349,8 @@ def read_graphs(folder: str | Path, *, directed: bool = False, labels: bool = Tr
         _present(ndf, nw, "graph_id", "graph id")
         _present(ndf, nw, "id", "node id")
         _unique(ndf, nw, ["graph_id", "id"], "node ids within a graph")
-        n_graph = _lookup(gindex, list(ndf["graph_id"]), ndf, nw, "graph_id", f"a graph_id of {str(graphs_path)!r}")
+        n_graph = _lookup(gindex, list(ndf["graph_id"]), ndf, nw, "graph_id", f"a graph_id of {str(graphs_path)!r}",
+                     f"a graph_id of {GRAPHS}")
         n_ids = [str(v) for v in ndf["id"]]
         feature_columns = [c for c in ndf.columns if c not in ("graph_id", "id")]
         feats = _features(ndf, nw, feature_columns)
@@ -357,14 +372,18 @@ def read_graphs(folder: str | Path, *, directed: bool = False, labels: bool = Tr
     if len(bad):
         i = int(bad[0])
         column = "source" if src[i] < 0 else "target"
-        raise UserError(f"{ew.at(int(edges.index[i]), column)}: node id {edges[column].iloc[i]!r} of graph "
-                        f"{edges['graph_id'].iloc[i]!r} is not in {str(nodes_path)!r}")
+        raise ew.error(f"node id {edges[column].iloc[i]!r} of graph {edges['graph_id'].iloc[i]!r} is not in "
+                       f"{str(nodes_path)!r}", int(edges.index[i]), column,
+                       value=(edges[column].iloc[i], edges['graph_id'].iloc[i]),
+                       expected=f"the node id is not among its graph's nodes in {NODES}")
     counts = np.bincount(n_graph, minlength=num_graphs)
     empty = np.flatnonzero(counts == 0)
     if len(empty):
         g = int(empty[0])
-        raise UserError(f"{gw.at(int(gdf.index[g]), 'graph_id')}: graph {gindex[g]!r} has no nodes (no edge in "
-                        f"{EDGES}{'' if nodes_path.is_file() else ' and no nodes.csv'} names it); expected at least one node")
+        why = (f"has no nodes (no edge in {EDGES}{'' if nodes_path.is_file() else ' and no nodes.csv'} names it); "
+               f"expected at least one node")
+        raise gw.error(f"graph {gindex[g]!r} {why}", int(gdf.index[g]), "graph_id", value=gindex[g],
+                       expected=f"the graph {why}")
     offsets = np.concatenate([[0], np.cumsum(counts)])
     e_order = np.argsort(e_graph, kind="stable")
     e_counts = np.bincount(e_graph, minlength=num_graphs)
@@ -406,7 +425,9 @@ def _load_graphs(folder: Path, *, seed: int, val_fraction: float, directed: bool
     tr, va, te = train_val_test(y, val_fraction, seed)
     meta = {"task": "graph", "num_features": int(width), "node_features": node_features, "edge_features": 0,
             "feature_columns": list(table.feature_columns), "directed": bool(directed), "source": "csv",
-            "notes": _notes(any(getattr(g, "edge_weight", None) is not None for g in graphs), node_features)}
+            "notes": _notes(any(getattr(g, "edge_weight", None) is not None for g in graphs), node_features,
+                            torch.cat([g.x for g in graphs]) if table.feature_columns else None,
+                            list(table.feature_columns))}
     return DataSplits(name=folder.resolve().name, domain="graph", task="graph",
                       train=[graphs[i] for i in tr], val=[graphs[i] for i in va], test=[graphs[i] for i in te],
                       num_classes=len(class_names), class_names=class_names, in_channels=int(width), meta=meta)
@@ -419,9 +440,21 @@ def is_graph_folder(folder: Path) -> bool:
     return (folder / GRAPHS).is_file()
 
 
-def _notes(weighted: bool, node_features: str) -> list[str]:
+# feature columns beyond this magnitude are likely raw measurements (ages, prices) rather than scaled values
+LARGE_FEATURE = 10.0
+
+
+def _notes(weighted: bool, node_features: str, x: torch.Tensor | None = None,
+           columns: list[str] | None = None) -> list[str]:
     """What a run on this folder should say about choices made for the user."""
     notes = []
+    if x is not None and columns and x.numel():
+        big = (x.abs().amax(0) > LARGE_FEATURE).nonzero().view(-1).tolist()
+        if big:
+            lo, hi = float(x[:, big[0]].min()), float(x[:, big[0]].max())
+            notes.append(f"node features are used as given, not standardised: column {columns[big[0]]!r} spans "
+                         f"{lo:g}..{hi:g}" + (f" (and {len(big) - 1} more)" if len(big) > 1 else "")
+                         + "; scale such columns if training stalls")
     if weighted:
         # GCNConv could take them, but the residual blocks pass (edge_index, batch) only so far
         notes.append("edges.csv's weight column is read (edge_weight) but the graph ResNets train on unweighted edges")
@@ -434,14 +467,17 @@ def load_path(path: str | Path, *, seed: int = 0, val_fraction: float = 0.2, dir
     """A graph DataSplits from a folder of CSV files: task "graph" with graphs.csv, else task "node"."""
     folder = Path(path).expanduser()
     if not folder.exists():
-        raise UserError(f"graph dataset path {str(folder)!r} does not exist; expected {LAYOUT}")
+        raise file_error(folder, f"graph dataset path {str(folder)!r} does not exist; expected {LAYOUT}",
+                         f"does not exist; expected {LAYOUT}")
     if not folder.is_dir():
-        raise UserError(f"graph dataset path {str(folder)!r} is a file; expected {LAYOUT}")
+        raise file_error(folder, f"graph dataset path {str(folder)!r} is a file; expected {LAYOUT}",
+                         f"is a file; expected {LAYOUT}")
     if is_graph_folder(folder):
         return _load_graphs(folder, seed=seed, val_fraction=val_fraction, directed=directed)
     if not (folder / NODES).is_file():
         found = sorted(f.name for f in folder.iterdir())
-        raise UserError(f"{str(folder)!r} has neither {NODES} nor {GRAPHS} (found {list_names(found)}); expected {LAYOUT}")
+        raise file_error(folder, f"{str(folder)!r} has neither {NODES} nor {GRAPHS} (found {list_names(found)}); "
+                         f"expected {LAYOUT}", f"the folder has neither {NODES} nor {GRAPHS}; expected {LAYOUT}", found)
     return _load_nodes(folder, seed=seed, val_fraction=val_fraction, directed=directed)
 
 

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..errors import UserError
+from ..errors import DataError, UserError
 from .archives import ARCHIVE_SUFFIXES, archive_stem, extract, is_archive
 from .augmentation import augment  # noqa: F401 - re-exported: resnet_any.data imports it from here
 from .base import DataSplits
@@ -122,15 +122,19 @@ def read_idx(path: Path) -> np.ndarray:
         try:
             raw = gzip.decompress(raw)
         except (OSError, EOFError) as e:
-            raise UserError(f"corrupt gzip file {str(path)!r}: {e}") from e
+            raise DataError(f"corrupt gzip file {str(path)!r}: {e}", path=path, value=str(e),
+                            expected="the file is a corrupt gzip file") from e
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
-        raise UserError(f"{str(path)!r} is not an unsigned-byte IDX file (bad magic {raw[:4]!r})")
+        raise DataError(f"{str(path)!r} is not an unsigned-byte IDX file (bad magic {raw[:4]!r})", path=path,
+                        value=raw[:4], expected="the file is not an unsigned-byte IDX file")
     ndim = raw[3]
     header = 4 + 4 * ndim
     dims = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
     expected = int(np.prod(dims)) if dims else 0
     if len(raw) - header != expected:
-        raise UserError(f"corrupt IDX file {str(path)!r}: header says {dims} ({expected} bytes), found {len(raw) - header}")
+        problem = f"header says {dims} ({expected} bytes), found {len(raw) - header}"
+        raise DataError(f"corrupt IDX file {str(path)!r}: {problem}", path=path,
+                        expected=f"corrupt IDX file: {problem}")
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
 
 
@@ -155,7 +159,8 @@ def load_mnist(data_dir: str | None = None, *, seed: int = 0, val_fraction: floa
         root = require_dir(data_dir, "mnist", MNIST_LAYOUT)
         files = _find_mnist(root)
         if files is None:
-            raise UserError(f"no MNIST files in {str(root)!r}; expected {MNIST_LAYOUT}")
+            raise DataError(f"no MNIST files in {str(root)!r}; expected {MNIST_LAYOUT}", path=root,
+                            expected=f"no MNIST files in the folder; expected {MNIST_LAYOUT}")
     else:
         cache = cache_root(cache_dir)
         files = _find_mnist(cache)
@@ -172,7 +177,9 @@ def load_mnist(data_dir: str | None = None, *, seed: int = 0, val_fraction: floa
     arrays = {k: read_idx(p) for k, p in files.items()}
     for split in ("train", "test"):
         if len(arrays[f"{split}_images"]) != len(arrays[f"{split}_labels"]):
-            raise UserError(f"MNIST {split} images and labels differ in count in {str(files[f'{split}_images'].parent)!r}")
+            folder = files[f'{split}_images'].parent
+            raise DataError(f"MNIST {split} images and labels differ in count in {str(folder)!r}", path=folder,
+                            expected=f"the MNIST {split} images and labels differ in count")
     x_train = _resize_batch(torch.from_numpy(arrays["train_images"].copy()).unsqueeze(1), image_size, "light")
     x_test = _resize_batch(torch.from_numpy(arrays["test_images"].copy()).unsqueeze(1), image_size, "light")
     y_train = torch.from_numpy(arrays["train_labels"].astype(np.int64))
@@ -224,7 +231,8 @@ def _read_cifar(folder: Path, name: str) -> tuple[torch.Tensor, torch.Tensor, to
             with open(path, "rb") as f:
                 return pickle.load(f, encoding="latin1")
         except (OSError, pickle.UnpicklingError, EOFError, ValueError) as e:
-            raise UserError(f"corrupt CIFAR file {str(path)!r}: {e}") from e
+            raise DataError(f"corrupt CIFAR file {str(path)!r}: {e}", path=path, value=str(e),
+                            expected="the file is a corrupt CIFAR file") from e
 
     def read(files: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         xs, ys = [], []
@@ -359,7 +367,8 @@ def _load_items(name: str, source: Path, splits: dict[str, list[Item]], class_na
     """Decode listed images (cached by content fingerprint), warn once about unreadable ones, split what is missing."""
     all_paths = [p for items in splits.values() for p, _ in items]
     if not all_paths:
-        raise UserError(f"no image files ({', '.join(sorted(IMAGE_EXTENSIONS))}) found in {str(source)!r}")
+        what = f"no image files ({', '.join(sorted(IMAGE_EXTENSIONS))}) found"
+        raise DataError(f"{what} in {str(source)!r}", path=source, expected=what)
     size, channels, ink = _choose_format(all_paths, image_size)
     meta = {"image_size": size, "channels": channels, "ink": ink}
     cache = cache_root(cache_dir) / "images"
@@ -389,7 +398,8 @@ def _load_items(name: str, source: Path, splits: dict[str, list[Item]], class_na
                       f"(first: {bad[0][0]}: {bad[0][1]})", UserWarning, stacklevel=3)
     for k, (x, _) in decoded.items():
         if len(x) == 0:
-            raise UserError(f"no readable images in the {k} split of {str(source)!r}")
+            raise DataError(f"no readable images in the {k} split of {str(source)!r}", path=source,
+                            expected=f"no readable images in the {k} split")
     # Whatever split the source does not provide is carved, seeded and stratified, from train.
     x, y = decoded["train"]
     train = ArrayDataset(x, y)
@@ -415,7 +425,8 @@ def _tree_root(root: Path, cache: Path) -> Path:
     if is_archive(root):
         root = extract(root, cache)
     elif not root.is_dir():
-        raise UserError(f"{str(root)!r} is neither a folder nor an archive ({', '.join(ARCHIVE_SUFFIXES)}); expected {FOLDER_LAYOUT}")
+        problem = f"is neither a folder nor an archive ({', '.join(ARCHIVE_SUFFIXES)}); expected {FOLDER_LAYOUT}"
+        raise DataError(f"{str(root)!r} {problem}", path=root, expected=problem)
     for _ in range(8):
         entries = [e for e in root.iterdir() if not e.name.startswith(".")]
         dirs = [e for e in entries if e.is_dir()]
@@ -446,7 +457,8 @@ def load_folder(data_dir: str | None = None, *, seed: int = 0, val_fraction: flo
     root = _tree_root(source, cache)
     present = {SPLIT_DIRS[d.name.lower()]: d for d in _class_dirs(root) if d.name.lower() in SPLIT_DIRS}
     if present and "train" not in present:
-        raise UserError(f"{str(root)!r} has {'/'.join(sorted(present))} but no train/ folder; expected {FOLDER_LAYOUT}")
+        problem = f"has {'/'.join(sorted(present))} but no train/ folder; expected {FOLDER_LAYOUT}"
+        raise DataError(f"{str(root)!r} {problem}", path=root, expected=f"the folder {problem}")
     if not present:
         split_dirs = {"train": root}
     else:
@@ -456,14 +468,16 @@ def load_folder(data_dir: str | None = None, *, seed: int = 0, val_fraction: flo
             split_dirs["test"] = split_dirs.pop("val")
     class_names = [d.name for d in _class_dirs(split_dirs["train"])]
     if not class_names:
-        raise UserError(f"no class subfolders in {str(split_dirs['train'])!r}; expected {FOLDER_LAYOUT}")
+        raise DataError(f"no class subfolders in {str(split_dirs['train'])!r}; expected {FOLDER_LAYOUT}",
+                        path=split_dirs["train"], expected=f"no class subfolders in the folder; expected {FOLDER_LAYOUT}")
     index = {c: i for i, c in enumerate(class_names)}
     splits: dict[str, list[Item]] = {}
     for split, folder in split_dirs.items():
         items = []
         for d in _class_dirs(folder):
             if d.name not in index:
-                raise UserError(f"class folder {str(d)!r} is not among the training classes {class_names}")
+                raise DataError(f"class folder {str(d)!r} is not among the training classes {class_names}", path=d,
+                                value=class_names, expected="the class folder is not among the training classes")
             items.extend((p, index[d.name]) for p in _image_files(d))
         splits[split] = items
     return _load_items("folder", root, splits, class_names, seed=seed, val_fraction=val_fraction,
@@ -492,12 +506,18 @@ def _jsonl_rows(path: Path) -> list[ManifestRow]:
             try:
                 row = json.loads(line)
             except json.JSONDecodeError as e:
-                raise UserError(f"{str(path)!r} line {lineno}: invalid JSON ({e.msg}); expected {MANIFEST_LAYOUT}") from e
+                raise DataError(f"{str(path)!r} line {lineno}: invalid JSON ({e.msg}); expected {MANIFEST_LAYOUT}",
+                                path=path, row=lineno, unit="line",
+                                expected=f"invalid JSON ({e.msg}); expected {MANIFEST_LAYOUT}") from e
             if not isinstance(row, dict) or "file" not in row or "label" not in row:
-                raise UserError(f"{str(path)!r} line {lineno}: row needs \"file\" and \"label\" keys, got {line.strip()[:80]!r}")
+                problem = 'row needs "file" and "label" keys'
+                raise DataError(f"{str(path)!r} line {lineno}: {problem}, got {line.strip()[:80]!r}", path=path,
+                                row=lineno, unit="line", value=line.strip(), expected=f"the {problem}")
             split = str(row.get("split", "")).lower()
             if split and split not in SPLIT_DIRS:
-                raise UserError(f"{str(path)!r} line {lineno}: unknown split {row['split']!r}; valid: train, val, test")
+                raise DataError(f"{str(path)!r} line {lineno}: unknown split {row['split']!r}; valid: train, val, test",
+                                path=path, row=lineno, unit="line", column="split", value=row["split"],
+                                expected="unknown split; valid: train, val, test")
             rows.append((path.parent / str(row["file"]), row["label"], SPLIT_DIRS.get(split, ""), f"line {lineno}"))
     return rows
 
@@ -507,21 +527,26 @@ def _csv_rows(path: Path) -> list[ManifestRow]:
     import pandas as pd
 
     if path.stat().st_size == 0:
-        raise UserError(f"CSV manifest {str(path)!r} is empty (0 bytes); expected {CSV_LAYOUT}")
+        raise DataError(f"CSV manifest {str(path)!r} is empty (0 bytes); expected {CSV_LAYOUT}", path=path,
+                        expected=f"the CSV manifest is empty (0 bytes); expected {CSV_LAYOUT}")
     try:
         # header=None: the header is read as the first row, so a row longer than it is an error instead of
         # pandas silently taking the first column as an index.
         table = pd.read_csv(path, header=None, dtype=str, keep_default_na=False, skipinitialspace=True,
                             encoding="utf-8-sig")
     except pd.errors.EmptyDataError as e:
-        raise UserError(f"CSV manifest {str(path)!r} is empty (no header row); expected {CSV_LAYOUT}") from e
+        raise DataError(f"CSV manifest {str(path)!r} is empty (no header row); expected {CSV_LAYOUT}", path=path,
+                        expected=f"the CSV manifest is empty (no header row); expected {CSV_LAYOUT}") from e
     except pd.errors.ParserError as e:
         reason = " ".join(str(e).replace("Error tokenizing data. C error: ", "").split())
-        raise UserError(f"cannot parse CSV manifest {str(path)!r}: {reason} (lines counted from 1, the header "
-                        f"included); expected {CSV_LAYOUT}") from e
+        raise DataError(f"cannot parse CSV manifest {str(path)!r}: {reason} (lines counted from 1, the header "
+                        f"included); expected {CSV_LAYOUT}", path=path, value=reason,
+                        expected=f"cannot parse the CSV manifest; every row needs as many cells as the header; "
+                                 f"expected {CSV_LAYOUT}") from e
     except UnicodeDecodeError as e:
-        raise UserError(f"CSV manifest {str(path)!r} is not UTF-8 text ({e.reason} at byte {e.start}); "
-                        f"expected {CSV_LAYOUT}") from e
+        raise DataError(f"CSV manifest {str(path)!r} is not UTF-8 text ({e.reason} at byte {e.start}); "
+                        f"expected {CSV_LAYOUT}", path=path, value=e.reason,
+                        expected=f"the CSV manifest is not UTF-8 text (at byte {e.start}); expected {CSV_LAYOUT}") from e
     header = [str(v).strip() for v in table.iloc[0].fillna("")]
     body = table.iloc[1:].fillna("")
     columns: dict[str, int] = {}
@@ -530,8 +555,9 @@ def _csv_rows(path: Path) -> list[ManifestRow]:
     missing = [c for c in ("file", "label") if c not in columns]
     if missing:
         found = ", ".join(repr(c) for c in header)
-        raise UserError(f"CSV manifest {str(path)!r} has no {' and no '.join(repr(c) for c in missing)} column "
-                        f"(found columns: {found}); expected {CSV_LAYOUT}")
+        no = f"has no {' and no '.join(repr(c) for c in missing)} column"
+        raise DataError(f"CSV manifest {str(path)!r} {no} (found columns: {found}); expected {CSV_LAYOUT}", path=path,
+                        value=header, expected=f"the CSV manifest {no}; expected {CSV_LAYOUT}")
 
     def column(name: str) -> list[str]:
         return body.iloc[:, columns[name]].str.strip().tolist() if name in columns else [""] * len(body)
@@ -541,15 +567,18 @@ def _csv_rows(path: Path) -> list[ManifestRow]:
         where = f"row {i}"
         if not file and not label and not split:
             continue  # an all-empty row (",,"), as spreadsheets leave at the end
+        at = dict(path=path, row=i, counting=CSV_ROWS)
         if not file:
-            raise UserError(f"{str(path)!r} {where} ({CSV_ROWS}): empty 'file' value; expected an image path "
-                            f"relative to the manifest")
+            problem = "empty 'file' value; expected an image path relative to the manifest"
+            raise DataError(f"{str(path)!r} {where} ({CSV_ROWS}): {problem}", column="file", expected=problem, **at)
         if not label:
-            raise UserError(f"{str(path)!r} {where} ({CSV_ROWS}): empty 'label' value for {file!r}; "
-                            f"every row needs a label")
+            raise DataError(f"{str(path)!r} {where} ({CSV_ROWS}): empty 'label' value for {file!r}; "
+                            f"every row needs a label", column="label", value=file,
+                            expected="empty 'label' value; every row needs a label", **at)
         if split and split.lower() not in SPLIT_DIRS:
-            raise UserError(f"{str(path)!r} {where} ({CSV_ROWS}): unknown split {split!r} in column 'split'; "
-                            f"valid: train, val, test")
+            raise DataError(f"{str(path)!r} {where} ({CSV_ROWS}): unknown split {split!r} in column 'split'; "
+                            f"valid: train, val, test", column="split", value=split,
+                            expected="unknown split; valid: train, val, test", **at)
         rows.append((path.parent / file, label, SPLIT_DIRS.get(split.lower(), ""), where))
     return rows
 
@@ -562,9 +591,12 @@ def _manifest_file(path: Path) -> Path:
     if not found:
         found = sorted(path.glob("*.csv"))
         if len(found) != 1:
-            raise UserError(f"found no *.jsonl and {len(found)} *.csv files in {str(path)!r}; expected {MANIFEST_LAYOUT}")
+            what = f"found no *.jsonl and {len(found)} *.csv files"
+            raise DataError(f"{what} in {str(path)!r}; expected {MANIFEST_LAYOUT}", path=path,
+                            expected=f"{what} in the folder; expected {MANIFEST_LAYOUT}")
     if len(found) != 1:
-        raise UserError(f"found {len(found)} *.jsonl files in {str(path)!r}; expected {MANIFEST_LAYOUT}")
+        raise DataError(f"found {len(found)} *.jsonl files in {str(path)!r}; expected {MANIFEST_LAYOUT}", path=path,
+                        expected=f"found {len(found)} *.jsonl files in the folder; expected {MANIFEST_LAYOUT}")
     return found[0]
 
 
@@ -575,21 +607,26 @@ def load_manifest(data_dir: str | None = None, *, seed: int = 0, val_fraction: f
     csv = path.suffix.lower() == ".csv"
     rows = _csv_rows(path) if csv else _jsonl_rows(path)
     if not rows:
-        raise UserError(f"manifest {str(path)!r} has no rows; expected {CSV_LAYOUT if csv else MANIFEST_LAYOUT}")
+        expected = f"expected {CSV_LAYOUT if csv else MANIFEST_LAYOUT}"
+        raise DataError(f"manifest {str(path)!r} has no rows; {expected}", path=path,
+                        expected=f"the manifest has no rows; {expected}")
     (labels,), class_names = encode_labels([r[1] for r in rows])
     has_split = any(r[2] for r in rows)
     if has_split and not all(r[2] for r in rows):
         given = next(r for r in rows if r[2])
         lacking = next(r for r in rows if not r[2])
         note = f"; {CSV_ROWS}" if given[3].startswith("row") else ""
-        raise UserError(f"manifest {str(path)!r} gives \"split\" on some rows only ({given[3]} has {given[2]!r}, "
-                        f"{lacking[3]} has none{note}); give it on every row or none")
+        raise DataError(f"manifest {str(path)!r} gives \"split\" on some rows only ({given[3]} has {given[2]!r}, "
+                        f"{lacking[3]} has none{note}); give it on every row or none", path=path,
+                        expected=f"the manifest gives \"split\" on some rows only ({given[3]} has one, {lacking[3]} "
+                                 f"has none{note}); give it on every row or none")
     splits: dict[str, list[Item]] = {}
     for (file, _, split, _), label in zip(rows, labels):
         splits.setdefault(split or "train", []).append((file, int(label)))
     if "train" not in splits:
-        raise UserError(f"manifest {str(path)!r} has no train rows (splits found: {', '.join(sorted(splits))}); "
-                        f"give some rows split 'train', or leave split out to have train/val/test carved")
+        advice = "give some rows split 'train', or leave split out to have train/val/test carved"
+        raise DataError(f"manifest {str(path)!r} has no train rows (splits found: {', '.join(sorted(splits))}); "
+                        f"{advice}", path=path, expected=f"the manifest has no train rows; {advice}")
     return _load_items("manifest", path, splits, class_names, seed=seed, val_fraction=val_fraction,
                        image_size=image_size, cache_dir=cache_dir, augment_kind=None)
 
@@ -606,7 +643,8 @@ def load_path(path: str | os.PathLike, *, seed: int = 0, val_fraction: float = 0
     """
     p = Path(path).expanduser()
     if not p.exists():
-        raise UserError(f"dataset path {str(p)!r} does not exist; expected {PATH_KINDS}")
+        raise DataError(f"dataset path {str(p)!r} does not exist; expected {PATH_KINDS}", path=p,
+                        expected=f"does not exist; expected {PATH_KINDS}")
     kw = dict(seed=seed, val_fraction=val_fraction, image_size=image_size, cache_dir=cache_dir)
     if p.is_dir():
         splits, name = load_folder(str(p), **kw), p.resolve().name
@@ -616,7 +654,8 @@ def load_path(path: str | os.PathLike, *, seed: int = 0, val_fraction: float = 0
         splits, name = load_folder(str(p), **kw), archive_stem(p)
     else:
         kind = f"a {p.suffix} file" if p.suffix else "a file without a suffix"
-        raise UserError(f"cannot load {str(p)!r} as an image dataset ({kind}); accepted: {PATH_KINDS}")
+        raise DataError(f"cannot load {str(p)!r} as an image dataset ({kind}); accepted: {PATH_KINDS}", path=p,
+                        expected=f"cannot load {kind} as an image dataset; accepted: {PATH_KINDS}")
     splits.name = name or splits.name
     return splits
 

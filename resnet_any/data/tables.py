@@ -18,7 +18,8 @@ padded to the longest series, z-normalised per series for one channel, standardi
 statistics of the training data (train and val, never test) for several; labels sorted as
 splits.encode_labels does. `read_table` is the reader alone, for prediction on unlabelled files.
 
-Every error is one UserError line naming the file, the row or column, and what was expected. Rows of
+Every error is one UserError line naming the file, the row or column, and what was expected (a DataError
+carrying those as fields, and apart from them the value found, which remote readers are not shown). Rows of
 CSV/TSV files are counted as a spreadsheet shows them (the header is row 1, the first series row 2);
 rows of Parquet files from 1 at the first data row; samples of .npz files from 0.
 """
@@ -32,7 +33,7 @@ from typing import Iterable, Sequence
 import numpy as np
 import torch
 
-from ..errors import UserError
+from ..errors import DataError, UserError
 from .base import DataSplits
 from .series import _trim, pad_and_standardise
 from .splits import TEST_FRACTION, ArrayDataset, canonical_label, encode_labels, stratified_split, train_val_test
@@ -83,6 +84,23 @@ class Where:
             text += f"{',' if i is not None else ''} column {column!r}"
         return text
 
+    def error(self, problem: str, i: int | None = None, column: str | None = None, *, value: object = None,
+              expected: str | None = None) -> DataError:
+        """The DataError "'file' row 7 (convention), column 'c': problem" at 0-based data row `i` and `column`.
+
+        `expected` is `problem` without what was read from the file (default: `problem`, which then must hold
+        none); `value` is what was read there.
+        """
+        return DataError(f"{self.at(i, column)}: {problem}", path=self.path,
+                         row=None if i is None else self.number(i), column=column, value=value,
+                         expected=expected or problem, unit="sample" if self.kind == "npz" else "row",
+                         counting=None if i is None else self.CONVENTIONS[self.kind])
+
+
+def file_error(path: Path, message: str, expected: str, value: object = None) -> DataError:
+    """A DataError about a whole file or folder: `message` for its owner, `expected` (no content of it) for others."""
+    return DataError(message, path=path, value=value, expected=expected)
+
 
 def list_names(names: Iterable[object], limit: int = 12) -> str:
     """'a', 'b', ... and N more: the columns (or files) found, for messages."""
@@ -111,16 +129,19 @@ def read_frame(path: Path, text_columns: Iterable[str] = (), *, exact: bool = Tr
     text_columns = set(text_columns)
     suffix = path.suffix.lower()
     if not path.is_file():
-        raise UserError(f"{str(path)!r} does not exist or is not a file")
+        raise file_error(path, f"{str(path)!r} does not exist or is not a file", "does not exist or is not a file")
     if suffix == ".parquet":
         where = Where(path, "parquet")
         try:
             df = pd.read_parquet(path)
         except Exception as e:  # noqa: BLE001 - pyarrow raises ArrowInvalid, OSError and more on bad files
-            raise UserError(f"cannot read Parquet file {str(path)!r}: {' '.join(str(e).split())[:200]}") from None
+            reason = ' '.join(str(e).split())[:200]
+            raise file_error(path, f"cannot read Parquet file {str(path)!r}: {reason}",
+                             "cannot read it as a Parquet file", reason) from None
         df.columns = [str(c).strip() for c in df.columns]
         if not len(df.columns):
-            raise UserError(f"{str(path)!r} is empty (no columns); expected a header row naming the columns")
+            raise file_error(path, f"{str(path)!r} is empty (no columns); expected a header row naming the columns",
+                             "the file is empty (no columns); expected a header row naming the columns")
         for c in df.columns:
             if c in text_columns:
                 df[c] = _text(df[c])
@@ -134,19 +155,24 @@ def read_frame(path: Path, text_columns: Iterable[str] = (), *, exact: bool = Tr
             stripped = {c: str(c).strip() for c in names}
             na_values = {c: ([""] if stripped[c] in text_columns else NA_VALUES) for c in names}
             dtype = {c: str for c in names if stripped[c] in text_columns}
+            # index_col=False: a row with more cells than the header is an error, not an index pandas invents
             df = pd.read_csv(path, sep=sep, skipinitialspace=True, keep_default_na=False, na_values=na_values,
-                             dtype=dtype, skip_blank_lines=False,
+                             dtype=dtype, skip_blank_lines=False, index_col=False,
                              float_precision="round_trip" if exact else None)
         except pd.errors.EmptyDataError:
-            raise UserError(f"{str(path)!r} is empty; expected a header row naming the columns, then one row "
-                            f"per record") from None
+            expected = "expected a header row naming the columns, then one row per record"
+            raise file_error(path, f"{str(path)!r} is empty; {expected}", f"the file is empty; {expected}") from None
         except pd.errors.ParserError as e:
-            raise UserError(f"cannot parse {str(path)!r}: {' '.join(str(e).split())[:200]} "
-                            f"(line 1 is the header)") from None
+            reason = ' '.join(str(e).split())[:200]
+            raise file_error(path, f"cannot parse {str(path)!r}: {reason} (line 1 is the header)",
+                             f"cannot parse it as {'tab' if sep == chr(9) else 'comma'}-separated text; every row "
+                             f"needs as many cells as the header", reason) from None
         except UnicodeDecodeError as e:
-            raise UserError(f"{str(path)!r} is not UTF-8 text: {e}") from None
+            raise file_error(path, f"{str(path)!r} is not UTF-8 text: {e}", "the file is not UTF-8 text",
+                             str(e)) from None
         except (OSError, ValueError) as e:
-            raise UserError(f"cannot read {str(path)!r}: {' '.join(str(e).split())[:200]}") from None
+            reason = ' '.join(str(e).split())[:200]
+            raise file_error(path, f"cannot read {str(path)!r}: {reason}", "cannot read the file", reason) from None
         df.columns = [stripped[c] for c in names]
         for c in df.columns:
             if c in text_columns:
@@ -155,7 +181,16 @@ def read_frame(path: Path, text_columns: Iterable[str] = (), *, exact: bool = Tr
         if blank.any():
             df = df[~blank]
     if not len(df):
-        raise UserError(f"{str(path)!r} has a header ({list_names(df.columns, 6)}) but no data rows")
+        raise file_error(path, f"{str(path)!r} has a header ({list_names(df.columns, 6)}) but no data rows",
+                         "the file has a header but no data rows", list(df.columns))
+    unnamed = [i for i, c in enumerate(df.columns) if not str(c) or str(c).startswith("Unnamed: ")]
+    if unnamed:
+        # pandas' to_csv writes its row index as a first column without a name; read as a time step it would
+        # shift every series by one value and train on the row numbers
+        i = unnamed[0]
+        raise file_error(path, f"{where.at(None, f'#{i + 1}')} has no name in the header (pandas writes its index so: "
+                         "save with index=False); name the column or drop it",
+                         f"column #{i + 1} has no name in the header; name it or drop it (pandas: index=False)")
     return df, where
 
 
@@ -196,8 +231,9 @@ def numeric_values(df, where: Where, *, missing: str | None = None, finite: bool
         columns[c] = num.to_numpy(dtype=np.float64, na_value=np.nan)
     if first is not None:
         pos, c, value = first
-        raise UserError(f"{where.at(int(df.index[pos]), c)}: {_cell(value)} is not a number; expected numeric values"
-                        + (" (empty cells for missing ones)" if missing is None else ""))
+        expected = "expected numeric values" + (" (empty cells for missing ones)" if missing is None else "")
+        raise where.error(f"{_cell(value)} is not a number; {expected}", int(df.index[pos]), c, value=value,
+                          expected=f"the cell is not a number; {expected}")
     values = np.column_stack([columns[c] for c in df.columns]) if columns else np.zeros((len(df), 0))
     if missing is not None or finite:
         bad_mask = np.isnan(values) if missing is not None else np.zeros(values.shape, bool)
@@ -206,7 +242,9 @@ def numeric_values(df, where: Where, *, missing: str | None = None, finite: bool
         if bad_mask.any():
             r, k = (int(v[0]) for v in np.nonzero(bad_mask))
             cell = "empty" if np.isnan(values[r, k]) else f"{values[r, k]}"
-            raise UserError(f"{where.at(int(df.index[r]), str(df.columns[k]))}: {cell} cell; {missing or 'expected a finite number'}")
+            reason = missing or 'expected a finite number'
+            raise where.error(f"{cell} cell; {reason}", int(df.index[r]), str(df.columns[k]), value=cell,
+                              expected=f"{'empty' if cell == 'empty' else 'infinite'} cell; {reason}")
     return values
 
 
@@ -218,8 +256,9 @@ def missing_columns_error(path: Path, missing: Sequence[str], found: Sequence[st
     elif found and all(_is_number(c) for c in found):
         hint = " (the first row looks like data: the file needs a header row naming its columns)"
     which = ", ".join(repr(m) for m in missing)
-    return UserError(f"{str(path)!r} has no column{'s' if len(missing) > 1 else ''} {which}; found columns "
-                     f"{list_names(found)}; expected {expected}{hint}")
+    no = f"has no column{'s' if len(missing) > 1 else ''} {which}"
+    return file_error(path, f"{str(path)!r} {no}; found columns {list_names(found)}; expected {expected}{hint}",
+                      f"the file {no}; expected {expected}{hint}", list(found))
 
 
 def _is_number(text: object) -> bool:
@@ -260,21 +299,23 @@ def _labels_of(df, where: Where, label_column: str, required: bool) -> tuple[lis
     if required:
         for i, lab in enumerate(labels):
             if lab is None or lab == "":
-                raise UserError(f"{where.at(int(df.index[i]), label_column)}: the label is missing; every series needs one")
+                raise where.error("the label is missing; every series needs one", int(df.index[i]), label_column)
     return labels, True
 
 
 def _check_series(s: np.ndarray, where: Where, i: int) -> np.ndarray:
     if not np.isfinite(s).any():
-        raise UserError(f"{where.at(i)}: the series has no values; expected at least one number")
+        raise where.error("the series has no values; expected at least one number", i)
     return _trim(s)
 
 
 def _read_wide(df, where: Where, label_column: str, required: bool, id_column: str | None = None) -> SeriesTable:
     value_cols = [c for c in df.columns if c not in (label_column, id_column)]
     if not value_cols:
-        raise UserError(f"{str(where.path)!r} has no value columns (found {list_names(df.columns)}); expected one "
-                        f"column per time step beside the label column (wide layout) or an 'id' column (long layout)")
+        expected = ("expected one column per time step beside the label column (wide layout) or an 'id' column "
+                    "(long layout)")
+        raise file_error(where.path, f"{str(where.path)!r} has no value columns (found {list_names(df.columns)}); "
+                         f"{expected}", f"the file has no value columns; {expected}", list(df.columns))
     values = numeric_values(df[value_cols], where)
     labels, has = _labels_of(df, where, label_column, required)
     rows = [int(i) for i in df.index]
@@ -291,7 +332,8 @@ def _time_order(col, where: Where) -> np.ndarray:
     empty = col.isna()
     if empty.any():
         i = int(np.flatnonzero(empty.to_numpy())[0])
-        raise UserError(f"{where.at(int(col.index[i]), TIME_COLUMN)}: the time is missing; expected a number or a date on every row")
+        raise where.error("the time is missing; expected a number or a date on every row", int(col.index[i]),
+                          TIME_COLUMN)
     num = pd.to_numeric(col, errors="coerce")
     if not num.isna().any():
         return num.to_numpy(dtype=np.float64)
@@ -307,8 +349,9 @@ def _time_order(col, where: Where) -> np.ndarray:
         return stamps.to_numpy(dtype="datetime64[ns]").astype(np.int64).astype(np.float64)
     bad = num.isna() if stamps is None else (num.isna() & stamps.isna())
     i = int(np.flatnonzero(bad.to_numpy())[0])
-    raise UserError(f"{where.at(int(col.index[i]), TIME_COLUMN)}: {_cell(col.iloc[i])} is neither a number nor a date; "
-                    f"expected the time step's position (numbers) or a date, the same kind on every row")
+    expected = "expected the time step's position (numbers) or a date, the same kind on every row"
+    raise where.error(f"{_cell(col.iloc[i])} is neither a number nor a date; {expected}", int(col.index[i]), TIME_COLUMN,
+                      value=col.iloc[i], expected=f"the cell is neither a number nor a date; {expected}")
 
 
 def _read_long(df, where: Where, label_column: str, required: bool) -> SeriesTable:
@@ -317,12 +360,15 @@ def _read_long(df, where: Where, label_column: str, required: bool) -> SeriesTab
     has_time = TIME_COLUMN in df.columns
     channel_cols = [c for c in df.columns if c not in (ID_COLUMN, label_column, TIME_COLUMN)]
     if not channel_cols:
-        raise UserError(f"{str(where.path)!r} (long layout: it has an 'id' column) has no channel columns; found "
-                        f"{list_names(df.columns)}; expected id, {label_column}, optional time and one numeric column per channel")
+        expected = f"expected id, {label_column}, optional time and one numeric column per channel"
+        raise file_error(where.path, f"{str(where.path)!r} (long layout: it has an 'id' column) has no channel columns; "
+                         f"found {list_names(df.columns)}; {expected}",
+                         f"the file (long layout: it has an 'id' column) has no channel columns; {expected}",
+                         list(df.columns))
     ids = df[ID_COLUMN]
     if ids.isna().any():
         i = int(np.flatnonzero(ids.isna().to_numpy())[0])
-        raise UserError(f"{where.at(int(df.index[i]), ID_COLUMN)}: the id is missing; every row names its series")
+        raise where.error("the id is missing; every row names its series", int(df.index[i]), ID_COLUMN)
     values = numeric_values(df[channel_cols], where)
     labels, has = _labels_of(df, where, label_column, required)
     codes, uniques = pd.factorize(ids, sort=False)
@@ -336,9 +382,11 @@ def _read_long(df, where: Where, label_column: str, required: bool) -> SeriesTab
             # the later of the two rows in the file, for every duplicated pair; report the earliest such row
             pairs = [(max(order[k], order[k + 1]), min(order[k], order[k + 1])) for k in dup]
             second, first = min(pairs)
-            raise UserError(f"{where.at(int(rows[second]), TIME_COLUMN)}: id {str(ids.iloc[second])!r} at time "
-                            f"{df[TIME_COLUMN].iloc[second]} already appears in {where.row(int(rows[first]))}; "
-                            f"expected one row per id and time")
+            raise where.error(f"id {str(ids.iloc[second])!r} at time {df[TIME_COLUMN].iloc[second]} already appears "
+                              f"in {where.row(int(rows[first]))}; expected one row per id and time", int(rows[second]),
+                              TIME_COLUMN, value=(ids.iloc[second], df[TIME_COLUMN].iloc[second]),
+                              expected=f"the same id and time already appear in {where.row(int(rows[first]))}; "
+                                       f"expected one row per id and time")
     else:
         order = np.argsort(codes, kind="stable")
     bounds = np.flatnonzero(np.diff(codes[order])) + 1
@@ -353,8 +401,11 @@ def _read_long(df, where: Where, label_column: str, required: bool) -> SeriesTab
             first = labels[start]
             for k in g:
                 if labels[k] != first:
-                    raise UserError(f"{where.at(int(rows[k]), label_column)}: id {str(ids.iloc[k])!r} has label "
-                                    f"{labels[k]!r} here but {first!r} in {where.row(int(rows[start]))}; a series has one label")
+                    raise where.error(f"id {str(ids.iloc[k])!r} has label {labels[k]!r} here but {first!r} in "
+                                      f"{where.row(int(rows[start]))}; a series has one label", int(rows[k]),
+                                      label_column, value=(ids.iloc[k], labels[k], first),
+                                      expected=f"the series has another label in {where.row(int(rows[start]))}; "
+                                               f"a series has one label")
             out_labels.append(first)
     return SeriesTable(where.path, "long", series, out_labels if has else None, [str(u) for u in uniques], starts,
                        where, channel_names=list(channel_cols), id_column=ID_COLUMN)
@@ -363,38 +414,47 @@ def _read_long(df, where: Where, label_column: str, required: bool) -> SeriesTab
 def _read_npz(path: Path, required: bool) -> SeriesTable:
     where = Where(path, "npz")
     if not path.is_file():
-        raise UserError(f"{str(path)!r} does not exist or is not a file")
+        raise file_error(path, f"{str(path)!r} does not exist or is not a file", "does not exist or is not a file")
     if path.stat().st_size == 0:
-        raise UserError(f"{str(path)!r} is empty; expected a NumPy .npz archive with arrays x and y")
+        expected = "expected a NumPy .npz archive with arrays x and y"
+        raise file_error(path, f"{str(path)!r} is empty; {expected}", f"the file is empty; {expected}")
     try:
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
-        raise UserError(f"cannot read {str(path)!r} as a NumPy .npz archive (arrays x and y, no Python objects): "
-                        f"{' '.join(str(e).split())[:160]}") from None
+        reason = ' '.join(str(e).split())[:160]
+        what = "as a NumPy .npz archive (arrays x and y, no Python objects)"
+        raise file_error(path, f"cannot read {str(path)!r} {what}: {reason}", f"cannot read the file {what}",
+                         reason) from None
     if "x" not in arrays or (required and "y" not in arrays):
         missing = [k for k in ("x", "y") if k not in arrays and (k == "x" or required)]
-        raise UserError(f"{str(path)!r} has no array {', '.join(repr(m) for m in missing)}; found arrays "
-                        f"{list_names(arrays)}; expected x of shape (N, L) or (N, C, L) and y of shape (N,)")
+        no = f"has no array {', '.join(repr(m) for m in missing)}"
+        expected = "expected x of shape (N, L) or (N, C, L) and y of shape (N,)"
+        raise file_error(path, f"{str(path)!r} {no}; found arrays {list_names(arrays)}; {expected}",
+                         f"the file {no}; {expected}", list(arrays))
     x = arrays["x"]
     if not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):
-        raise UserError(f"{str(path)!r} array 'x' holds {x.dtype} values; expected numbers")
+        raise DataError(f"{str(path)!r} array 'x' holds {x.dtype} values; expected numbers", path=path, column="x",
+                        expected=f"array 'x' holds {x.dtype} values; expected numbers")
     if x.ndim == 2:
         x = x[:, None, :]
     if x.ndim != 3 or x.shape[0] == 0 or x.shape[2] == 0:
-        raise UserError(f"{str(path)!r} array 'x' has shape {tuple(arrays['x'].shape)}; expected (N, L) or (N, C, L) "
-                        f"with N and L at least 1")
+        problem = (f"array 'x' has shape {tuple(arrays['x'].shape)}; expected (N, L) or (N, C, L) with N and L at "
+                   f"least 1")
+        raise DataError(f"{str(path)!r} {problem}", path=path, column="x", expected=problem)
     labels = None
     if "y" in arrays:
         y = arrays["y"]
         if y.ndim != 1 or len(y) != len(x):
-            raise UserError(f"{str(path)!r} array 'y' has shape {tuple(y.shape)}; expected ({len(x)},): one label "
-                            f"per series of x")
+            problem = f"array 'y' has shape {tuple(y.shape)}; expected ({len(x)},): one label per series of x"
+            raise DataError(f"{str(path)!r} {problem}", path=path, column="y", expected=problem)
         labels = []
         for i, v in enumerate(y.tolist()):
             if v is None or (isinstance(v, float) and np.isnan(v)) or str(v).strip() == "":
                 if required:
-                    raise UserError(f"{where.at(i)}, array 'y': the label is missing; every series needs one")
+                    problem = "the label is missing; every series needs one"
+                    raise DataError(f"{where.at(i)}, array 'y': {problem}", path=path, row=i, column="y",
+                                    expected=problem, unit="sample", counting=Where.CONVENTIONS["npz"])
                 labels.append(None)
             else:
                 labels.append(canonical_label(v))
@@ -413,7 +473,9 @@ def read_table(path: str | Path, *, label_column: str = "label", labels: bool = 
     suffix = path.suffix.lower()
     if suffix not in EXTENSIONS:
         kind = f"a {path.suffix} file" if path.suffix else "a file without a suffix"
-        raise UserError(f"cannot read {str(path)!r} as series ({kind}); valid extensions: {', '.join(EXTENSIONS)}")
+        valid = f"valid extensions: {', '.join(EXTENSIONS)}"
+        raise file_error(path, f"cannot read {str(path)!r} as series ({kind}); {valid}",
+                         f"cannot read {kind} as series; {valid}")
     if suffix == ".npz":
         return _read_npz(path, labels)
     df, where = read_frame(path, {label_column, ID_COLUMN, TIME_COLUMN})
@@ -441,22 +503,29 @@ def _split_files(folder: Path) -> dict[str, Path]:
             found.setdefault(SPLIT_STEMS[stem], []).append(f)
     for split, files in found.items():
         if len(files) > 1:
-            raise UserError(f"{str(folder)!r} holds several {split} files ({list_names(f.name for f in files)}); keep one")
+            names = [f.name for f in files]
+            raise file_error(folder, f"{str(folder)!r} holds several {split} files ({list_names(names)}); keep one",
+                             f"the folder holds several {split} files; keep one", names)
     if "train" not in found or "test" not in found:
         missing = "train.*" if "train" not in found else "test.*"
         files = sorted(f.name for f in folder.iterdir())
-        raise UserError(f"{str(folder)!r} has no {missing} file (found {list_names(files)}); expected train.* and test.* "
-                        f"(optional val.*) with extension {', '.join(EXTENSIONS)}")
+        expected = f"expected train.* and test.* (optional val.*) with extension {', '.join(EXTENSIONS)}"
+        raise file_error(folder, f"{str(folder)!r} has no {missing} file (found {list_names(files)}); {expected}",
+                         f"the folder has no {missing} file; {expected}", files)
     return {k: v[0] for k, v in found.items()}
 
 
 def _check_same_channels(reference: SeriesTable, other: SeriesTable) -> None:
     if other.channels != reference.channels:
-        raise UserError(f"{str(other.path)!r} holds series of {other.channels} channel(s) but {str(reference.path)!r} "
-                        f"has {reference.channels}; every file of a dataset needs the same channels")
+        raise file_error(other.path, f"{str(other.path)!r} holds series of {other.channels} channel(s) but "
+                         f"{str(reference.path)!r} has {reference.channels}; every file of a dataset needs the same "
+                         f"channels", f"the file holds series of {other.channels} channel(s) but the train file has "
+                         f"{reference.channels}; every file of a dataset needs the same channels")
     if reference.channel_names and other.channel_names and reference.channel_names != other.channel_names:
-        raise UserError(f"{str(other.path)!r} has channel columns {list_names(other.channel_names)} but "
-                        f"{str(reference.path)!r} has {list_names(reference.channel_names)}; every file needs the same, in the same order")
+        raise file_error(other.path, f"{str(other.path)!r} has channel columns {list_names(other.channel_names)} but "
+                         f"{str(reference.path)!r} has {list_names(reference.channel_names)}; every file needs the same, "
+                         f"in the same order", "the file's channel columns are not the train file's; every file needs "
+                         "the same, in the same order", (other.channel_names, reference.channel_names))
 
 
 def _check_class_sizes(table: SeriesTable, needed: int, label_column: str, what: str) -> None:
@@ -467,8 +536,9 @@ def _check_class_sizes(table: SeriesTable, needed: int, label_column: str, what:
     for lab, rows in counts.items():
         if len(rows) < needed:
             column = "y" if table.layout == "npz" else label_column
-            raise UserError(f"{table.where.at(rows[0], column)}: class {lab!r} has {len(rows)} series; {what} needs at "
-                            f"least {needed} of every class; add series of it or remove it")
+            rule = f"{what} needs at least {needed} of every class; add series of it or remove it"
+            raise table.where.error(f"class {lab!r} has {len(rows)} series; {rule}", rows[0], column, value=lab,
+                                    expected=f"the class of this row has {len(rows)} series; {rule}")
 
 
 def load_path(path: str | Path, *, seed: int = 0, val_fraction: float = 0.2, label_column: str = "label",
@@ -481,7 +551,8 @@ def load_path(path: str | Path, *, seed: int = 0, val_fraction: float = 0.2, lab
     """
     p = Path(path).expanduser()
     if not p.exists():
-        raise UserError(f"series dataset path {str(p)!r} does not exist; expected {LAYOUT}")
+        raise file_error(p, f"series dataset path {str(p)!r} does not exist; expected {LAYOUT}",
+                         f"does not exist; expected {LAYOUT}")
     if p.is_dir():
         files = _split_files(p)
         train = read_table(files["train"], label_column=label_column)
@@ -494,9 +565,11 @@ def load_path(path: str | Path, *, seed: int = 0, val_fraction: float = 0.2, lab
                 unseen = [i for i, v in enumerate(other.labels) if canonical_label(v) not in known]
                 if unseen:
                     # a class the model never trains on could only ever be wrong (the other readers refuse it too)
-                    raise UserError(f"{other.where.at(other.rows[unseen[0]], label_column if other.layout != 'npz' else None)}: "
-                                    f"class {canonical_label(other.labels[unseen[0]])!r} is not among the "
-                                    f"classes of {files['train'].name} ({list_names(sorted(known))})")
+                    lab = canonical_label(other.labels[unseen[0]])
+                    raise other.where.error(
+                        f"class {lab!r} is not among the classes of {files['train'].name} ({list_names(sorted(known))})",
+                        other.rows[unseen[0]], label_column if other.layout != 'npz' else None, value=lab,
+                        expected=f"the label is not among the classes of {files['train'].name}")
         name = p.resolve().name
         if val is None:
             # as series._build: the validation part is carved from train after the statistics are taken on all of it
@@ -511,6 +584,7 @@ def load_path(path: str | Path, *, seed: int = 0, val_fraction: float = 0.2, lab
             parts = tuple(ArrayDataset(torch.from_numpy(a), torch.from_numpy(y)) for a, y in zip((tr, va, te), ys))
         layout = train.layout
         channel_names = train.channel_names
+        read = [train, test] + ([val] if val is not None else [])
     else:
         table = read_table(p, label_column=label_column)
         needed = 1 + (TEST_FRACTION > 0) + (val_fraction > 0)
@@ -524,7 +598,14 @@ def load_path(path: str | Path, *, seed: int = 0, val_fraction: float = 0.2, lab
         name = p.stem
         layout = table.layout
         channel_names = table.channel_names
+        read = [table]
     meta.update(layout=layout, label_column=label_column)
+    # gaps inside a series (empty cells, n/a) and infinities are not errors: they become the mean (0)
+    # after standardisation, as the UCR reader treats them; the run says how many there were
+    gaps = sum(int((~np.isfinite(s)).sum()) for t in read for s in t.series)
+    cells = sum(int(s.size) for t in read for s in t.series)
+    meta["notes"] = [f"{gaps} of {cells} values are missing or infinite (empty cells, n/a, inf); they become 0, the "
+                     "mean, after standardisation"] if gaps else []
     if channel_names:
         meta["channel_names"] = list(channel_names)
     train_ds, val_ds, test_ds = parts
