@@ -1,4 +1,7 @@
-"""The app's API through gradio_client, against `python demos/app.py` on loopback: /classify, /train, refusals."""
+"""The app's API through gradio_client, against `python demos/app.py` on loopback: /classify, /train, refusals.
+
+The app runs with a login (tests/_app_server.py): these tests log in as "tester".
+"""
 from __future__ import annotations
 
 import json
@@ -33,9 +36,9 @@ def app():
 
 
 @pytest.fixture(scope="module")
-def client(app):
-    """A gradio_client on the app, telemetry off."""
-    return Client(app.url, verbose=False, analytics_enabled=False, download_files=False)
+def client(app) -> Client:
+    """A gradio_client on the app, logged in, telemetry off."""
+    return app.client("tester")
 
 
 @pytest.fixture(scope="module")
@@ -99,15 +102,15 @@ def test_bad_upload_is_refused_cleanly(client: Client, app, tmp_path: Path, mnis
     assert client.predict(handle_file(str(mnist_pngs[1][0])), api_name="/classify")["label"] == str(mnist_pngs[1][1])
 
 
-def _raw_upload(url: str, content: bytes) -> int:
-    """POST a file to gradio's upload route as any HTTP client could, bypassing gradio_client's own size check."""
+def _raw_upload(app, content: bytes) -> int:
+    """POST a file to gradio's upload route as any logged-in HTTP client could, bypassing gradio_client's size check."""
     boundary = uuid.uuid4().hex
     body = (f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="x.png"\r\n'
             f"Content-Type: image/png\r\n\r\n").encode() + content + f"\r\n--{boundary}--\r\n".encode()
-    req = urllib.request.Request(f"{url}/gradio_api/upload", data=body,
+    req = urllib.request.Request(f"{app.url}/gradio_api/upload", data=body,
                                  headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
     try:
-        with urllib.request.urlopen(req, timeout=60) as r:
+        with app.opener("tester").open(req, timeout=60) as r:
             return r.status
     except urllib.error.HTTPError as e:
         return e.code
@@ -120,8 +123,8 @@ def test_oversized_upload_and_outside_checkpoint_are_refused(client: Client, app
     with pytest.raises(Exception) as err:
         client.predict(handle_file(str(big)), api_name="/classify")
     assert "maximum file size" in str(err.value), str(err.value)
-    assert _raw_upload(app.url, big.read_bytes()) == 413
-    assert _raw_upload(app.url, mnist_pngs[0][0].read_bytes()) == 200
+    assert _raw_upload(app, big.read_bytes()) == 413
+    assert _raw_upload(app, mnist_pngs[0][0].read_bytes()) == 200
     for bad in ("../../etc/passwd", str(REPO / "resnet_any" / "assets" / "mnist_resnet.pt"), "x/../../secret.pt"):
         with pytest.raises(Exception) as err:
             client.predict(handle_file(str(mnist_pngs[0][0])), bad, api_name="/classify")
@@ -129,10 +132,12 @@ def test_oversized_upload_and_outside_checkpoint_are_refused(client: Client, app
 
 
 def test_no_file_outside_temp_dir_is_served(app) -> None:
-    """Gradio's file route refuses the repository, system files and run checkpoints."""
-    for target in ("/etc/passwd", REPO / "demos" / "app.py", REPO / "resnet_any" / "assets" / "mnist_resnet.pt"):
+    """Gradio's file route refuses the repository, system files, run checkpoints and the data root, logged in too."""
+    opener = app.opener("tester")
+    for target in ("/etc/passwd", REPO / "demos" / "app.py", REPO / "resnet_any" / "assets" / "mnist_resnet.pt",
+                   app.data_root, app.outside):
         try:
-            with urllib.request.urlopen(f"{app.url}/gradio_api/file={target}", timeout=10) as r:
+            with opener.open(f"{app.url}/gradio_api/file={target}", timeout=10) as r:
                 status = r.status
         except urllib.error.HTTPError as e:
             status = e.code
@@ -251,12 +256,20 @@ def test_sketched_mnist_digits_are_read(mnist_pngs) -> None:
 
 
 @pytest.mark.parametrize("dataset", ["/etc", "../secrets/table.csv", "C:\\data\\x.csv"])
-def test_train_tab_refuses_paths_as_datasets(tmp_path: Path, dataset: str) -> None:
-    """The CLI reads a user's files by path; the app, which may serve strangers, accepts dataset names only."""
+def test_train_tab_refuses_paths_outside_the_data_root(tmp_path: Path, dataset: str) -> None:
+    """The CLI reads a user's files by path; the app reads paths inside its data root only (without one, names
+    only), and its refusal does not echo the path back."""
+    from resnet_any.app.dataroot import DataRoot
     from resnet_any.app.ui import make_config
     from resnet_any.errors import UserError
 
     with pytest.raises(UserError, match="a path to files is not accepted here") as info:
         make_config(tmp_path, "series", dataset, None, "", None, 1, None, None, "", "")
-    assert dataset not in str(info.value)  # the refusal does not echo the path back
-    assert make_config(tmp_path, "series", "GunPoint", None, "", None, 1, None, None, "", "").dataset == "GunPoint"
+    assert dataset not in str(info.value)
+    root = DataRoot(tmp_path / "data")
+    with pytest.raises(UserError, match="must be a path inside the data root") as info:
+        make_config(tmp_path, "series", dataset, None, "", None, 1, None, None, "", "", root=root)
+    assert dataset not in str(info.value) and str(tmp_path) not in str(info.value)
+    for r in (None, root):
+        assert make_config(tmp_path, "series", "GunPoint", None, "", None, 1, None, None, "", "",
+                           root=r).dataset == "GunPoint"

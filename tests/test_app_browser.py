@@ -1,4 +1,4 @@
-"""The app in a real browser (Playwright + headless Debian Chromium): upload, draw, train live, stop.
+"""The app in a real browser (Playwright + headless Debian Chromium): log in, upload, draw, train live, stop.
 
 Set RESNET_ANY_SCREENSHOTS=demos/screenshots to save a screenshot of each tab there (for the README).
 """
@@ -34,9 +34,19 @@ pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} not i
 OUTSIDE: list[str] = []  # every request the page made to anything but this machine
 
 
+def _log_in(pg, user: str, password: str) -> None:
+    """Fill gradio's login form (the app runs with --auth-file) and submit it."""
+    pg.get_by_label("username").fill(user)
+    pg.get_by_label("password").fill(password)
+    pg.get_by_role("button", name="Login").click()
+
+
 @pytest.fixture(scope="module")
 def page():
-    """A fresh Chromium page on the running app, recording requests that leave loopback."""
+    """A fresh Chromium page on the running app, logged in, recording requests that leave loopback.
+
+    A wrong password first: the login form stays, and no app component is served.
+    """
     server = app_server()
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
@@ -44,6 +54,10 @@ def page():
         pg.on("request", lambda r: None if r.url.startswith(LOCAL) else OUTSIDE.append(r.url))
         pg.set_default_timeout(60_000)
         pg.goto(server.url, wait_until="load")
+        _log_in(pg, "browser", "not-the-password")
+        pg.get_by_text("Incorrect Credentials").wait_for()
+        assert pg.locator("#checkpoint").count() == 0
+        _log_in(pg, "browser", server.users["browser"])
         pg.wait_for_selector("#checkpoint")
         yield pg
         browser.close()
@@ -140,6 +154,34 @@ def test_train_curve_updates_then_stop(page) -> None:
     assert "stopped" in status, status
     # the stop lands within a step; the end line also waits for the small test-split pass
     assert time.monotonic() - t0 < 5, f"took {time.monotonic() - t0:.1f}s to stop"
+
+
+def test_dataset_upload_fills_the_dataset_field(page, tmp_path: Path) -> None:
+    """Uploading a CSV in the Train tab puts its path in the data root into the dataset field and its domain into
+    the domain field; Start trains on it."""
+    page.get_by_role("tab", name="Train").click()
+    table = tmp_path / "my series.csv"
+    table.write_text("label,t0,t1,t2,t3\n" + "".join(f"{'ab'[i % 2]},{i},{i % 3},{i + 2},{i % 2}\n" for i in range(12)))
+    page.locator("#dataset_file input[type=file]").set_input_files(str(table))
+    field = page.locator("#dataset input")
+    deadline = time.monotonic() + 30
+    while not field.input_value().startswith("uploads/") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert re.fullmatch(r"uploads/[0-9a-f]{12}/my_series\.csv", field.input_value()), field.input_value()
+    assert field.input_value() in page.locator("#upload_status").inner_text()
+    # the domain is read from the file (its presets follow), the path stays, and it trains
+    deadline = time.monotonic() + 30
+    while page.locator("#epochs input").input_value() != "40" and time.monotonic() < deadline:
+        time.sleep(0.1)  # the series preset has arrived
+    assert page.locator("#domain input").input_value() == "series"
+    assert field.input_value().endswith("/my_series.csv")
+    page.locator("#epochs input").fill("1")
+    page.locator("#start").click()
+    deadline = time.monotonic() + 60
+    while "finished" not in page.locator("#status").inner_text() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert "finished after 1 epoch" in page.locator("#status").inner_text(), page.locator("#status").inner_text()
+    assert "my_series" in page.locator("#result").inner_text()
 
 
 def test_page_stays_on_this_machine(page) -> None:

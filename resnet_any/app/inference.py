@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from resnet_any.app.messages import PublicError
 from resnet_any.errors import UserError
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
@@ -55,14 +56,14 @@ def resolve_checkpoint(choice: str | None, runs_dir: str | Path) -> Path:
     """Map a dropdown value to a file, refusing anything outside the runs dir (values can come from any API client)."""
     if not choice or choice == SHIPPED:
         if not SHIPPED_FILE.is_file():
-            raise UserError(f"the shipped model {str(SHIPPED_FILE)!r} is missing; train one in the Train tab")
+            raise PublicError("the shipped model is missing from this installation; train one in the Train tab")
         return SHIPPED_FILE
     root = Path(runs_dir).resolve()
     path = (root / str(choice)).resolve()
     if not path.is_relative_to(root) or path.suffix != ".pt":
-        raise UserError(f"checkpoint {choice!r} is not a .pt file under the runs dir; pick one from the list")
+        raise PublicError("the checkpoint is not a .pt file under the runs dir; pick one from the list")
     if not path.is_file():
-        raise UserError(f"checkpoint {choice!r} does not exist (deleted?); refresh the list")
+        raise PublicError(f"checkpoint {choice!r} does not exist (deleted?); refresh the list")
     return path
 
 
@@ -87,7 +88,7 @@ class PredictorCache:
                 return self._items[key]
             predictor = Predictor.from_checkpoint(path, device="cpu")
             if predictor.meta.get("domain") != "image":
-                raise UserError(f"{path.name} is a {predictor.meta.get('domain')} checkpoint; pick an image model")
+                raise PublicError(f"{path.name} is a {predictor.meta.get('domain')} checkpoint; pick an image model")
             self._items[key] = predictor
             while len(self._items) > self.size:
                 self._items.popitem(last=False)
@@ -97,36 +98,36 @@ class PredictorCache:
 # ---------------------------------------------------------------- inputs
 
 def open_upload(path: str | Path | None) -> Image.Image:
-    """Open an uploaded file as a fully decoded PIL image, or raise a UserError that names no server path."""
+    """Open an uploaded file as a fully decoded PIL image, or raise an PublicError that names no server path."""
     if path is None:
-        raise UserError("no image given; upload, paste or draw one")
+        raise PublicError("no image given; upload, paste or draw one")
     p = Path(path)
     try:
         size = p.stat().st_size
     except OSError:
-        raise UserError("the uploaded file is gone; upload it again") from None
+        raise PublicError("the uploaded file is gone; upload it again") from None
     if size > MAX_UPLOAD_BYTES:
-        raise UserError(f"the file is {size / 2**20:.1f} MB; the limit is {MAX_UPLOAD_BYTES // 2**20} MB")
+        raise PublicError(f"the file is {size / 2**20:.1f} MB; the limit is {MAX_UPLOAD_BYTES // 2**20} MB")
     if size == 0:
-        raise UserError("the uploaded file is empty (0 bytes); upload a PNG, JPEG, GIF, BMP, TIFF or WebP image")
+        raise PublicError("the uploaded file is empty (0 bytes); upload a PNG, JPEG, GIF, BMP, TIFF or WebP image")
     try:
         with Image.open(p) as img:
             w, h = img.size
             if w * h > MAX_PIXELS:
-                raise UserError(f"the image is {w}x{h} pixels; the limit is {MAX_PIXELS // 1_000_000} megapixels")
+                raise PublicError(f"the image is {w}x{h} pixels; the limit is {MAX_PIXELS // 1_000_000} megapixels")
             img.load()
             return img.copy()
     except UserError:
         raise
     except Image.DecompressionBombError:
-        raise UserError(f"the image declares too many pixels to decode safely (limit "
+        raise PublicError(f"the image declares too many pixels to decode safely (limit "
                         f"{MAX_PIXELS // 1_000_000} megapixels)") from None
     except UnidentifiedImageError:
-        raise UserError("the file is not an image this app can read; upload a PNG, JPEG, GIF, BMP, TIFF or "
+        raise PublicError("the file is not an image this app can read; upload a PNG, JPEG, GIF, BMP, TIFF or "
                         "WebP image") from None
     except (OSError, ValueError, SyntaxError, EOFError) as e:
         reason = " ".join(str(e).replace(str(p), "").split())[:120] or type(e).__name__
-        raise UserError(f"the image is corrupt or truncated ({reason})") from None
+        raise PublicError(f"the image is corrupt or truncated ({reason})") from None
 
 
 def _frame_glyph(ink: np.ndarray) -> np.ndarray | None:

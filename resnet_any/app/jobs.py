@@ -11,6 +11,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from resnet_any.app.messages import public_message
 from resnet_any.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -60,10 +61,15 @@ def _confusion(trainer: Any, end: dict[str, Any]) -> dict[str, Any] | None:
 
 
 class TrainJob:
-    """Runs `Trainer(config).run(stop)` in a daemon thread and queues its records for the UI to drain."""
+    """Runs `Trainer(config).run(stop)` in a daemon thread and queues its records for the UI to drain.
 
-    def __init__(self, config: Any, stop: threading.Event | None = None) -> None:
+    A failure becomes `error`: the one line `messages.public_message` allows a remote user to see (files named
+    relative to `data_root`, no values read from them); the full message goes to the server's log.
+    """
+
+    def __init__(self, config: Any, stop: threading.Event | None = None, data_root: Path | None = None) -> None:
         self.config = config
+        self.data_root = data_root
         self.stop = stop or threading.Event()
         self.records: queue.SimpleQueue[dict[str, Any]] = queue.SimpleQueue()
         self.error: str | None = None
@@ -99,12 +105,12 @@ class TrainJob:
                     if cm is not None:
                         self.records.put({"type": "confusion", **cm})
         except UserError as e:
-            self.error = " ".join(str(e).split())
-        except MemoryError:
-            self.error = "out of memory; lower the batch size or pick a smaller model"
+            log.info("training job refused: %s", " ".join(str(e).split()))
+            self.error = public_message(e, self.data_root)
         except Exception as e:  # noqa: BLE001 - the UI must get a message, the log gets the traceback
-            log.exception("training job failed")
-            self.error = f"training failed: {type(e).__name__}: {' '.join(str(e).split())[:300]}"
+            if not isinstance(e, MemoryError):
+                log.exception("training job failed")
+            self.error = public_message(e, self.data_root)
         finally:
             self.done.set()
 

@@ -1,8 +1,17 @@
-"""The Gradio Blocks app: a Classify tab and a Train tab over the toolkit's Predictor and Trainer."""
+"""The Gradio Blocks app: a Classify tab and a Train tab over the toolkit's Predictor and Trainer.
+
+What the app may read, say and spend, for users who may be strangers (README, "The Gradio app"):
+- the Train tab reads only the data root (dataroot.py) and the embedded dataset names; uploads land there
+  (uploads.py);
+- every error a user sees passes `messages.public_message`, the one place that decides what it may say;
+- one training job at a time, epochs capped, per-client rate limits on /classify, /train and uploads
+  (limits.py); the login, when there is one, is gradio's own (`launch(auth=...)`) and covers every route.
+"""
 from __future__ import annotations
 
 import asyncio
 import io
+import logging
 import math
 import os
 import time
@@ -16,13 +25,26 @@ import gradio as gr  # noqa: E402
 import pandas as pd  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from resnet_any.app.inference import (SHIPPED, PredictorCache, describe, list_checkpoints, model_input,  # noqa: E402
-                                      open_upload, resolve_checkpoint, sketch_to_image, top_k)
+from resnet_any.app.dataroot import DataRoot, resolve_dataset  # noqa: E402
+from resnet_any.app.inference import (MAX_PIXELS, MAX_UPLOAD_BYTES, SHIPPED, PredictorCache,  # noqa: E402
+                                      describe, list_checkpoints, model_input, open_upload, resolve_checkpoint,
+                                      sketch_to_image, top_k)
 from resnet_any.app.jobs import PRESETS, JobRegistry, Progress, TrainJob, new_run_dir  # noqa: E402
+from resnet_any.app.limits import RateLimiter, client_id  # noqa: E402
+from resnet_any.app.messages import PublicError, public_message  # noqa: E402
+from resnet_any.app.uploads import UPLOAD_SUFFIXES, save_upload  # noqa: E402
 from resnet_any.errors import UserError  # noqa: E402
 
+log = logging.getLogger(__name__)
 DOMAINS = ("image", "series", "graph")
-MAX_UPLOAD = "10mb"
+MAX_UPLOAD = "10mb"  # images; a larger --max-upload-mb raises gradio's cap for dataset uploads
+DEFAULT_MAX_UPLOAD_MB = 10
+# Sizes a job may ask for: far above any recipe, far below what would exhaust the server's memory.
+MAX_WIDTH = 1024
+MAX_BATCH = 4096
+CLASSIFY_FALLBACK = "cannot classify with this model; the details are in the server's log"
+UPLOAD_FALLBACK = "cannot save this upload; the details are in the server's log"
+QUEUE_MAX = 256  # requests waiting in gradio's queue, all endpoints together
 # Classify is cheap (one small forward pass): several at once keep latency flat under load while a job trains.
 CLASSIFY_CONCURRENCY = 4
 STREAM_MIN_S = 0.5  # at most two UI updates a second: the trainer emits ten
@@ -56,42 +78,87 @@ def _checked_upload(component: gr.Image) -> gr.Image:
     return component
 
 
-def _user_error(e: UserError) -> gr.Error:
-    return gr.Error(" ".join(str(e).split()), print_exception=False)
+def _public(e: BaseException, root: DataRoot | None, fallback: str | None = None) -> gr.Error:
+    """An exception as the gr.Error a remote user sees: messages.public_message decides its text."""
+    if isinstance(e, gr.Error):  # raised by this module with a public text already
+        return e
+    if isinstance(e, UserError):  # the full text, values and paths included, is for the operator only
+        log.info("refused: %s", " ".join(str(e).split()))
+    else:
+        log.error("request failed", exc_info=e)
+    text = public_message(e, None if root is None else root.path, *(() if fallback is None else (fallback,)))
+    return gr.Error(text, print_exception=False)
 
 
-def _int(name: str, value: Any, minimum: int) -> int | None:
-    """An integer input (API clients may send 5.0), None when empty; a UserError otherwise."""
+def _int(name: str, value: Any, minimum: int, maximum: int | None = None) -> int | None:
+    """An integer input (API clients may send 5.0), None when empty; an PublicError otherwise."""
     if value is None or value == "":
         return None
     if (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
             or float(value) != int(value)):
-        raise UserError(f"{name} must be a whole number, got {value!r}")
+        raise PublicError(f"{name} must be a whole number, got {str(value)[:40]!r}")
     if int(value) < minimum:
-        raise UserError(f"{name} must be >= {minimum}, got {int(value)}")
+        raise PublicError(f"{name} must be >= {minimum}, got {int(value)}")
+    if maximum is not None and int(value) > maximum:
+        raise PublicError(f"{name} must be <= {maximum} on this server, got {int(value)}")
     return int(value)
 
 
-def make_config(runs_dir: Path, domain: str, dataset: str, data_dir: str | None, model: str, width: Any,
-                epochs: Any, batch_size: Any, lr: Any, optimizer: str, amp: str) -> Any:
-    """The Train tab's inputs as a TrainConfig writing into a new run dir under runs_dir."""
-    from resnet_any.train import TrainConfig
+def _names_only(dataset: str) -> None:
+    """Without a data root nothing is read by path: refuse anything that is not a plain name."""
+    if dataset and ("/" in dataset or "\\" in dataset or "." in dataset or "~" in dataset
+                    or any(ord(c) < 32 for c in dataset)):
+        raise PublicError("this app trains on dataset names only (it has no data root); a path to files is not "
+                       "accepted here")
 
-    if domain not in DOMAINS:
-        raise UserError(f"unknown domain {domain!r}; valid: {', '.join(DOMAINS)}")
-    if dataset and ("/" in dataset or "\\" in dataset or Path(dataset).expanduser().exists()):
-        # the CLI reads a user's own files by path; a web app serving strangers must not hand them the
-        # server's files (cell values would reach the answer) until it confines paths to a data root
-        raise UserError("the app trains on dataset names; a path to files is not accepted here (use the CLI, "
-                        "or a dataset name with the data dir field)")
-    w = _int("width", width, 0)
+
+def make_config(runs_dir: Path, domain: str, dataset: str, data_dir: str | None, model: str, width: Any,
+                epochs: Any, batch_size: Any, lr: Any, optimizer: str, amp: str, *, root: DataRoot | None = None,
+                max_epochs: int | None = None) -> Any:
+    """The Train tab's inputs as a TrainConfig writing into a new run dir under runs_dir; an PublicError (or a
+    DataError of an image manifest) when they are not acceptable.
+
+    Paths (dataset, data dir) are relative to `root` and must stay inside it (dataroot.resolve_dataset);
+    without a root only dataset names are accepted. Options are validated here, before a job is queued.
+    """
+    from resnet_any.data import list_datasets
+    from resnet_any.train import TrainConfig
+    from resnet_any.train.options import validate
+    from resnet_any.train.plan import check_model_domain
+
+    if not isinstance(domain, str) or domain not in DOMAINS:
+        raise PublicError(f"unknown domain {str(domain)[:40]!r}; valid: {', '.join(DOMAINS)}")
+    for name, text in (("dataset", dataset), ("data dir", data_dir), ("model", model), ("optimizer", optimizer),
+                       ("AMP", amp)):
+        if text is not None and not isinstance(text, str):
+            raise PublicError(f"{name} must be text")
+    if root is None:
+        _names_only((dataset or "").strip())
+        if (data_dir or "").strip():
+            raise PublicError("this app has no data root, so it takes no data dir")
+        dataset, data_dir = (dataset or "").strip() or None, None
+    else:
+        dataset, data_dir = resolve_dataset(root, domain, dataset, data_dir, list_datasets(domain))
+    w = _int("width", width, 0, MAX_WIDTH)
+    n_epochs = _int("epochs", epochs, 1, max_epochs)
+    if n_epochs is None and max_epochs is not None:
+        n_epochs = min(PRESETS[domain]["epochs"], max_epochs)
     if lr is not None and (isinstance(lr, bool) or not isinstance(lr, (int, float))):
-        raise UserError(f"learning rate must be a number, got {lr!r}")
-    return TrainConfig(domain=domain, dataset=dataset or None, data_dir=(data_dir or "").strip() or None,
-                       model=model or None, width=w or None, epochs=_int("epochs", epochs, 1),
-                       batch_size=_int("batch size", batch_size, 1), lr=None if lr is None else float(lr),
-                       optimizer=optimizer or None, amp=amp or None, quiet=True,
-                       out=str(new_run_dir(runs_dir, domain)))
+        raise PublicError(f"learning rate must be a number, got {str(lr)[:40]!r}")
+    config = TrainConfig(domain=domain, dataset=dataset, data_dir=data_dir,
+                         model=(model or "").strip() or None, width=w or None, epochs=n_epochs,
+                         batch_size=_int("batch size", batch_size, 1, MAX_BATCH), lr=None if lr is None else float(lr),
+                         optimizer=optimizer or None, amp=amp or None, quiet=True,
+                         out=str(new_run_dir(runs_dir, domain)))
+    try:
+        validate(config)
+        if config.model is not None:
+            check_model_domain(config.model, domain)
+    except PublicError:
+        raise
+    except UserError as e:  # an option's message names the option and the value the user sent
+        raise PublicError(" ".join(str(e).split())) from None
+    return config
 
 
 def _frame(rows: list[dict[str, Any]], columns: list[str], curves: tuple[str, ...]) -> pd.DataFrame:
@@ -105,16 +172,38 @@ def _frame(rows: list[dict[str, Any]], columns: list[str], curves: tuple[str, ..
     return pd.DataFrame(seed + rows, columns=columns).astype({x: "float64", y: "float64", c: "str"})
 
 
-def build_app(runs_dir: str | Path = "runs") -> gr.Blocks:
-    """The whole app; `runs_dir` is where Train writes runs and where Classify looks for image checkpoints."""
+def default_data_root(runs_dir: str | Path) -> Path:
+    """The data root when none is given: a `data` folder beside the runs dir."""
+    return Path(runs_dir).resolve().parent / "data"
+
+
+def build_app(runs_dir: str | Path = "runs", *, data_root: str | Path | None = None, max_epochs: int | None = None,
+              max_upload_mb: int = DEFAULT_MAX_UPLOAD_MB, max_uploads_mb: int | None = None,
+              classify_per_minute: int | None = None, train_per_minute: int | None = None) -> gr.Blocks:
+    """The whole app; `runs_dir` is where Train writes runs and where Classify looks for image checkpoints.
+
+    data_root: the only folder the Train tab reads and uploads go to (default: `data` beside the runs dir,
+    created). max_epochs: the most epochs a job may ask for (None: no cap). max_upload_mb: the most one
+    dataset upload may add to the data root (the file, and a zip's extracted files); max_uploads_mb: the most
+    all uploads together may hold (None: no cap). classify_per_minute / train_per_minute: per-client rate
+    limits of /classify and of /train and uploads (None: none).
+    """
     from resnet_any import list_models
     from resnet_any.data import list_datasets
     from resnet_any.train.config import AMP_MODES, OPTIMIZERS
 
     runs = Path(runs_dir).resolve()
     runs.mkdir(parents=True, exist_ok=True)
+    root = DataRoot(default_data_root(runs) if data_root is None else data_root)
     predictors = PredictorCache()
     registry = JobRegistry()
+    classify_limit = RateLimiter(classify_per_minute, "classify")
+    train_limit = RateLimiter(train_per_minute, "training")
+    upload_limit = RateLimiter(train_per_minute, "upload")
+    max_upload_bytes = int(max_upload_mb) * 2**20
+    max_uploads_bytes = None if max_uploads_mb is None else int(max_uploads_mb) * 2**20
+    # image datasets are decoded with PIL: a small file declaring a huge image must fail, not fill the memory
+    Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 
     # ---- classify -------------------------------------------------------------------------------
 
@@ -123,39 +212,46 @@ def build_app(runs_dir: str | Path = "runs") -> gr.Blocks:
         labels, ms = top_k(predictor, image)
         return predictor, labels, ms
 
-    def classify_api(image: str | None, checkpoint: str | None = SHIPPED) -> dict[str, float]:
+    def classify_api(image: str | None, checkpoint: str | None = SHIPPED,
+                     request: gr.Request | None = None) -> dict[str, float]:
         """Top-5 classes of one image file with the chosen checkpoint (default: the shipped MNIST model)."""
         try:
+            classify_limit.check(client_id(request))
             _, labels, _ = _predict(open_upload(image), checkpoint)
             return labels
-        except UserError as e:
-            raise _user_error(e) from None
+        except Exception as e:  # noqa: BLE001 - every failure reaches the user as one public line
+            raise _public(e, root, CLASSIFY_FALLBACK) from None
 
-    def classify_upload(path: str | None, checkpoint: str | None) -> tuple[Any, str, Any, str]:
+    def classify_upload(path: str | None, checkpoint: str | None,
+                        request: gr.Request | None = None) -> tuple[Any, str, Any, str]:
         if path is None:
             return None, "", None, "upload"
         try:
+            classify_limit.check(client_id(request))
             image = open_upload(path)
             predictor, labels, ms = _predict(image, checkpoint)
             return labels, describe(predictor, checkpoint or SHIPPED, ms), model_input(predictor, image), "upload"
-        except UserError as e:
-            raise _user_error(e) from None
+        except Exception as e:  # noqa: BLE001
+            raise _public(e, root, CLASSIFY_FALLBACK) from None
 
-    def classify_sketch(value: dict | None, checkpoint: str | None) -> tuple[Any, str, Any, str]:
+    def classify_sketch(value: dict | None, checkpoint: str | None,
+                        request: gr.Request | None = None) -> tuple[Any, str, Any, str]:
         try:
+            classify_limit.check(client_id(request))
             predictor = predictors.get(resolve_checkpoint(checkpoint, runs))
             image = sketch_to_image(value, predictor.data)
             if image is None:
                 return None, "draw something: one digit, filling most of the canvas", None, "sketch"
             labels, ms = top_k(predictor, image)
             return labels, describe(predictor, checkpoint or SHIPPED, ms), model_input(predictor, image), "sketch"
-        except UserError as e:
-            raise _user_error(e) from None
+        except Exception as e:  # noqa: BLE001
+            raise _public(e, root, CLASSIFY_FALLBACK) from None
 
-    def classify_again(path: str | None, sketch: dict | None, checkpoint: str | None, source: str) -> tuple:
+    def classify_again(path: str | None, sketch: dict | None, checkpoint: str | None, source: str,
+                       request: gr.Request | None = None) -> tuple:
         if source == "sketch":
-            return classify_sketch(sketch, checkpoint)
-        return classify_upload(path, checkpoint)
+            return classify_sketch(sketch, checkpoint, request)
+        return classify_upload(path, checkpoint, request)
 
     def refresh_checkpoints(current: str | None) -> Any:
         choices = list_checkpoints(runs)
@@ -164,11 +260,16 @@ def build_app(runs_dir: str | Path = "runs") -> gr.Blocks:
 
     # ---- train ----------------------------------------------------------------------------------
 
-    def domain_changed(domain: str) -> tuple:
+    def capped(n: int) -> int:
+        return n if max_epochs is None else min(n, max_epochs)
+
+    def domain_changed(domain: str, current: str | None = None) -> tuple:
         p = PRESETS.get(domain, PRESETS["image"])
-        return (gr.update(choices=list_datasets(domain), value=p["dataset"]),
+        # a path (an upload's) stays: the upload comes first, then the user says which domain it is
+        keep = isinstance(current, str) and "/" in current
+        return (gr.update(choices=list_datasets(domain), value=current if keep else p["dataset"]),
                 gr.update(choices=list_models(domain), value=p["model"]),
-                p["width"], p["epochs"], p["batch_size"], p["lr"], p["optimizer"])
+                p["width"], capped(p["epochs"]), p["batch_size"], p["lr"], p["optimizer"])
 
     def new_job(request: gr.Request) -> str:
         return registry.new_key(request.session_hash)
@@ -177,16 +278,41 @@ def build_app(runs_dir: str | Path = "runs") -> gr.Blocks:
         # by session, not by the key in State: a second Start click would have replaced that key
         registry.stop_session(request.session_hash)
 
+    def upload_dataset(path: str | None, request: gr.Request | None = None) -> tuple[Any, str, str]:
+        """Save an uploaded dataset (a zip of a folder, or one CSV, TSV, Parquet or npz table) into the data root;
+        returns the domain read from its files (None when they do not say), its path in the data root (what the
+        dataset field takes) and a status line."""
+        from resnet_any.data import infer_domain
+
+        try:
+            upload_limit.check(client_id(request))
+            rel = save_upload(path, root, max_upload_bytes, max_uploads_bytes)
+            try:
+                found = infer_domain(str(root.path / rel))
+            except Exception:  # noqa: BLE001 - the domain is a convenience; the loader says what is wrong later
+                found = None
+        except Exception as e:  # noqa: BLE001 - every failure reaches the user as one public line
+            raise _public(e, root, UPLOAD_FALLBACK) from None
+        found = found if found in DOMAINS else None
+        what = f"{found} data" if found else "a dataset (pick its domain)"
+        return (found if found else gr.skip()), rel, (
+            f"uploaded {what}: the dataset field now holds `{rel}`; press **Start** to train on it (the path is "
+            f"yours: keep it to train on the data again)")
+
     async def train(domain: str, dataset: str, data_dir: str, model: str, width: float, epochs: float,
-                    batch_size: float, lr: float, optimizer: str, amp: str, key: str | None = None):
+                    batch_size: float, lr: float, optimizer: str, amp: str, key: str | None = None,
+                    request: gr.Request | None = None):
         """Train with the shared Trainer, streaming (status, loss curve, accuracy curve, result, confusion, models)."""
         stop = registry.flag(key)
         try:
-            config = make_config(runs, domain, dataset, data_dir, model, width, epochs, batch_size, lr, optimizer, amp)
-        except UserError as e:
+            train_limit.check(client_id(request))
+            # off the event loop: checking a folder under the data root walks it
+            config = await asyncio.to_thread(make_config, runs, domain, dataset, data_dir, model, width, epochs,
+                                             batch_size, lr, optimizer, amp, root=root, max_epochs=max_epochs)
+        except Exception as e:  # noqa: BLE001 - every failure reaches the user as one public line
             registry.release(key)
-            raise _user_error(e) from None
-        job = TrainJob(config, stop).start()
+            raise _public(e, root) from None
+        job = TrainJob(config, stop, root.path).start()
         progress = Progress()
         last, dirty = time.monotonic(), False
         try:
@@ -265,13 +391,23 @@ def build_app(runs_dir: str | Path = "runs") -> gr.Blocks:
                     # and the trainer refuse unknown names with a message listing the valid ones
                     dataset = gr.Dropdown(list_datasets("image"), value=p["dataset"], label="Dataset",
                                           allow_custom_value=True, elem_id="dataset")
-                    data_dir = gr.Textbox("", label="Data dir (only for datasets read from files)",
-                                          placeholder="e.g. ../shared/data/MNIST, an image folder, a UCR folder")
+                    data_dir = gr.Textbox("", label="Data dir in the data root (only for mnist, folder, manifest, "
+                                                    "ucr, ts and UCR names)",
+                                          placeholder="e.g. uploads/1a2b3c4d5e6f/MNIST", elem_id="data_dir")
+                with gr.Row():
+                    dataset_file = gr.File(label=f"Upload a dataset: a zip of a folder, or a CSV, TSV, Parquet or npz "
+                                                 f"table (up to {max_upload_mb} MB); the dataset field then holds its "
+                                                 f"path", file_types=list(UPLOAD_SUFFIXES), type="filepath",
+                                           file_count="single", height=90, elem_id="dataset_file")
+                    upload_status = gr.Markdown("Datasets by path are read from this server's data root only; "
+                                                "upload yours here.", elem_id="upload_status")
                 with gr.Row():
                     model = gr.Dropdown(list_models("image"), value=p["model"], label="Model",
                                         allow_custom_value=True)
                     width = gr.Number(p["width"], precision=0, minimum=0, label="Width (0: recipe default)")
-                    epochs = gr.Number(p["epochs"], precision=0, minimum=1, label="Epochs", elem_id="epochs")
+                    epochs = gr.Number(capped(p["epochs"]), precision=0, minimum=1, maximum=max_epochs,
+                                       label="Epochs" if max_epochs is None else f"Epochs (up to {max_epochs})",
+                                       elem_id="epochs")
                     batch_size = gr.Number(p["batch_size"], precision=0, minimum=1, label="Batch size")
                     lr = gr.Number(p["lr"], minimum=0, label="Learning rate")
                     optimizer = gr.Dropdown(list(OPTIMIZERS), value=p["optimizer"], label="Optimizer")
@@ -308,21 +444,29 @@ def build_app(runs_dir: str | Path = "runs") -> gr.Blocks:
         refresh.click(refresh_checkpoints, checkpoint, checkpoint, queue=False, api_visibility="private")
         demo.load(refresh_checkpoints, checkpoint, checkpoint, queue=False, api_visibility="private")
 
-        domain.change(domain_changed, domain, [dataset, model, width, epochs, batch_size, lr, optimizer],
+        domain.change(domain_changed, [domain, dataset], [dataset, model, width, epochs, batch_size, lr, optimizer],
                       queue=False, api_visibility="private")
         start.click(new_job, None, job_key, queue=False, api_visibility="private").then(
             train, [domain, dataset, data_dir, model, width, epochs, batch_size, lr, optimizer, amp, job_key],
             [status, loss_plot, acc_plot, result, confusion, checkpoint], api_name="train",
             concurrency_id="train", concurrency_limit=1)
         stop.click(stop_job, None, None, queue=False, api_visibility="private")
+        dataset_file.upload(upload_dataset, dataset_file, [domain, dataset, upload_status], api_name="upload_dataset",
+                            concurrency_id="upload", concurrency_limit=1)
     return demo
 
 
-def launch(demo: gr.Blocks, host: str = "127.0.0.1", port: int = 7860, block: bool = True) -> Any:
-    """Serve `demo` offline: queue on, uploads capped at 10 MB, no file served beyond gradio's own temp dir."""
-    demo.queue(default_concurrency_limit=2)
+def launch(demo: gr.Blocks, host: str = "127.0.0.1", port: int = 7860, block: bool = True,
+           auth: list[tuple[str, str]] | None = None, max_upload_mb: int = DEFAULT_MAX_UPLOAD_MB) -> Any:
+    """Serve `demo` offline: queue on (bounded), uploads capped (10 MB, or max_upload_mb if larger: images
+    are checked against 10 MB again), no file served beyond gradio's own temp dir; `auth`: gradio's login, on
+    every page and API route."""
+    demo.queue(default_concurrency_limit=2, max_size=QUEUE_MAX)
+    cap = MAX_UPLOAD if max_upload_mb * 2**20 <= MAX_UPLOAD_BYTES else f"{int(max_upload_mb)}mb"
     # allowed_paths stays empty: results reach the page as images in gradio's temp dir, never as paths into runs/
-    return demo.launch(server_name=host, server_port=port, max_file_size=MAX_UPLOAD, show_error=False,
+    return demo.launch(server_name=host, server_port=port, max_file_size=cap, show_error=False,
+                       auth=auth or None,
+                       auth_message="resnet_any: log in with the user name and password you were given",
                        allowed_paths=[], theme=THEME, ssr_mode=False, mcp_server=False, enable_monitoring=False,
                        pwa=False, share=False, inbrowser=False, prevent_thread_lock=not block,
                        # run history can push runs to a Hugging Face bucket: off, like every other network path
