@@ -240,7 +240,8 @@ def test_string_labels_are_numbered_and_said_integer_labels_stay_indices(digits,
     assert meta["class_names"][:3] == ["eight", "five", "four"]
     # integer labels keep their meaning: class 7 is output 7, even when train lacks class 0
     summary = resnet_any.fit(TinyNet(), (x[y > 0][:300], y[y > 0][:300]), out=tmp_path / "b", epochs=1, quiet=True)
-    assert not any("numbered" in n for n in summary.get("notes", []))
+    assert not any("labels numbered in sorted order" in n for n in summary["notes"])
+    assert any("class(es) 0 have no training sample" in n for n in summary["notes"])
     assert resnet_any.load_checkpoint(tmp_path / "b" / "best.pt", model=TinyNet())[1]["num_classes"] == 10
     with pytest.raises(UserError, match=r"outputs shape \(\d+, 3\).* must output \(\d+, 10\)"):
         resnet_any.fit(TinyNet(classes=3), (x[:300], y[:300]), out=tmp_path / "c", epochs=1, quiet=True)
