@@ -16,7 +16,7 @@ import signal
 import sys
 import tempfile
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 # Set before gradio is imported anywhere: no analytics or version check may reach the network.
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
@@ -36,24 +36,22 @@ DEFAULT_CLASSIFY_RATE = 120
 DEFAULT_TRAIN_RATE = 10
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {value}")
-    return value
+def _at_least(low: int, hint: str = "") -> "Callable[[str], int]":
+    """An argparse type: a whole number >= low (`hint` says what the low end means)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number{hint}, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"expected a number >= {low}{hint}, got {value}")
+        return value
+
+    return parse
 
 
-def _rate(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number (0: no limit), got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0 (0: no limit), got {value}")
-    return value
+_positive = _at_least(1)
+_rate = _at_least(0, " (0: no limit)")
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from resnet_any.app.limits import upload_size
 from resnet_any.app.messages import PublicError
 from resnet_any.errors import UserError
 
@@ -102,14 +103,7 @@ def open_upload(path: str | Path | None) -> Image.Image:
     if path is None:
         raise PublicError("no image given; upload, paste or draw one")
     p = Path(path)
-    try:
-        size = p.stat().st_size
-    except OSError:
-        raise PublicError("the uploaded file is gone; upload it again") from None
-    if size > MAX_UPLOAD_BYTES:
-        raise PublicError(f"the file is {size / 2**20:.1f} MB; the limit is {MAX_UPLOAD_BYTES // 2**20} MB")
-    if size == 0:
-        raise PublicError("the uploaded file is empty (0 bytes); upload a PNG, JPEG, GIF, BMP, TIFF or WebP image")
+    upload_size(p, MAX_UPLOAD_BYTES, "upload a PNG, JPEG, GIF, BMP, TIFF or WebP image")
     try:
         with Image.open(p) as img:
             w, h = img.size

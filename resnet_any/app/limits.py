@@ -1,4 +1,4 @@
-"""Per-client rate limits for the app's endpoints, and who a client is.
+"""Per-client rate limits for the app's endpoints, who a client is, and the cap on an upload's size.
 
 A client is its user name when the app has a login, else the address its requests come from (behind a
 proxy every user shares the proxy's address, and so one allowance).
@@ -14,6 +14,21 @@ from typing import Any
 from resnet_any.app.messages import PublicError
 
 WINDOW_S = 60.0
+
+
+def upload_size(path: Any, max_bytes: int, empty_hint: str = "") -> int:
+    """The size of an uploaded file, or a PublicError (no server path) when it is gone, empty or over the cap."""
+    import os
+
+    try:
+        size = os.stat(path).st_size
+    except OSError:
+        raise PublicError("the uploaded file is gone; upload it again") from None
+    if size > max_bytes:
+        raise PublicError(f"the file is {size / 2**20:.1f} MB; the limit is {max_bytes / 2**20:.0f} MB")
+    if size == 0:
+        raise PublicError("the uploaded file is empty (0 bytes)" + (f"; {empty_hint}" if empty_hint else ""))
+    return size
 
 
 def client_id(request: Any) -> str:

@@ -18,6 +18,7 @@ import zipfile
 from pathlib import Path, PurePosixPath
 
 from resnet_any.app.dataroot import MAX_NAME_BYTES, UPLOADS, DataRoot
+from resnet_any.app.limits import upload_size
 from resnet_any.app.messages import PublicError
 from resnet_any.data.archives import ARCHIVE_SUFFIXES
 
@@ -146,14 +147,7 @@ def save_upload(src: str | os.PathLike | None, root: DataRoot, max_bytes: int,
     if suffix not in UPLOAD_SUFFIXES:
         raise PublicError(f"a dataset upload must be one of {', '.join(UPLOAD_SUFFIXES)} (a zip of a folder, or one "
                        f"table); got {'a ' + suffix[:12] + ' file' if suffix else 'a file without a suffix'}")
-    try:
-        size = path.stat().st_size
-    except OSError:
-        raise PublicError("the uploaded file is gone; upload it again") from None
-    if size > max_bytes:
-        raise PublicError(f"the file is {size / 2**20:.1f} MB; the limit is {max_bytes / 2**20:.0f} MB")
-    if size == 0:
-        raise PublicError("the uploaded file is empty (0 bytes)")
+    upload_size(path, max_bytes)
     uploads = root.path / UPLOADS
     uploads.mkdir(parents=True, exist_ok=True)
     if max_total_bytes is not None and _tree_size(uploads) + size > max_total_bytes:
