@@ -395,12 +395,13 @@ def build_app(runs_dir: str | Path = "runs", *, data_root: str | Path | None = N
                                                     "ucr, ts and UCR names)",
                                           placeholder="e.g. uploads/1a2b3c4d5e6f/MNIST", elem_id="data_dir")
                 with gr.Row():
-                    dataset_file = gr.File(label=f"Upload a dataset: a zip of a folder, or a CSV, TSV, Parquet or npz "
-                                                 f"table (up to {max_upload_mb} MB); the dataset field then holds its "
-                                                 f"path", file_types=list(UPLOAD_SUFFIXES), type="filepath",
-                                           file_count="single", height=90, elem_id="dataset_file")
+                    # a short label: a long one wraps over the drop area at this height
+                    dataset_file = gr.File(label=f"Upload a dataset (zip, CSV, TSV, Parquet, npz; up to {max_upload_mb} MB)",
+                                           file_types=list(UPLOAD_SUFFIXES), type="filepath",
+                                           file_count="single", height=120, elem_id="dataset_file")
                     upload_status = gr.Markdown("Datasets by path are read from this server's data root only; "
-                                                "upload yours here.", elem_id="upload_status")
+                                                "upload yours here (a zip of a folder, or one table): the dataset "
+                                                "field then holds its path.", elem_id="upload_status")
                 with gr.Row():
                     model = gr.Dropdown(list_models("image"), value=p["model"], label="Model",
                                         allow_custom_value=True)

@@ -147,7 +147,7 @@ def save_upload(src: str | os.PathLike | None, root: DataRoot, max_bytes: int,
     if suffix not in UPLOAD_SUFFIXES:
         raise PublicError(f"a dataset upload must be one of {', '.join(UPLOAD_SUFFIXES)} (a zip of a folder, or one "
                        f"table); got {'a ' + suffix[:12] + ' file' if suffix else 'a file without a suffix'}")
-    upload_size(path, max_bytes)
+    size = upload_size(path, max_bytes)
     uploads = root.path / UPLOADS
     uploads.mkdir(parents=True, exist_ok=True)
     if max_total_bytes is not None and _tree_size(uploads) + size > max_total_bytes:
