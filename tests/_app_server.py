@@ -26,7 +26,8 @@ REPO = Path(__file__).resolve().parents[1]
 START_TIMEOUT_S = 180  # importing torch and gradio on 2 busy cores takes a while
 # user -> password; "tester": test_app_api, "guard": test_app_security, "flood": its rate-limit test,
 # "browser": test_app_browser; "cli" comes from --auth rather than the file
-USERS = {"tester": "pw:tester-1", "guard": "pw-guard-2", "flood": "pw-flood-3", "browser": "pw-browser-4"}
+USERS = {"tester": "pw:tester-1", "guard": "pw-guard-2", "flood": "pw-flood-3", "browser": "pw-browser-4",
+         "whole": "pw-whole-5"}
 CLI_USER = ("cli", "pw-cli-5")
 MAX_EPOCHS = 200
 MAX_UPLOAD_MB = 2

@@ -111,10 +111,22 @@ def test_paths_out_of_the_data_root_are_refused_alike(app, client: Client) -> No
     _clean(app, next(iter(answers)))
     # a bare word naming a folder in the server's working directory (outside the root) is never read
     answer = _refusal(client, domain="series", dataset="outside")
-    assert answer.startswith("unknown series dataset") and "GunPoint" in answer, answer
+    assert answer.startswith("unknown series dataset 'outside'") and "GunPoint" in answer, answer
     _clean(app, answer)
     # nothing was trained on any of it: no run records a path outside the root or the marker
     assert not any(OUT_MARK in f.read_text() or str(out) in f.read_text() for f in app.runs_dir.glob("*/*.json"))
+
+
+def test_no_oracle_for_the_working_directory_and_no_reading_every_upload(app) -> None:
+    """A bare word is answered alike whether the server's working directory holds it or not; the root itself and
+    the uploads folder (every user's uploads, their class names and folder tokens) are refused like a way out."""
+    client = app.client("whole")  # its own user: its own rate allowance
+    answer = _refusal(client, domain="series", dataset="outside")  # a folder in the server's working directory
+    assert _refusal(client, domain="series", dataset="nothing_by_this_name") == answer.replace(
+        "'outside'", "'nothing_by_this_name'")
+    (app.data_root / "uploads").mkdir(exist_ok=True)
+    for whole in (".", "uploads", "guard/..", "./uploads/"):
+        assert REFUSED in _refusal(client, domain="image", dataset=whole), whole
 
 
 def test_manifest_naming_images_outside_the_root_is_refused(app, client: Client) -> None:
@@ -158,6 +170,18 @@ def test_uploaded_csv_trains(app, client: Client, tmp_path: Path) -> None:
     assert "my_table" in result and confusion.get("visible") is True, (result, confusion)
     _clean(app, status)
     _clean(app, result.replace("\n", " "))
+
+
+def test_compressed_uploads_that_would_inflate_past_the_limit_are_refused(app, client: Client,
+                                                                           tmp_path: Path) -> None:
+    """A small npz of zeros declaring hundreds of MB is refused at upload: readers would inflate it in memory."""
+    bomb = tmp_path / "zeros.npz"
+    np.savez_compressed(bomb, x=np.zeros((3000, 1, 100, 100), np.float32), y=np.zeros(3000, np.int64))
+    assert bomb.stat().st_size < 2**20  # well under the upload limit as sent
+    with pytest.raises(Exception) as err:
+        client.predict(handle_file(str(bomb)), api_name="/upload_dataset")
+    assert "inflates to more than" in str(err.value), str(err.value)
+    assert not any(app.data_root.glob("uploads/*/zeros.npz"))  # nothing left behind
 
 
 def _zip(path: Path, members: dict[str, bytes], link: str | None = None) -> Path:

@@ -82,6 +82,11 @@ class DataRoot:
         if not self.inside(candidate):
             raise refusal(what)
         real = Path(os.path.realpath(candidate))
+        uploads = self.path / UPLOADS
+        if real == uploads or uploads.is_relative_to(real):
+            # the root itself or the uploads folder would read every user's uploads (and show their class
+            # names and folder tokens); an upload is reached by its own uploads/<token>/... path only
+            raise refusal(what)
         try:
             exists = real.exists()
         except (OSError, ValueError):
@@ -175,9 +180,12 @@ def resolve_dataset(root: DataRoot, domain: str, dataset: str | None, data_dir: 
         except (OSError, ValueError):
             in_root = False
         if not in_root:
-            if len(name) > 100 or dataset_path(domain, name, resolved_dir) is not None:
-                # a word the loader would take for a file in the server's working directory: never read it
-                raise PublicError(f"unknown {domain} dataset; valid: {', '.join(known)}, or a path in the data root")
+            if resolved_dir is None or len(name) > 100 or dataset_path(domain, name, resolved_dir) is not None:
+                # neither a known name nor in the root (a name in a data dir is looked up there only): one answer
+                # for every such word, never a look at the server's working directory, whose answer would differ
+                # for names that exist there
+                raise PublicError(f"unknown {domain} dataset {name[:100]!r}; valid: {', '.join(known)}, or a path "
+                                  "in the data root")
             return name, resolved_dir
     real = root.locate(name, "the dataset")
     if domain == "image" and real.is_file() and real.suffix.lower() in (".jsonl", ".csv"):

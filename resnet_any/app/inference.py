@@ -59,12 +59,13 @@ def resolve_checkpoint(choice: str | None, runs_dir: str | Path) -> Path:
         if not SHIPPED_FILE.is_file():
             raise PublicError("the shipped model is missing from this installation; train one in the Train tab")
         return SHIPPED_FILE
-    root = Path(runs_dir).resolve()
-    path = (root / str(choice)).resolve()
-    if not path.is_relative_to(root) or path.suffix != ".pt":
-        raise PublicError("the checkpoint is not a .pt file under the runs dir; pick one from the list")
-    if not path.is_file():
-        raise PublicError(f"checkpoint {choice!r} does not exist (deleted?); refresh the list")
+    # only values the list offers: resolving a typed path (.., links) would answer differently for places
+    # that exist, and so tell a client about the server's folders
+    if str(choice) not in {value for _, value in list_checkpoints(runs_dir)}:
+        raise PublicError("the checkpoint is not one of the listed models; pick one from the list (refresh it)")
+    path = (Path(runs_dir) / str(choice)).resolve()
+    if not path.is_relative_to(Path(runs_dir).resolve()) or not path.is_file():
+        raise PublicError("the checkpoint is not one of the listed models; pick one from the list (refresh it)")
     return path
 
 

@@ -57,6 +57,40 @@ def _member_parts(name: str) -> tuple[str, ...] | None:
     return parts
 
 
+# Compressed formats a reader inflates in memory (npz members, gzip'd IDX files, Parquet pages): what they
+# declare they hold may be at most this many times the upload limit, so a 1 MB file cannot claim 1 GB
+INFLATE_FACTOR = 10
+
+
+def _inflated_bytes(path: Path) -> int:
+    """What a compressed data file declares it inflates to (its own size for other files), read from headers only."""
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".npz":
+            with zipfile.ZipFile(path) as z:
+                return sum(i.file_size for i in z.infolist())
+        if suffix == ".gz":
+            with open(path, "rb") as f:  # gzip's trailer: the inflated size mod 2**32 (one member)
+                f.seek(-4, os.SEEK_END)
+                return max(int.from_bytes(f.read(4), "little"), path.stat().st_size)
+        if suffix == ".parquet":
+            import pyarrow.parquet as pq
+
+            meta = pq.ParquetFile(path).metadata
+            return sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+    except Exception:  # noqa: BLE001 - an unreadable file is the reader's to report, with its row and column
+        return path.stat().st_size
+    return path.stat().st_size
+
+
+def _check_inflation(files: list[Path], max_bytes: int) -> None:
+    """Refuse compressed data that would inflate past INFLATE_FACTOR x the upload limit when a reader loads it."""
+    total = sum(_inflated_bytes(f) for f in files)
+    if total > INFLATE_FACTOR * max_bytes:
+        raise PublicError(f"the data inflates to more than {INFLATE_FACTOR * max_bytes / 2**20:.0f} MB when read "
+                          f"(compressed npz, gzip or Parquet); the limit is {INFLATE_FACTOR} times the upload limit")
+
+
 def _checked_members(z: zipfile.ZipFile, max_bytes: int) -> list[tuple[zipfile.ZipInfo, tuple[str, ...]]]:
     """The members to extract, after every check that needs no writing."""
     members, total = [], 0
@@ -71,6 +105,8 @@ def _checked_members(z: zipfile.ZipFile, max_bytes: int) -> list[tuple[zipfile.Z
             raise PublicError("the zip is encrypted; upload it without a password")
         if info.is_dir():
             members.append((info, parts))
+            if len(members) > 2 * MAX_FILES:  # folders cost inodes too
+                raise PublicError(f"the zip holds more than {2 * MAX_FILES:,} entries; the limit is {2 * MAX_FILES:,}")
             continue
         if parts[-1].lower().endswith(ARCHIVE_SUFFIXES):
             raise PublicError("the zip holds another archive; upload one zip of the files themselves")
@@ -113,7 +149,7 @@ def _extract(src: Path, dest: Path, max_bytes: int) -> None:
     except PublicError:
         raise
     except FileExistsError:
-        raise PublicError("the zip holds the same file twice (names differing only in case or in '/'?)") from None
+        raise PublicError("the zip holds the same file twice (names differing only in case or in slashes?)") from None
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError, RuntimeError, ValueError):
         raise PublicError("the file is not a readable zip archive (corrupt, truncated or an unsupported "
                        "compression method)") from None
@@ -161,11 +197,13 @@ def save_upload(src: str | os.PathLike | None, root: DataRoot, max_bytes: int,
             _extract(path, dest, max_bytes)
             entries = [e for e in dest.iterdir() if not e.name.startswith(".")]
             target = entries[0] if len(entries) == 1 else dest
+            _check_inflation([f for f in dest.rglob("*") if f.is_file()], max_bytes)
             if max_total_bytes is not None and _tree_size(uploads) > max_total_bytes:
                 raise PublicError("the server's space for uploads is full; try again later")
         else:
             target = folder / safe_name(name)
             shutil.copyfile(path, target)
+            _check_inflation([target], max_bytes)
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
