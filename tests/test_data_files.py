@@ -749,9 +749,19 @@ def test_predict_a_graph_folder_writes_one_row_per_graph(mutag, tmp_path: Path, 
     assert rows[5]["graph_id"] == "mol005" and float(rows[5]["top1_prob"]) >= 0.5
 
 
-def test_predict_a_series_table_without_labels(gunpoint_runs, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def _same_as_the_model(rows: list[dict], folder: Path, run: Path) -> None:
+    """Predicted rows equal the checkpoint's own argmax and probabilities on the folder's test split."""
     from resnet_any.train import load_checkpoint
 
+    s = load_dataset("series", str(folder))
+    model, meta = load_checkpoint(run / "best.pt")
+    with torch.no_grad():
+        probs = torch.softmax(model(s.test.x), 1)
+    assert [r["predicted"] for r in rows] == [meta["class_names"][i] for i in probs.argmax(1).tolist()]
+    assert np.allclose([float(r["top1_prob"]) for r in rows], probs.max(1).values.numpy(), atol=2e-6)
+
+
+def test_predict_a_series_table_without_labels(gunpoint_runs, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     folder, run, _, _ = gunpoint_runs
     table = pd.read_csv(folder / "test.csv").drop(columns="label")
     path = _write(table, tmp_path / "new.parquet")
@@ -760,13 +770,8 @@ def test_predict_a_series_table_without_labels(gunpoint_runs, tmp_path: Path, ca
     assert code == 0, err
     rows = list(csv.DictReader(preds.open()))
     assert len(rows) == 150 and rows[0]["row"] == "1" and "true_label" not in rows[0]
-    s = load_dataset("series", str(folder))
-    model, meta = load_checkpoint(run / "best.pt")
-    with torch.no_grad():
-        probs = torch.softmax(model(s.test.x), 1)
-    assert [r["predicted"] for r in rows] == [meta["class_names"][i] for i in probs.argmax(1).tolist()]
-    assert np.allclose([float(r["top1_prob"]) for r in rows], probs.max(1).values.numpy(), atol=2e-6)
-    # a file with labels adds the true label; a folder is refused for a series checkpoint
+    _same_as_the_model(rows, folder, run)
+    # a file with labels adds the true label; a train/test folder is predicted file by file
     code, text, _ = _predict(["--checkpoint", str(run / "best.pt"), "--dataset", str(folder / "test.csv")], capsys)
     assert code == 0 and text.splitlines()[0].startswith("row,true_label,predicted")
     code, text, _ = _predict(["--checkpoint", str(run / "best.pt"), "--dataset", str(folder)], capsys)
@@ -775,7 +780,7 @@ def test_predict_a_series_table_without_labels(gunpoint_runs, tmp_path: Path, ca
 
 
 def test_predict_a_long_table_matches_channels_by_name(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    from resnet_any.train import TrainConfig, load_checkpoint, train
+    from resnet_any.train import TrainConfig, train
 
     folder = tmp_path / "motions"
     for split in ("TRAIN", "TEST"):
@@ -789,12 +794,7 @@ def test_predict_a_long_table_matches_channels_by_name(tmp_path: Path, capsys: p
     assert code == 0, err
     rows = list(csv.DictReader(io.StringIO(text)))
     assert len(rows) == 40 and rows[0]["id"] == "TE0"
-    s = load_dataset("series", str(folder))
-    model, meta = load_checkpoint(run / "best.pt")
-    with torch.no_grad():
-        probs = torch.softmax(model(s.test.x), 1)
-    assert [r["predicted"] for r in rows] == [meta["class_names"][i] for i in probs.argmax(1).tolist()]
-    assert np.allclose([float(r["top1_prob"]) for r in rows], probs.max(1).values.numpy(), atol=2e-6)
+    _same_as_the_model(rows, folder, run)
     # a channel the model never saw: one line naming the file and both column lists
     _write(test.rename(columns={"c5": "gyro_z"}), tmp_path / "renamed.csv")
     code, _, err = _predict(["--checkpoint", str(run / "best.pt"), "--dataset", str(tmp_path / "renamed.csv")], capsys)

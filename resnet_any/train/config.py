@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 from resnet_any.errors import UserError, read_text_file
 # the options themselves live in options.py; these names stay importable from here

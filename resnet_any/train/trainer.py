@@ -9,10 +9,8 @@ from __future__ import annotations
 import contextlib
 import io
 import math
-import sys
 import threading
 import time
-from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 import torch
