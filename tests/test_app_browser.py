@@ -181,6 +181,9 @@ def test_dataset_upload_fills_the_dataset_field(page, tmp_path: Path) -> None:
     while "finished" not in page.locator("#status").inner_text() and time.monotonic() < deadline:
         time.sleep(0.2)
     assert "finished after 1 epoch" in page.locator("#status").inner_text(), page.locator("#status").inner_text()
+    deadline = time.monotonic() + 15  # the result panel renders just after the status line on a busy machine
+    while "my_series" not in page.locator("#result").inner_text() and time.monotonic() < deadline:
+        time.sleep(0.2)
     assert "my_series" in page.locator("#result").inner_text()
 
 

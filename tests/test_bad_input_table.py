@@ -190,7 +190,7 @@ CASES: dict[str, tuple[Callable[[Path, Any], Any], Any]] = {
         lambda t, c: cli(__import__("resnet_any.evaluate", fromlist=["main"]).main,
                          ["--checkpoint", str(ckpt_of_other_model(t))], c), r"do not fit model"),
     "app checkpoint outside the runs dir": (lambda t, c: resolve_checkpoint("../../etc/passwd.pt", t / "runs"),
-                                            r"not a \.pt file under the runs dir"),
+                                            r"not one of the listed models"),
 }
 
 

@@ -252,6 +252,7 @@ def test_crafted_pickle_runs_nothing_through_any_entry_point(tmp_path: Path) -> 
     evil = tmp_path / "runs" / "evil" / "best.pt"
     evil.parent.mkdir(parents=True)
     torch.save({"format": "resnet_any", "model": Payload(marker)}, evil)
+    (evil.parent / "config.json").write_text('{"domain": "image"}')  # an image run: the app lists it
     resume_dir = tmp_path / "resume"
     resume_dir.mkdir()
     torch.save({"format": "resnet_any", "config": Payload(marker)}, resume_dir / "last.pt")
