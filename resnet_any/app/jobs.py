@@ -229,8 +229,9 @@ class Progress:
             verb = "stopped" if e["stopped"] else "finished"
             acc = e.get("test_accuracy")
             acc_text = f" · test accuracy {acc:.4f}" if acc is not None else " · no finished epoch, nothing to test"
+            warned = "".join(f" · warning: {w}" for w in e.get("warnings", []))  # a run that learned nothing
             return (f"{verb} after {e['epochs']} epoch(s) in {_duration(e['wall_seconds'])}{acc_text} · "
-                    f"run dir `{Path(e['out']).name}`")
+                    f"run dir `{Path(e['out']).name}`{warned}")
         if waiting:
             return f"waiting for the previous job to finish stopping… ({elapsed})"
         if self.start is None:

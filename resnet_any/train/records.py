@@ -79,6 +79,7 @@ class EndRecord(TypedDict):
     stopped: bool                       # stopped before its last epoch by a signal or the app (resumable)
     stopped_early: NotRequired[bool]    # ended by a callback (early stopping), not interrupted
     notes: NotRequired[list[str]]       # the start record's notes, kept in summary.json
+    warnings: list[str]                 # symptoms of a run that learns nothing (health.py); empty when healthy
 
 
 Record = StartRecord | StepRecord | EpochRecord | EndRecord

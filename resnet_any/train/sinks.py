@@ -249,6 +249,8 @@ class Console(Sink):
                 self._print(format_epoch(rec, self.epochs))
         elif kind == "end":
             self._close_bar()
+            for warning in rec.get("warnings", []):  # said even when quiet: a run that learned nothing
+                print(f"warning: {warning}", file=sys.stderr, flush=True)
             acc = rec.get("test_accuracy")
             if acc is not None:
                 result = f"test_accuracy {acc:.4f}  test_loss {rec['test_loss']:.4f}  best_epoch {rec['best_epoch']}"

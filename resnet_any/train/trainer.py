@@ -19,6 +19,7 @@ from torch import nn
 from resnet_any.errors import UserError
 from resnet_any.train import distributed
 from resnet_any.train.callbacks import Callback
+from resnet_any.train.health import Health
 from resnet_any.train.checkpoint import atomic_write, read_checkpoint, remove_stale_temps
 from resnet_any.train.optim import Schedule, build_optimizer
 from resnet_any.train.options import TrainConfig
@@ -57,7 +58,8 @@ class Trainer:
         self.cfg = plan.config
         self.splits, self.model, self.device, self.dist, self.out = plan.splits, plan.model, plan.device, plan.dist, plan.out
         self.selects_on_val = plan.selects_on_val
-        self.callbacks = list(callbacks)
+        self.health = Health()  # every run watches for learning nothing (health.py)
+        self.callbacks = [*callbacks, self.health]
         self.notes = list(plan.notes)  # said once at the start, kept in summary.json
         self.task = make_task(self.splits, self.device, plan.batch_size, self.cfg.workers,
                               channels_last=plan.channels_last, order=self.sample_order)
@@ -109,6 +111,25 @@ class Trainer:
     def history(self) -> list[dict[str, Any]]:
         """The metrics.jsonl rows of the finished epochs."""
         return self.progress.history
+
+    def class_counts(self, split: str) -> list[int]:
+        """Samples per class in a split (nodes for one graph), from the labels alone."""
+        k = self.splits.num_classes
+        if not self.task.has(split):
+            return []
+        if self.splits.task == "node":
+            g = self.splits.graph
+            y = g.y[g[f"{split}_mask"]]
+        else:
+            ds = getattr(self.splits, split)
+            if isinstance(ds, list):
+                y = torch.cat([g.y.view(-1) for g in ds]) if ds else torch.zeros(0)
+            elif isinstance(getattr(ds, "y", None), torch.Tensor):
+                y = ds.y
+            else:
+                y = torch.as_tensor([int(ds[i][1]) for i in range(len(ds))])
+        y = y.long()
+        return torch.bincount(y[(y >= 0) & (y < k)], minlength=k).tolist()
 
     def sample_order(self, n: int, generator: torch.Generator) -> torch.Tensor:
         """The training samples this rank visits in one epoch: its slice of every global batch of one permutation.
@@ -348,6 +369,7 @@ class Trainer:
             test = self.evaluate("test")
         chosen = self.best["epoch"] is not None
         early = stopped and self._early_stop
+        warnings = self.health.verdict()
         return {"type": "end", "best_epoch": self.best["epoch"], "select": self.cfg.select,
                 "best_val_acc": self.best["val_acc"] if chosen else None,
                 "best_val_loss": self.best["val_loss"] if chosen else None,
@@ -358,7 +380,8 @@ class Trainer:
                 "wall_seconds": self.progress.elapsed + time.monotonic() - t_run, "dataset": self.splits.name,
                 "model": self.cfg.model, "domain": self.cfg.domain, "epochs": len(self.history),
                 "skipped_steps": self.progress.skipped_steps, "out": str(self.out), "stopped": stopped and not early,
-                **({"stopped_early": True} if early else {}), **({"notes": list(self.notes)} if self.notes else {})}
+                **({"stopped_early": True} if early else {}), **({"notes": list(self.notes)} if self.notes else {}),
+                "warnings": warnings}
 
 
 def train(config: TrainConfig | Plan, stop: threading.Event | None = None, sinks: list[Sink] | None = None,
