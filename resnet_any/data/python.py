@@ -14,7 +14,6 @@ Labels: integers are class indices as they are (class k is output k of the model
 """
 from __future__ import annotations
 
-import dataclasses
 from typing import Any, Sequence
 
 import numpy as np
@@ -266,8 +265,3 @@ def _graph_splits(train: list, val: Sequence | None, test: Sequence | None, seed
     return DataSplits(name=name, domain="graph", task="graph", train=list(train), val=list(val),
                       test=None if test is None else list(test), num_classes=k, class_names=[str(i) for i in range(k)],
                       in_channels=width, meta={"task": "graph", "num_features": width})
-
-
-def with_name(splits: DataSplits, name: str) -> DataSplits:
-    """A copy named `name` (what summaries and checkpoints call the dataset)."""
-    return dataclasses.replace(splits, name=name)

@@ -246,6 +246,8 @@ def _resumed_config(saved: dict[str, Any], cfg: TrainConfig, out: Path) -> RunCo
 
 def _check_resumed_data(ckpt: dict[str, Any], splits: DataSplits) -> None:
     """Refuse a resume whose data is not the run's: other classes, or other split sizes (files changed)."""
+    from resnet_any.data.tables import list_names
+
     names = [str(c) for c in ckpt.get("class_names", [])]
     if names and names != [str(c) for c in splits.class_names]:
         raise UserError(f"--resume: the data's classes {list_names(splits.class_names)} are not the run's "
@@ -256,12 +258,6 @@ def _check_resumed_data(ckpt: dict[str, Any], splits: DataSplits) -> None:
         diff = next(k for k in now if saved.get(k) != now[k])
         raise UserError(f"--resume: the data's {diff} split holds {now[diff]} samples, the run's held {saved.get(diff)}; "
                         "resume with the run's data and val_fraction")
-
-
-def list_names(names: Any, limit: int = 8) -> str:
-    """A short comma list for messages."""
-    names = [str(n) for n in names]
-    return ", ".join(names[:limit]) + (f", ... ({len(names)} in all)" if len(names) > limit else "")
 
 
 def split_sizes(splits: DataSplits) -> dict[str, int]:
@@ -299,9 +295,10 @@ def make_plan(options: TrainConfig, *, model: nn.Module | None = None, data: Any
 
         data = as_splits(*data, seed=SPLIT_SEED, val_fraction=cfg.val_fraction or DEFAULTS["val_fraction"],
                          domain=cfg.domain)
-    inferred = cfg.domain is None and (data is not None or _domain_of_files(cfg) is not None)
+    found = None if cfg.domain is not None else data.domain if data is not None else _domain_of_files(cfg)
+    inferred = found is not None
     if inferred:
-        cfg = cfg.merged({"domain": data.domain if data is not None else _domain_of_files(cfg)})
+        cfg = cfg.merged({"domain": found})
     if model is not None:
         saved = (resume or {}).get("model_class")
         if resume is not None and saved and saved != class_path(model):
