@@ -1,4 +1,4 @@
-"""`python -m resnet_any.evaluate --checkpoint PATH`: test metrics, per-class accuracy and a confusion-matrix PNG."""
+"""`python -m resnet_any.evaluate --checkpoint PATH`: test metrics, per-class scores and a confusion-matrix PNG."""
 from __future__ import annotations
 
 import json
@@ -26,7 +26,7 @@ SPLITS = ("train", "val", "test", "all")
 def evaluate_checkpoint(checkpoint: str | Path, dataset: str | None = None, data_dir: str | None = None,
                         split: str | None = None, batch_size: int = 256, device: str = "auto",
                         model: Any = None, label_column: str | None = None) -> dict[str, Any]:
-    """Score a checkpoint on a split of its own dataset (or of --dataset): loss, accuracy, per class, confusion.
+    """Score a checkpoint on a split of its own dataset (or of --dataset): loss, accuracy, F1 & co, confusion.
 
     `split`: train, val, test or all; by default the test split of the run's own dataset, and every sample
     of another one (a holdout file is scored whole, not re-split). `model`: an instance of a model of your
@@ -87,9 +87,11 @@ def evaluate_checkpoint(checkpoint: str | Path, dataset: str | None = None, data
     support = cm.sum(1)
     per_class = {name: (cm[i, i].item() / support[i].item() if support[i] else None)
                  for i, name in enumerate(meta["class_names"])}
-    m = split_metrics(logits, targets)
+    m = split_metrics(logits, targets, meta["class_names"])
     return {"checkpoint": str(checkpoint), "dataset": splits.name, "split": split, "model": meta["model"],
-            "n": m["n"], "accuracy": m["acc"], "loss": m["loss"], "per_class_accuracy": per_class,
+            "n": m["n"], "accuracy": m["acc"], "loss": m["loss"], "balanced_accuracy": m["balanced_accuracy"],
+            "macro_f1": m["macro_f1"], "auroc": m["auroc"], "per_class_accuracy": per_class,
+            "per_class": m["per_class"],
             "class_names": list(meta["class_names"]), "confusion_matrix": cm.tolist(),
             **({"warning": warning} if warning else {})}
 
@@ -160,12 +162,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
+    auroc = result["auroc"]
     print(f"{result['model']} on {result['dataset']} {result['split']} ({result['n']} samples): "
-          f"accuracy {result['accuracy']:.4f}  loss {result['loss']:.4f}")
-    width = max(len(str(n)) for n in result["class_names"])
-    print(f"  {'class':>{width}}  accuracy")
-    for name, acc in result["per_class_accuracy"].items():
-        print(f"  {str(name):>{width}}  {'-' if acc is None else f'{acc:.4f}'}")
+          f"accuracy {result['accuracy']:.4f}  balanced_accuracy {result['balanced_accuracy']:.4f}  "
+          f"macro_f1 {result['macro_f1']:.4f}  auroc {'-' if auroc is None else f'{auroc:.4f}'}  "
+          f"loss {result['loss']:.4f}")
+    width = max(len("class"), *(len(str(n)) for n in result["class_names"]))
+    # recall is the class's accuracy; "-" where the split has no sample of the class
+    print(f"  {'class':>{width}}  precision  recall      f1  support")
+    for name, c in result["per_class"].items():
+        recall = "-" if not c["support"] else f"{c['recall']:.4f}"
+        print(f"  {name:>{width}}  {c['precision']:9.4f}  {recall:>6}  {c['f1']:6.4f}  {c['support']:7d}")
     print(f"confusion matrix -> {png}")
     return 0
 

@@ -5,7 +5,8 @@ A sweep file:
     base: {domain: image, dataset: digits, epochs: 5}    # any `python -m resnet_any.train` config keys
     grid: {lr: [0.1, 0.03], width: [16, 32]}             # every combination, or instead:
     random: {trials: 8, seed: 0, space: {lr: {log_uniform: [0.001, 0.3]}, width: [16, 32, 64]}}
-    metric: val_acc        # chosen on validation, never on test (best epoch of each trial)
+    metric: val_acc        # or val_loss, val_macro_f1, val_balanced_accuracy, val_auroc, train_loss:
+                           # chosen on validation, never on test (best epoch of each trial)
     parallel: 2            # trials at a time
     out: runs/sweep-digits
 
@@ -32,7 +33,8 @@ from resnet_any.errors import Parser, UserError, command, read_text_file
 from resnet_any.train.config import TrainConfig
 
 SWEEP_KEYS = {"base", "grid", "random", "metric", "mode", "parallel", "out"}
-METRICS = {"val_acc": "max", "val_loss": "min", "train_loss": "min"}
+METRICS = {"val_acc": "max", "val_loss": "min", "val_balanced_accuracy": "max", "val_macro_f1": "max",
+           "val_auroc": "max", "train_loss": "min"}
 
 
 def _sample(spec: Any, rng: random.Random) -> Any:
@@ -134,7 +136,8 @@ def run_sweep(sweep: dict, out: str | Path) -> list[dict]:
         summary = json.loads((run / "summary.json").read_text()) if (run / "summary.json").is_file() else {}
         value = _best_epoch_metric(run, metric) if (run / "metrics.jsonl").is_file() else None
         rows.append({"trial": run.name, **params, metric: value, "test_accuracy": summary.get("test_accuracy"),
-                     "wall_seconds": summary.get("wall_seconds"), "status": "ok" if code == 0 else f"failed ({code})"})
+                     "test_macro_f1": summary.get("test_macro_f1"), "wall_seconds": summary.get("wall_seconds"),
+                     "status": "ok" if code == 0 else f"failed ({code})"})
     sign = -1 if METRICS[metric] == "max" else 1
     rows.sort(key=lambda r: (r[metric] is None, sign * (r[metric] or 0.0)))
     with open(out / "results.csv", "w", newline="") as f:

@@ -79,11 +79,13 @@ def test_torchrun_writes_the_files_of_a_one_process_run(tmp_path: Path) -> None:
     assert {"config.json", "metrics.jsonl", "summary.json", "last.pt", "best.pt", "curves.png"} <= set(_layout(two))
     rows = [json.loads(line) for line in (two / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in rows] == [1, 2]
+    assert all(r["val_macro_f1"] is not None for r in rows)  # every rank scores the whole split (trainer.evaluate)
     assert proc.stdout.count("done:") == 1  # only rank 0 prints
     cfg1, cfg2 = (json.loads((d / "config.json").read_text()) for d in (one, two))
     assert {k: v for k, v in cfg1.items() if k != "out"} == {k: v for k, v in cfg2.items() if k != "out"}
     s1, s2 = (json.loads((d / "summary.json").read_text()) for d in (one, two))
     assert s1.keys() == s2.keys() and s2["epochs"] == 2 and s2["test_accuracy"] is not None
+    assert s2["test_macro_f1"] is not None and len(s2["test_per_class"]) == 10
     for name in ("last.pt", "best.pt"):
         model, ckpt = load_checkpoint(two / name)
         assert ckpt["epoch"] in (1, 2) and not any(k.startswith("module.") for k in model.state_dict())

@@ -255,7 +255,10 @@ class Progress:
         if e.get("test_accuracy") is not None:
             chosen = (f"val acc {e['best_val_acc']:.4f}" if e.get("best_val_acc") is not None
                       else f"train loss {e['best_train_loss']:.4f}")
-            lines.append(f"test accuracy **{e['test_accuracy']:.4f}** (best epoch {e['best_epoch']}, {chosen})")
+            f1 = e.get("test_macro_f1")
+            f1_text = f" · macro F1 **{f1:.4f}**" if f1 is not None else ""
+            lines.append(f"test accuracy **{e['test_accuracy']:.4f}**{f1_text} "
+                         f"(best epoch {e['best_epoch']}, {chosen})")
         lines.append(f"checkpoints in `{Path(e['out']).name}/` (best.pt, last.pt)" if e.get("best_epoch") else
                      "no epoch finished, so no checkpoint was written")
         if c.get("domain") == "image" and e.get("best_epoch"):

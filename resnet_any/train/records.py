@@ -53,6 +53,9 @@ class EpochRecord(TypedDict):
     train_acc: float
     val_loss: float | None
     val_acc: float | None
+    val_balanced_accuracy: float | None  # mean recall over the classes present (metrics.py for the conventions)
+    val_macro_f1: float | None
+    val_auroc: float | None              # also None when undefined: fewer than two classes in the split
     seconds: float
     samples_per_s: float
 
@@ -68,6 +71,10 @@ class EndRecord(TypedDict):
     best_train_loss: float | None
     test_accuracy: float | None
     test_loss: float | None
+    test_balanced_accuracy: float | None
+    test_macro_f1: float | None
+    test_auroc: float | None
+    test_per_class: dict[str, dict[str, float]] | None  # class name -> precision, recall, f1, support
     parameters: int
     wall_seconds: float
     dataset: str
@@ -77,7 +84,8 @@ class EndRecord(TypedDict):
     skipped_steps: int
     out: str
     stopped: bool                       # stopped before its last epoch by a signal or the app (resumable)
-    stopped_early: NotRequired[bool]    # ended by a callback (early stopping), not interrupted
+    early_stopped: NotRequired[bool]    # ended by a callback (early stopping), not interrupted
+    early_stopped_epoch: NotRequired[int]  # the epoch after which it stopped
     notes: NotRequired[list[str]]       # the start record's notes, kept in summary.json
     warnings: list[str]                 # symptoms of a run that learns nothing (health.py); empty when healthy
 

@@ -12,6 +12,7 @@ from typing import Any, TextIO
 
 from resnet_any.train.checkpoint import atomic_write, atomic_write_json
 from resnet_any.errors import UserError
+from resnet_any.train.metrics import EXTRA_METRICS
 
 
 class Sink:
@@ -108,11 +109,17 @@ class TensorBoard(Sink):
                 if rec[f"{split}_loss"] is not None:  # None: no validation split (--select train_loss)
                     self.writer.add_scalar(f"loss/{split}", rec[f"{split}_loss"], e)
                     self.writer.add_scalar(f"accuracy/{split}", rec[f"{split}_acc"], e)
+            for name in EXTRA_METRICS:  # validation only (training has just its running loss and accuracy)
+                if rec.get(f"val_{name}") is not None:  # AUROC is None where undefined, older rows lack them
+                    self.writer.add_scalar(f"{name}/val", rec[f"val_{name}"], e)
             self.writer.add_scalar("lr", rec["lr"], e)
             self.writer.add_scalar("samples_per_s", rec["samples_per_s"], e)
         elif rec["type"] == "end" and self.writer is not None:
             if rec.get("test_accuracy") is not None:
                 self.writer.add_scalar("accuracy/test", rec["test_accuracy"], rec.get("best_epoch") or 0)
+            for name in EXTRA_METRICS:
+                if rec.get(f"test_{name}") is not None:
+                    self.writer.add_scalar(f"{name}/test", rec[f"test_{name}"], rec.get("best_epoch") or 0)
             self.close()
 
     def flush(self) -> None:
@@ -253,7 +260,9 @@ class Console(Sink):
                 print(f"warning: {warning}", file=sys.stderr, flush=True)
             acc = rec.get("test_accuracy")
             if acc is not None:
-                result = f"test_accuracy {acc:.4f}  test_loss {rec['test_loss']:.4f}  best_epoch {rec['best_epoch']}"
+                f1 = rec.get("test_macro_f1")
+                result = (f"test_accuracy {acc:.4f}" + (f"  test_macro_f1 {f1:.4f}" if f1 is not None else "")
+                          + f"  test_loss {rec['test_loss']:.4f}  best_epoch {rec['best_epoch']}")
             elif rec.get("best_epoch") is not None:  # fit without test data
                 val = rec.get("best_val_acc")
                 result = (f"best_epoch {rec['best_epoch']}" + (f"  val_acc {val:.4f}" if val is not None else "")

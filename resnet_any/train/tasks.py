@@ -7,13 +7,14 @@ graph:    mini-batches of whole graphs (PyG Batch), one prediction per graph.
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Sequence
 
 import torch
 from torch import Tensor, nn
 
 from resnet_any.data.base import DataSplits
 from resnet_any.errors import UserError
+from resnet_any.train.metrics import classification_metrics
 
 # The order in which one epoch visits the training samples; DDP swaps in a rank-sharded version.
 OrderFn = Callable[[int, torch.Generator], Tensor]
@@ -38,6 +39,8 @@ class Task:
         self.workers = workers
         self.channels_last = channels_last
         self.order = order
+        # --mixup/--cutmix: set by the trainer on (x, y) tasks (regularize.make_mix)
+        self.mix: Callable[[Tensor, Tensor], tuple[Tensor, Tensor]] | None = None
 
     def size(self, split: str) -> int:
         """Number of samples (images, series, nodes or graphs) in a split."""
@@ -67,6 +70,11 @@ class Task:
         """Run the model on one batch: (logits, integer targets) on the device."""
         raise NotImplementedError
 
+    def train_forward(self, model: nn.Module, batch: Any,
+                      generator: torch.Generator | None = None) -> tuple[Tensor, Tensor, Tensor]:
+        """A training batch's (logits, integer targets, loss targets): the same targets unless batches are mixed."""
+        logits, y = self.forward(model, batch, train=True, generator=generator)
+        return logits, y, y
 
 
 class ClassifyTask(Task):
@@ -149,6 +157,19 @@ class ClassifyTask(Task):
         """Logits and targets of one (x, y) batch."""
         x, y = batch
         return model(self.prepare(x, train, generator)), y.to(self.device, non_blocking=True).long()
+
+    def train_forward(self, model: nn.Module, batch: tuple[Tensor, Tensor],
+                      generator: torch.Generator | None = None) -> tuple[Tensor, Tensor, Tensor]:
+        """Logits, integer targets and loss targets of a training batch: soft ones when mixed (--mixup/--cutmix)."""
+        if self.mix is None:
+            return super().train_forward(model, batch, generator)
+        x, y = batch
+        y = y.to(self.device, non_blocking=True).long()
+        # mixed after augmentation and normalisation, on the device; accuracy still counts the original labels
+        x, soft = self.mix(self.prepare(x, True, generator), y)
+        if self.channels_last and x.ndim == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return model(x), y, soft
 
 
 
@@ -236,10 +257,9 @@ def predict_split(model: nn.Module, task: Task, split: str,
     return torch.cat(logits), torch.cat(targets)
 
 
-def split_metrics(logits: Tensor, targets: Tensor) -> dict[str, float]:
-    """Plain cross-entropy (no label smoothing), accuracy and count of a split's predictions."""
-    loss = nn.functional.cross_entropy(logits, targets).item()
-    return {"loss": loss, "acc": (logits.argmax(1) == targets).float().mean().item(), "n": len(targets)}
+def split_metrics(logits: Tensor, targets: Tensor, class_names: Sequence[Any] | None = None) -> dict[str, Any]:
+    """Plain cross-entropy (no label smoothing), accuracy, balanced accuracy, macro F1, AUROC, per class and count."""
+    return classification_metrics(logits, targets, class_names)
 
 
 TASKS: dict[str, type[Task]] = {"classify": ClassifyTask, "node": NodeTask, "graph": GraphTask}
