@@ -42,8 +42,12 @@ def _check_name(name: str) -> None:
         raise UserError(f"unknown model {name!r}{hint}; valid: {', '.join(sorted(_MODELS))}")
 
 
-def create_model(name: str, **kwargs) -> nn.Module:
-    """Build the model registered as `name` with keyword overrides (num_classes, in_channels, ...)."""
+def create_model(name: str, *, pretrained: bool = False, **kwargs) -> nn.Module:
+    """Build the model registered as `name` with keyword overrides (num_classes, in_channels, ...).
+
+    `pretrained` loads torchvision's ImageNet weights from torch.hub's cache (never downloaded); a head of
+    another `num_classes` stays fresh. Only the image ResNets that are torchvision's architectures have them.
+    """
     _check_name(name)
     builder = _MODELS[name][1]
     params = inspect.signature(builder).parameters
@@ -52,4 +56,12 @@ def create_model(name: str, **kwargs) -> nn.Module:
         if unknown:
             valid = ", ".join(params)
             raise UserError(f"model {name!r} takes no argument {', '.join(unknown)}; valid: {valid}")
-    return builder(**kwargs)
+    if not pretrained:
+        return builder(**kwargs)
+    # imported here: the registry stays a leaf that imports no model file
+    from resnet_any.domains.pretrained import load_weights, weights_file
+
+    path = weights_file(name, kwargs.get("in_channels", 3))  # before building: a missing file fails at once
+    model = builder(**kwargs)
+    load_weights(model, name, path)
+    return model

@@ -170,8 +170,11 @@ def _state_dict_of(obj: Any, path: str | Path) -> dict[str, torch.Tensor]:
     raise UserError(f"{str(path)!r} holds no state_dict (expected a resnet_any checkpoint or a mapping of tensors)")
 
 
-def init_from(model: nn.Module, path: str | Path) -> dict[str, Any]:
-    """Load weights for transfer learning; a head of another class count is left fresh. Returns a report."""
+def init_from(model: nn.Module, path: str | Path, flag: str = "--init") -> dict[str, Any]:
+    """Load weights for transfer learning; a head of another class count is left fresh. Returns a report.
+
+    `flag` names the option that asked, in messages (--init, --pretrained).
+    """
     src = _state_dict_of(read_checkpoint(path), path)
     # DataParallel / torch.compile prefixes would make every key miss
     src = {k.removeprefix("module.").removeprefix("_orig_mod."): v for k, v in src.items()}
@@ -194,11 +197,12 @@ def init_from(model: nn.Module, path: str | Path) -> dict[str, Any]:
         else:
             mismatched.append(f"{k} {tuple(v.shape)} vs {tuple(target.shape)}")
     if mismatched:
-        raise UserError(f"--init {str(path)!r} does not fit this model: {mismatched[0]}"
+        raise UserError(f"{flag} {str(path)!r} does not fit this model: {mismatched[0]}"
                         + (f" (and {len(mismatched) - 1} more)" if len(mismatched) > 1 else ""))
     body = [k for k in own if not k.startswith("fc.")]
     if not any(k in load for k in body):
-        raise UserError(f"--init {str(path)!r} shares no weights with this model (keys like {next(iter(src))!r})")
+        raise UserError(f"{flag} {str(path)!r} shares no weights with this model (keys like {next(iter(src))!r})")
     missing = [k for k in body if k not in load and not k.endswith("num_batches_tracked")]
     model.load_state_dict(load, strict=False)
-    return {"loaded": len(load), "fresh_head": bool(skipped_head), "adapted": adapted, "missing": missing}
+    return {"loaded": len(load), "fresh_head": bool(skipped_head), "adapted": adapted, "missing": missing,
+            "unused": [k for k in src if k not in own]}
