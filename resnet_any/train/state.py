@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from torch.optim.swa_utils import AveragedModel
 
 from resnet_any.errors import UserError
 from resnet_any.train.checkpoint import FORMAT, VERSION
@@ -77,29 +78,40 @@ class Progress:
 
 
 def checkpoint_state(plan: Any, optimizer: torch.optim.Optimizer, schedule: Any, scaler: Any,
-                     progress: Progress, elapsed: float) -> dict[str, Any]:
-    """Everything `last.pt`/`best.pt` hold: weights, optimizer, schedule, RNG, progress and how to rebuild the model."""
+                     progress: Progress, elapsed: float, ema: AveragedModel | None = None) -> dict[str, Any]:
+    """Everything `last.pt`/`best.pt` hold: weights, optimizer, schedule, RNG, progress and how to rebuild the model.
+
+    With --ema, "model" holds the averaged weights (what was evaluated and what evaluate, predict, export and
+    --init load), "train_model" the raw ones and "ema_updates" the average's step count, for --resume.
+    """
     from resnet_any.train.plan import split_sizes
 
     spec = plan.model_spec
-    return {"format": FORMAT, "version": VERSION, "model_name": spec.name, "model_class": spec.cls,
-            "model_kwargs": plain(spec.kwargs), "model": plan.model.state_dict(),
-            "optimizer": optimizer.state_dict(), "scheduler": schedule.state_dict(),
-            "scaler": scaler.state_dict() if scaler is not None else None,
-            "epoch": progress.epoch, "best": dict(progress.best), "rng": rng_states(),
-            "config": plain(plan.config.to_dict()),
-            "class_names": [str(c) for c in plan.splits.class_names], "num_classes": plan.splits.num_classes,
-            "domain": plan.config.domain, "task": plan.splits.task, "data": plain(plan.splits.meta),
-            "split_sizes": split_sizes(plan.splits), "history": [dict(r) for r in progress.history], "elapsed": elapsed,
-            "skipped_steps": progress.skipped_steps}
+    state = {"format": FORMAT, "version": VERSION, "model_name": spec.name, "model_class": spec.cls,
+             "model_kwargs": plain(spec.kwargs), "model": plan.model.state_dict(),
+             "optimizer": optimizer.state_dict(), "scheduler": schedule.state_dict(),
+             "scaler": scaler.state_dict() if scaler is not None else None,
+             "epoch": progress.epoch, "best": dict(progress.best), "rng": rng_states(),
+             "config": plain(plan.config.to_dict()),
+             "class_names": [str(c) for c in plan.splits.class_names], "num_classes": plan.splits.num_classes,
+             "domain": plan.config.domain, "task": plan.splits.task, "data": plain(plan.splits.meta),
+             "split_sizes": split_sizes(plan.splits), "history": [dict(r) for r in progress.history], "elapsed": elapsed,
+             "skipped_steps": progress.skipped_steps}
+    if ema is not None:
+        state.update(model=ema.module.state_dict(), train_model=plan.model.state_dict(),
+                     ema_updates=int(ema.n_averaged))
+    return state
 
 
 def restore(ckpt: dict[str, Any], model: nn.Module, optimizer: torch.optim.Optimizer, schedule: Any,
-            scaler: Any) -> Progress:
-    """Load a checkpoint into the run's objects and RNGs; returns the progress to continue from."""
+            scaler: Any, ema: AveragedModel | None = None) -> Progress:
+    """Load a checkpoint into the run's objects (the --ema average too) and RNGs; returns the progress to continue from."""
     try:
-        model.load_state_dict(ckpt["model"])
+        model.load_state_dict(ckpt.get("train_model", ckpt["model"]))
         optimizer.load_state_dict(ckpt["optimizer"])
+        if ema is not None:
+            ema.module.load_state_dict(ckpt["model"])
+            ema.n_averaged.fill_(int(ckpt["ema_updates"]))
     except (RuntimeError, ValueError, KeyError) as e:
         raise UserError(f"--resume: last.pt does not fit this run: {' '.join(str(e).split())[:200]}") from None
     schedule.load_state_dict(ckpt["scheduler"])
