@@ -4,7 +4,7 @@ from __future__ import annotations
 from resnet_any.train.callbacks import EarlyStopping
 
 # val_acc, val_loss per epoch; with patience 2 the count of epochs without a gain (neither a higher
-# accuracy, nor the same accuracy at a lower loss, nor a lower loss) is 0, 0, 1, 2 -> stop after epoch 4
+# accuracy nor the same accuracy at a lower loss) is 0, 0, 1, 2 -> stop after epoch 4
 CURVE = [(0.50, 1.00), (0.60, 0.90), (0.60, 0.95), (0.55, 0.97), (0.70, 0.50)]
 
 

@@ -34,27 +34,27 @@ class Callback:
 
 
 class EarlyStopping(Callback):
-    """Stop once neither validation accuracy nor validation loss has improved for `patience` epochs.
+    """Stop once the --select metric has not gained more than `min_delta` for `patience` epochs (--early-stop).
 
-    Without a validation split (select: train_loss) it watches the training loss. The run still tests the
-    epoch its selection rule picked, so stopping early never changes which epoch is scored.
+    Gains are judged as the trainer judges its best epoch (selection.py), so the run still tests the epoch
+    its selection rule picked and stopping early never changes which epoch is scored.
     """
 
-    def __init__(self, patience: int) -> None:
+    def __init__(self, patience: int, select: str | None = None, min_delta: float = 0.0) -> None:
         if patience < 1:
             raise ValueError(f"patience must be >= 1, got {patience}")
-        self.patience = patience
+        self.patience, self.select, self.min_delta = patience, select, min_delta
         self.stopped_epoch: int | None = None
         self._reset()
 
     def _reset(self) -> None:
-        self.best = (-1.0, float("inf"))
-        self.best_loss = float("inf")
+        self.best: dict[str, Any] | None = None
         self.since = 0
 
     def on_start(self, trainer: "Trainer", record: "StartRecord") -> None:
         """Replay the finished epochs of a resumed run, so it stops where an uninterrupted one would."""
         self._reset()
+        self.select = record.get("config", {}).get("select", self.select)  # a resumed run keeps its rule
         for row in record["history"]:
             self._count(row)
 
@@ -66,12 +66,11 @@ class EarlyStopping(Callback):
             trainer.request_stop()
 
     def _count(self, record: Any) -> None:
-        acc, loss = record["val_acc"], record["val_loss"]
-        if acc is None or loss is None:
-            acc, loss = 0.0, record["train_loss"]
-        if (acc, -loss) > (self.best[0], -self.best[1]) or loss < self.best_loss:
-            self.since = 0
+        from resnet_any.train.selection import improves
+
+        # without a configured rule: the validation metric when the run has one, else the training loss
+        select = self.select or ("train_loss" if record.get("val_loss") is None else "val")
+        if improves(record, self.best, select, self.min_delta):
+            self.best, self.since = dict(record), 0
         else:
             self.since += 1
-        self.best = max(self.best, (acc, loss), key=lambda t: (t[0], -t[1]))
-        self.best_loss = min(self.best_loss, loss)

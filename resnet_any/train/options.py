@@ -22,10 +22,13 @@ OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("cosine", "warmup_cosine", "step", "onecycle", "plateau", "none")
 AMP_MODES = ("off", "bf16", "fp16")
 NONFINITE = ("stop", "skip")
-# val: keep the epoch of best validation accuracy (ties: lower validation loss).
+# val (= val_acc): keep the epoch of best validation accuracy (ties: lower validation loss); val_loss,
+# val_macro_f1, val_balanced_accuracy: the epoch best on that validation metric (see selection.py).
 # train_loss: no held-out split; train on train + val and keep the epoch of lowest training loss
 # (Fawaz et al. 2019 on UCR, where a validation split of a 36-series set would score 4 series).
-SELECTS = ("val", "train_loss")
+SELECTS = ("val", "val_acc", "val_loss", "val_macro_f1", "val_balanced_accuracy", "train_loss")
+CLASS_WEIGHTS = ("none", "auto")
+SAMPLERS = ("shuffle", "balanced")
 
 
 @dataclass(frozen=True)
@@ -82,8 +85,11 @@ OPTIONS: tuple[Option, ...] = (
     _O("label_column", str, "the label column of a series table (wide layout)", "data", default="label"),
     _O("directed", bool, "keep the edges of an edge list as given (default: undirected)", "data", default=False),
     _O("val_fraction", float, "fraction of train held out for validation", "data", low=0, high=1, low_open=True, default=0.2),
-    _O("select", str, f"{' or '.join(SELECTS)}: keep the best validation epoch, or train on train + val and keep "
-       "the lowest-training-loss epoch (tiny sets)", "data", choices=SELECTS, default="val"),
+    _O("select", str, f"{', '.join(SELECTS)}: the metric that picks the kept epoch (val = val_acc); train_loss "
+       "trains on train + val and keeps the lowest-training-loss epoch (tiny sets)", "data", choices=SELECTS,
+       default="val"),
+    _O("sampler", str, "shuffle, or balanced: every class drawn equally often (sampling with replacement)", "data",
+       choices=SAMPLERS, default="shuffle"),
     _O("image_size", int, "resize images to this side length", "data", low=1),
     _O("workers", int, "DataLoader worker processes", "data", low=0, resume_mutable=True, default=0),
     # ---- model
@@ -97,6 +103,8 @@ OPTIONS: tuple[Option, ...] = (
     _O("init", str, "initial weights: a resnet_any checkpoint or a torchvision-format state_dict", "model",
        resume_mutable=True, optional=True),
     _O("freeze_backbone", bool, "train only the classifier", "model", default=False),
+    _O("pretrained", bool, "start from torchvision's ImageNet weights (image models it publishes weights for; "
+       "read from TORCH_HOME's cache, never downloaded)", "model", default=False),
     # ---- optimization
     _O("epochs", int, "training epochs", "optimization", low=1, resume_mutable=True, default=RECIPE),
     _O("batch_size", int, "GLOBAL batch: under torchrun each of the N processes takes batch/N (must divide)",
@@ -114,6 +122,16 @@ OPTIONS: tuple[Option, ...] = (
     _O("gamma", float, "decay factor of the step and plateau schedules", "optimization", low=0, low_open=True, default=0.1),
     _O("patience", int, "epochs without improvement before plateau decays", "optimization", low=0, default=5),
     _O("label_smoothing", float, "label smoothing of the training loss", "optimization", low=0, high=1, default=0.0),
+    _O("class_weights", str, "none, or auto: weight the loss by inverse class frequency of the training split",
+       "optimization", choices=CLASS_WEIGHTS, default="none"),
+    _O("mixup", float, "mixup's Beta(a, a) parameter (images and series; 0: off)", "optimization", low=0, default=0.0),
+    _O("cutmix", float, "CutMix's Beta(a, a) parameter (images; 0: off)", "optimization", low=0, default=0.0),
+    _O("ema", float, "decay of an exponential moving average of the weights, which is then evaluated, selected "
+       "and checkpointed (none: off)", "optimization", low=0, high=1, low_open=True, optional=True),
+    _O("early_stop", int, "stop after this many epochs without a gain in the --select metric (none: off)",
+       "optimization", low=1, resume_mutable=True, optional=True),
+    _O("min_delta", float, "the least change of the --select metric that counts as a gain for --early-stop",
+       "optimization", low=0, resume_mutable=True, default=0.0),
     _O("clip_grad", float, "max gradient norm (none: no clipping)", "optimization", low=0, low_open=True,
        optional=True),
     _O("on_nonfinite", str, f"{' or '.join(NONFINITE)} on a NaN/inf loss", "optimization", choices=NONFINITE,

@@ -18,13 +18,16 @@ from torch import nn
 
 from resnet_any.errors import UserError
 from resnet_any.train import distributed
-from resnet_any.train.callbacks import Callback
+from resnet_any.train.callbacks import Callback, EarlyStopping
 from resnet_any.train.health import Health
+from resnet_any.train.metrics import EXTRA_METRICS, no_metrics
 from resnet_any.train.checkpoint import atomic_write, read_checkpoint, remove_stale_temps
 from resnet_any.train.optim import Schedule, build_optimizer
 from resnet_any.train.options import TrainConfig
 from resnet_any.train.plan import SPLIT_SEED, Plan, check_model_domain, default_out, make_plan, pick_device  # noqa: F401
 from resnet_any.train.records import EndRecord, EpochRecord, StartRecord
+from resnet_any.train.regularize import balanced_order, inverse_frequency_weights, make_ema, make_mix
+from resnet_any.train.selection import improves, monitored
 from resnet_any.train.sinks import Sink, epoch_row, file_sinks
 from resnet_any.train.state import Progress, checkpoint_state, epoch_generators, restore
 from resnet_any.train.tasks import make_task, predict_split, shuffled, split_metrics
@@ -60,6 +63,8 @@ class Trainer:
         self.selects_on_val = plan.selects_on_val
         self.health = Health()  # every run watches for learning nothing (health.py)
         self.callbacks = [*callbacks, self.health]
+        if self.cfg.early_stop:
+            self.callbacks.append(EarlyStopping(self.cfg.early_stop, self.cfg.select, self.cfg.min_delta))
         self.notes = list(plan.notes)  # said once at the start, kept in summary.json
         self.task = make_task(self.splits, self.device, plan.batch_size, self.cfg.workers,
                               channels_last=plan.channels_last, order=self.sample_order)
@@ -70,6 +75,7 @@ class Trainer:
         self.has_test = self.task.has("test") and self.task.size("test") > 0
         if not self.has_test:
             self.notes.append("no test split: the summary has no test metrics (pass test data to score one)")
+        self._regularizers()
         self.steps_per_epoch = self.task.steps_per_epoch()
         groups = next((g for g in (c.param_groups(self.model, self.cfg) for c in self.callbacks) if g is not None), None)
         self.optimizer = build_optimizer(self.model, self.cfg, groups)
@@ -78,12 +84,12 @@ class Trainer:
                               "weight_decay_by_prefix apply only where its groups say so")
         self.schedule = Schedule(self.optimizer, self.cfg, self.steps_per_epoch)
         self.scaler = torch.amp.GradScaler("cuda") if self.cfg.amp == "fp16" else None
-        self.criterion = nn.CrossEntropyLoss(label_smoothing=self.cfg.label_smoothing)
+        self.criterion = nn.CrossEntropyLoss(weight=self.class_weights, label_smoothing=self.cfg.label_smoothing)
         self.amp_dtype = plan.amp_dtype
         self.init_report = plan.init_report
         self.progress = Progress()
         if plan.resume is not None:
-            self.progress = restore(plan.resume, self.model, self.optimizer, self.schedule, self.scaler)
+            self.progress = restore(plan.resume, self.model, self.optimizer, self.schedule, self.scaler, self.ema)
             plan.resume = None  # the tensors now live in the model/optimizer; free the copy
             if self.dist.enabled:  # every rank has read last.pt before rank 0 may overwrite it
                 distributed.barrier()
@@ -98,7 +104,7 @@ class Trainer:
     # ---- what callers may call -------------------------------------------------------------------
 
     def request_stop(self, early: bool = True) -> None:
-        """End the run after the current epoch (a callback's early stop: the summary says stopped_early, not stopped)."""
+        """End the run after the current epoch (a callback's early stop: the summary says early_stopped, not stopped)."""
         self._early_stop = self._early_stop or early
         self._stop.set()
 
@@ -112,11 +118,8 @@ class Trainer:
         """The metrics.jsonl rows of the finished epochs."""
         return self.progress.history
 
-    def class_counts(self, split: str) -> list[int]:
-        """Samples per class in a split (nodes for one graph), from the labels alone."""
-        k = self.splits.num_classes
-        if not self.task.has(split):
-            return []
+    def labels(self, split: str) -> torch.Tensor:
+        """Every sample's class in a split, in sample order (the masked nodes' for one graph), on the CPU."""
         if self.splits.task == "node":
             g = self.splits.graph
             y = g.y[g[f"{split}_mask"]]
@@ -128,15 +131,54 @@ class Trainer:
                 y = ds.y
             else:
                 y = torch.as_tensor([int(ds[i][1]) for i in range(len(ds))])
-        y = y.long()
+        return y.long().cpu()
+
+    def class_counts(self, split: str) -> list[int]:
+        """Samples per class in a split (nodes for one graph), from the labels alone."""
+        k = self.splits.num_classes
+        if not self.task.has(split):
+            return []
+        y = self.labels(split)
         return torch.bincount(y[(y >= 0) & (y < k)], minlength=k).tolist()
 
     def sample_order(self, n: int, generator: torch.Generator) -> torch.Tensor:
-        """The training samples this rank visits in one epoch: its slice of every global batch of one permutation.
+        """The training samples this rank visits in one epoch: its slice of every global batch of one global order.
 
-        The permutation is reseeded from (seed, epoch) each epoch, as DistributedSampler.set_epoch does.
+        The order, a permutation (or with --sampler balanced n class-balanced draws with replacement), is
+        reseeded from (seed, epoch) each epoch, as DistributedSampler.set_epoch does.
         """
-        return distributed.shard(shuffled(n, generator), self.dist, self.task.batch_size)
+        order = shuffled(n, generator) if self._train_labels is None else balanced_order(self._train_labels, generator)
+        return distributed.shard(order, self.dist, self.task.batch_size)
+
+    def _regularizers(self) -> None:
+        """Build what --ema, --class-weights, --sampler and --mixup/--cutmix turn on; each says so in the notes."""
+        cfg, kind = self.cfg, self.task.kind
+        # the bare model's average, made before a resume loads it and before DDP wraps the model
+        self.ema = make_ema(self.model, cfg.ema) if cfg.ema is not None else None
+        if self.ema is not None:
+            self.notes.append(f"EMA of the weights (decay {cfg.ema:g}): validation, the kept epoch and best.pt use "
+                              "the averaged weights (last.pt keeps the raw ones too, for --resume)")
+        self.class_weights = None
+        if cfg.class_weights == "auto":
+            weights = inverse_frequency_weights(self.class_counts("train"))
+            self.class_weights = weights.to(self.device)
+            shown = ", ".join(f"{name} {w:.3g}" for name, w in zip(self.splits.class_names[:20], weights.tolist()))
+            more = ", ..." if len(weights) > 20 else ""
+            self.notes.append(f"class-weighted loss, N / (K n_k) of the training split (absent classes 0): "
+                              f"{shown}{more}")
+        self._train_labels = None
+        if cfg.sampler == "balanced":
+            if kind == "node":
+                raise UserError("--sampler balanced draws the samples of mini-batches; node classification trains "
+                                "on the whole graph at once: use --class-weights auto instead")
+            self._train_labels = self.labels("train")
+            self.notes.append("balanced sampler: each epoch draws as many training samples as there are, with "
+                              "replacement, every class equally likely")
+        self.task.mix = make_mix(cfg.mixup, cfg.cutmix, self.splits.num_classes, cfg.domain, kind)
+        if self.task.mix is not None:
+            how = " or ".join(f"{name} (alpha {a:g})" for name, a in (("mixup", cfg.mixup), ("CutMix", cfg.cutmix)) if a)
+            self.notes.append(f"training batches mixed by {how}: the loss takes soft targets, train_acc counts the "
+                              "original labels")
 
     # ---- the loop ----------------------------------------------------------------------------
 
@@ -237,13 +279,13 @@ class Trainer:
             if stop.is_set() and not self.dist.enabled:
                 return None
             with self._autocast():
-                logits, y = self.task.forward(model, batch, train=True, generator=aug)
+                logits, y, target = self.task.train_forward(model, batch, generator=aug)
             if logits.ndim != 2 or logits.shape[1] != self.splits.num_classes:
                 # a user's model of another width would fail deep in the loss (or, wider, train silently)
                 raise UserError(f"{self.plan.model_spec.cls} outputs shape {tuple(logits.shape)} for a batch of "
                                 f"{len(y)}; the data has {self.splits.num_classes} classes, so it must output "
                                 f"({len(y)}, {self.splits.num_classes})")
-            loss = self.criterion(logits.float(), y)
+            loss = self.criterion(logits.float(), target)
             finite = bool(torch.isfinite(loss))
             if self.dist.enabled:
                 # DDP's backward is a collective: every rank must stop or skip at the same step (one reduce)
@@ -272,6 +314,8 @@ class Trainer:
                     torch.nn.utils.clip_grad_norm_(params, cfg.clip_grad)
                 opt.step()
             self.schedule.step_batch()
+            if self.ema is not None:
+                self.ema.update_parameters(self.model)
             n = y.numel()
             seen += n
             loss_sum += loss.detach() * n
@@ -292,25 +336,30 @@ class Trainer:
                                                                   self.device)
             # BatchNorm statistics drift apart per rank within a step; evaluate and save rank 0's
             distributed.sync_buffers(self.model)
+            if self.ema is not None:  # its buffers average each rank's own statistics: keep rank 0's too
+                distributed.sync_buffers(self.ema)
         if seen == 0:
             raise UserError(f"epoch {epoch} trained on no batch (every step skipped as non-finite)")
         train_time = time.monotonic() - t0
         train_loss = loss_total / seen
         # without a validation split the epoch's running training loss drives the plateau schedule (as Keras's
         # ReduceLROnPlateau on "loss" in Fawaz et al.) and the choice of the best epoch
-        val = self.evaluate("val") if self.selects_on_val else {"loss": None, "acc": None}
+        val = self.evaluate("val") if self.selects_on_val else no_metrics()
         self.schedule.step_epoch(val["loss"] if self.selects_on_val else train_loss)
         rec: EpochRecord = {"type": "epoch", "epoch": epoch, "lr": opt.param_groups[0]["lr"],
                 "train_loss": train_loss, "train_acc": correct_total / seen,
-                "val_loss": val["loss"], "val_acc": val["acc"], "seconds": time.monotonic() - t0,
+                "val_loss": val["loss"], "val_acc": val["acc"],
+                **{f"val_{k}": val[k] for k in EXTRA_METRICS}, "seconds": time.monotonic() - t0,
                 "samples_per_s": seen / max(train_time, 1e-9)}
         return rec
 
-    def evaluate(self, split: str) -> dict[str, float]:
-        """Plain cross-entropy (no label smoothing) and accuracy over a split."""
-        # under DDP every rank scores the whole split with the bare model: no collectives, same numbers
-        model = self.model if self.dist.enabled else self.forward_model
-        return split_metrics(*predict_split(model, self.task, split, self._autocast))
+    def evaluate(self, split: str) -> dict[str, Any]:
+        """Plain cross-entropy (no label smoothing), accuracy, balanced accuracy, macro F1, AUROC and per class over a split."""
+        # under DDP every rank scores the whole split (evaluation batches are not sharded) with the bare model:
+        # no collectives, and every metric, macro F1 and AUROC included, is that of all the split's
+        # predictions, as one process would compute it (sharded per-rank values could not be averaged)
+        model = self.ema.module if self.ema is not None else self.model if self.dist.enabled else self.forward_model
+        return split_metrics(*predict_split(model, self.task, split, self._autocast), self.splits.class_names)
 
     def _stop_everywhere(self, stop: threading.Event) -> bool:
         """Whether a stop was asked on any rank (all ranks must agree to leave the loop together)."""
@@ -319,11 +368,8 @@ class Trainer:
         return distributed.any_rank([stop.is_set()], self.device)[0]
 
     def _improves(self, rec: dict[str, Any]) -> bool:
-        """Whether an epoch beats the best so far under --select."""
-        if not self.selects_on_val:
-            return rec["train_loss"] < self.best["train_loss"]
-        # ties on accuracy go to the lower validation loss: small val sets saturate at 100% early
-        return (rec["val_acc"], -rec["val_loss"]) > (self.best["val_acc"], -self.best["val_loss"])
+        """Whether an epoch beats the best so far under --select (selection.py; ties on accuracy: lower loss)."""
+        return improves(rec, self.best if self.best["epoch"] is not None else None, self.cfg.select)
 
     def _save(self, epoch: int, rec: dict[str, Any], t_run: float) -> None:
         watched = rec["val_loss"] if self.selects_on_val else rec["train_loss"]
@@ -334,12 +380,13 @@ class Trainer:
         self.progress.epoch = epoch
         if improved:
             self.progress.best = {"epoch": epoch, "val_acc": rec["val_acc"], "val_loss": rec["val_loss"],
-                                  "train_loss": rec["train_loss"]}
+                                  "train_loss": rec["train_loss"],
+                                  **{k: rec[k] for k in (monitored(self.cfg.select),) if k in rec}}
         if not is_main_process():
             return
         buf = io.BytesIO()
         state = checkpoint_state(self.plan, self.optimizer, self.schedule, self.scaler, self.progress,
-                                 self.progress.elapsed + time.monotonic() - t_run)
+                                 self.progress.elapsed + time.monotonic() - t_run, self.ema)
         torch.save(state, buf)
         data = buf.getvalue()
         if improved:
@@ -362,13 +409,16 @@ class Trainer:
         self._last_write = time.monotonic()
 
     def _finish(self, stopped: bool, t_run: float) -> EndRecord:
-        test: dict[str, Any] = {"loss": None, "acc": None}
+        test = no_metrics()
         best_path = self.out / "best.pt"
         if self.best["epoch"] is not None and best_path.is_file() and self.has_test:
-            self.model.load_state_dict(read_checkpoint(best_path)["model"])
+            # best.pt's "model" is what evaluate() scores: the --ema average when on
+            scored = self.ema.module if self.ema is not None else self.model
+            scored.load_state_dict(read_checkpoint(best_path)["model"])
             test = self.evaluate("test")
         chosen = self.best["epoch"] is not None
         early = stopped and self._early_stop
+        early_epoch = next((c.stopped_epoch for c in self.callbacks if getattr(c, "stopped_epoch", None)), None)
         warnings = self.health.verdict()
         return {"type": "end", "best_epoch": self.best["epoch"], "select": self.cfg.select,
                 "best_val_acc": self.best["val_acc"] if chosen else None,
@@ -376,11 +426,12 @@ class Trainer:
                 # checkpoints from before --select keep no train_loss in "best"
                 "best_train_loss": self.best.get("train_loss") if chosen else None,
                 "test_accuracy": test["acc"], "test_loss": test["loss"],
+                **{f"test_{k}": test[k] for k in EXTRA_METRICS}, "test_per_class": test["per_class"],
                 "parameters": sum(p.numel() for p in self.model.parameters()),
                 "wall_seconds": self.progress.elapsed + time.monotonic() - t_run, "dataset": self.splits.name,
                 "model": self.cfg.model, "domain": self.cfg.domain, "epochs": len(self.history),
                 "skipped_steps": self.progress.skipped_steps, "out": str(self.out), "stopped": stopped and not early,
-                **({"stopped_early": True} if early else {}), **({"notes": list(self.notes)} if self.notes else {}),
+                **({"early_stopped": True, "early_stopped_epoch": early_epoch or len(self.history)} if early else {}), **({"notes": list(self.notes)} if self.notes else {}),
                 "warnings": warnings}
 
 
