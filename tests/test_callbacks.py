@@ -44,3 +44,22 @@ def test_without_validation_it_watches_the_training_loss() -> None:
     for epoch, loss in enumerate([1.0, 0.8, 0.9], 1):
         cb.on_epoch_end(t, {"epoch": epoch, "val_acc": None, "val_loss": None, "train_loss": loss})
     assert cb.stopped_epoch == 3
+
+
+def test_early_stop_option_on_real_data(tmp_path, one_thread: None) -> None:
+    """--early-stop 1 with a min-delta no accuracy can gain: epoch 2 gains nothing that counts, so the run stops
+    after epoch 2 of 10 and summary.json says so. min-delta is early stopping's: best.pt still keeps any gain."""
+    import json
+
+    from resnet_any.train import TrainConfig, train
+
+    out = tmp_path / "run"
+    summary = train(TrainConfig(domain="image", dataset="digits", width=8, epochs=10, early_stop=1, min_delta=1.0,
+                                out=str(out), quiet=True))
+    assert summary["early_stopped"] is True and summary["early_stopped_epoch"] == 2
+    assert summary["epochs"] == 2 and summary["stopped"] is False
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1, 2]
+    first, second = ((r["val_acc"], -r["val_loss"]) for r in rows)
+    assert summary["best_epoch"] == (2 if second > first else 1)
+    assert json.loads((out / "summary.json").read_text())["early_stopped_epoch"] == 2

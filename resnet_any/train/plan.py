@@ -21,6 +21,7 @@ from resnet_any.errors import UserError
 from resnet_any.train import distributed, recipes
 from resnet_any.train.checkpoint import init_from, is_resnet_any, read_checkpoint
 from resnet_any.train.config import check_out
+from resnet_any.train.derive import derive, describe, profile
 from resnet_any.train.options import DEFAULTS, OPTIONS, RESUME_MUTABLE, RunConfig, TrainConfig, validate
 from resnet_any.train.state import seed_everything
 
@@ -131,14 +132,60 @@ def _resume_config(cfg: TrainConfig) -> tuple[TrainConfig, dict[str, Any]]:
     return saved.merged({k: v for k, v in cfg.explicit().items() if k in RESUME_MUTABLE and k != "init"}), ckpt
 
 
-def _load_data(cfg: TrainConfig, domain: str) -> DataSplits:
+def _load_data(cfg: TrainConfig, domain: str, pretrained: str | None = None) -> DataSplits:
+    """The named or given dataset; images sized as --image-size says, else as `pretrained`'s weights were trained."""
     from resnet_any.data import load_dataset
 
     # only the file readers take these two (a table's label column, an edge list's direction)
     readers = {k: v for k, v in (("label_column", cfg.label_column), ("directed", cfg.directed)) if v is not None}
+    size = cfg.image_size
+    if size is None and pretrained is not None:
+        from resnet_any.domains.pretrained import preprocessing
+
+        size = preprocessing(pretrained, 3)["image_size"]
     return load_dataset(domain, cfg.dataset, cfg.data_dir, seed=SPLIT_SEED,
                         val_fraction=cfg.val_fraction if cfg.val_fraction is not None else 0.2,
-                        image_size=cfg.image_size, cache_dir=cfg.cache_dir, **readers)
+                        image_size=size, cache_dir=cfg.cache_dir, **readers)
+
+
+def _pretrained_model(cfg: TrainConfig, domain: str, own: nn.Module | None) -> str:
+    """The registry model whose ImageNet weights --pretrained loads, known before the data (their crop sizes it)."""
+    from resnet_any.domains.pretrained import MODELS, weights_file, weights_of
+
+    if own is not None:
+        raise UserError("--pretrained loads torchvision's weights into a registry model; this run trains your own "
+                        "model: load its weights into it yourself")
+    if cfg.init:
+        raise UserError("--pretrained and --init both set the initial weights; give one of them")
+    if cfg.resume or domain != "image":
+        name = cfg.model
+    else:
+        from resnet_any.data import default_dataset
+
+        # the recipe's model (with --depth applied); data-derived values never change which model it is
+        name = recipes.resolve(cfg, "classify", cfg.dataset or default_dataset(domain),
+                               recorded=_recorded_dataset(cfg, domain)).model
+    if name is None:
+        raise UserError(f"--pretrained: {domain} models have no published ImageNet weights; models with them: "
+                        f"{', '.join(MODELS)}")
+    # a resumed run's weights come from last.pt; a fresh one needs the file (its channels are checked at build)
+    if cfg.resume:
+        weights_of(name)
+    else:
+        weights_file(name)
+    return name
+
+
+def _weights_preprocessing(splits: DataSplits, name: str) -> DataSplits:
+    """The data standardised as `name`'s weights were trained: their mean/std replace the data's."""
+    import dataclasses
+
+    from resnet_any.domains.pretrained import preprocessing
+
+    if "mean" not in splits.meta:  # float images given to fit are not standardised by the task: theirs to do
+        return splits
+    pre = preprocessing(name, splits.in_channels)
+    return dataclasses.replace(splits, meta={**splits.meta, "mean": pre["mean"], "std": pre["std"]})
 
 
 def _domain_of_files(cfg: TrainConfig) -> str | None:
@@ -198,7 +245,8 @@ def _build_model(config: RunConfig, splits: DataSplits, device: torch.device,
         from resnet_any.domains import create_model
 
         kwargs = {**config.model_kwargs, "num_classes": splits.num_classes, "in_channels": splits.in_channels}
-        model = create_model(config.model, **kwargs)
+        # a resumed run's weights come from last.pt, not the weights file
+        model = create_model(config.model, pretrained=config.pretrained and not config.resume, **kwargs)
         spec = ModelSpec(config.model, kwargs, class_path(model))
     else:
         model, spec = own, ModelSpec(None, {}, class_path(own))
@@ -319,22 +367,31 @@ def make_plan(options: TrainConfig, *, model: nn.Module | None = None, data: Any
         raise UserError("--amp bf16 is not supported by this GPU; use --amp fp16")
     if model is None and cfg.model is not None:
         check_model_domain(cfg.model, domain)
+    # before the data load: a model without weights fails at once, and the weights' crop sizes the images
+    pretrained = _pretrained_model(cfg, domain, model) if cfg.pretrained else None
 
-    splits = data if data is not None else _load_data(cfg, domain)
+    splits = data if data is not None else _load_data(cfg, domain, pretrained)
+    if pretrained is not None:
+        splits = _weights_preprocessing(splits, pretrained)
     if cfg.select == "train_loss":  # nothing is held out: the epoch is chosen on training loss instead
         splits = splits.without_validation()
     if splits.num_classes < 2:
         # one class makes every prediction right and the loss zero: a run that learns nothing, silently
         raise UserError(f"dataset {splits.name!r} has only one class ({', '.join(map(str, splits.class_names))}); "
                         "a classifier needs at least two")
+    derived_note = None
     if resume is not None:
         _check_resumed_data(resume, splits)
         config = _resumed_config(resume["config"], cfg, Path(cfg.out))
     else:
         size = splits.meta.get("image_size")
+        data_profile = profile(splits) if model is None else None
+        derived = derive(data_profile, cfg.explicit()) if data_profile is not None else {}
         config = recipes.resolve(cfg, splits.task, splits.name, max(size) if isinstance(size, (list, tuple)) else size,
                                  own_model=None if model is None else class_path(model),
-                                 recorded=_recorded_dataset(cfg, domain) if data is None else None)
+                                 recorded=_recorded_dataset(cfg, domain) if data is None else None,
+                                 derived=derived)
+        derived_note = _derived_note(cfg, config, derived, data_profile)
     validate(config)
     if model is None:
         check_model_domain(config.model, config.domain)
@@ -344,7 +401,21 @@ def make_plan(options: TrainConfig, *, model: nn.Module | None = None, data: Any
     built, spec, report = _build_model(config, splits, device, model)
     return Plan(config=config, splits=splits, model=built, model_spec=spec, device=device, dist=dist, out=out,
                 batch_size=_local_batch(config, splits, dist), resume=resume, init_report=report,
-                owns_group=owns_group, notes=[] if resume is not None else _notes(cfg, config, splits, model, data, inferred))
+                owns_group=owns_group, notes=[] if resume is not None else
+                [*_notes(cfg, config, splits, model, data, inferred), *filter(None, [derived_note])])
+
+
+def _derived_note(given: TrainConfig, config: RunConfig, derived: dict[str, Any], data: Any) -> str | None:
+    """One line naming the choices derived from the data that the run kept (not set by the user or a published recipe)."""
+    kept = []
+    for option, value in derived.items():
+        final = config.model_kwargs.get("width") if option == "width" else getattr(config, option)
+        if getattr(given, option, None) is None and final == value:
+            kept.append(f"{option.replace('_', '-')} {value}")
+    if not kept:
+        return None
+    return (f"recipe derived from the data ({describe(data)}): {', '.join(kept)}; the README's 'Derived recipes' "
+            "says why; set any of them to override")
 
 
 def _notes(given: TrainConfig, config: RunConfig, splits: DataSplits, model: nn.Module | None, data: Any,
@@ -368,4 +439,8 @@ def _notes(given: TrainConfig, config: RunConfig, splits: DataSplits, model: nn.
         if getattr(given, key) is not None and not (from_files and config.domain == domain):
             what = "a series table" if domain == "series" else "an edge list"
             notes.append(f"--{key.replace('_', '-')} applies to {what} given as --dataset PATH; this data ignores it")
+    if config.pretrained:
+        from resnet_any.domains.pretrained import note
+
+        notes.append(note(config.model, splits.meta, splits.in_channels))
     return notes

@@ -96,15 +96,18 @@ MODEL_OPTIONS = ("width", "depth", "attn", "drop_path")
 
 
 def resolve(cfg: TrainConfig, task: str, dataset: str, image_size: int | None = None,
-            own_model: str | None = None, recorded: str | None = None) -> RunConfig:
+            own_model: str | None = None, recorded: str | None = None,
+            derived: dict[str, Any] | None = None) -> RunConfig:
     """Every option of a run: `cfg`'s set values over the recipe for its domain, the data's task and dataset name.
 
     `own_model` names a model the user built (fit): it gets the generic recipe of its task, which sets only
     how to train (TRAINING_KEYS), and the options that build a registry model are refused. `recorded` is
     what the config keeps as its dataset when the data came from the user's files (their absolute path, so
     resume and evaluate read them again); such data gets no per-dataset recipe, whatever its folder is
-    called. By default the config keeps the loaded dataset's own spelling of its name.
+    called. By default the config keeps the loaded dataset's own spelling of its name. `derived` holds the
+    values derive.py computed from the data: they sit between the task recipe and a dataset's published one.
     """
+    derived = dict(derived or {})
     domain = cfg.domain
     explicit = cfg.explicit()
     explicit["dataset"] = recorded or dataset
@@ -122,18 +125,22 @@ def resolve(cfg: TrainConfig, task: str, dataset: str, image_size: int | None = 
         return _finish(values, explicit)
     domain = check_domain(domain)
     task_recipe, dataset_recipe = _recipes(domain, task, None if recorded else dataset)
-    for recipe in (task_recipe, dataset_recipe):
+    derived_width = derived.pop("width", None)
+    for recipe in (task_recipe, derived, dataset_recipe):
         values.update({k: v for k, v in recipe.items() if k != "model_kwargs"})
     values.update(explicit)
 
     model = values["model"]
     kwargs: dict[str, Any] = {}
     if domain == "image":
-        # torchvision's 7x7/2 stem plus max-pool would shrink 8x8 digits or 32x32 CIFAR to nothing
-        kwargs["stem"] = "cifar" if (image_size or 224) <= 64 else "imagenet"
-    for recipe in (task_recipe, dataset_recipe):
-        # a recipe's model_kwargs are tuned for its own model, so another --model does not inherit them
-        if model == recipe.get("model", task_recipe["model"]):
+        # torchvision's 7x7/2 stem plus max-pool would shrink 8x8 digits or 32x32 CIFAR to nothing; pretrained
+        # weights fit torchvision's stem only
+        kwargs["stem"] = "imagenet" if values["pretrained"] or (image_size or 224) > 64 else "cifar"
+    derived_kwargs = {"width": derived_width} if derived_width is not None else {}
+    for recipe in (task_recipe, {"model_kwargs": derived_kwargs}, dataset_recipe):
+        # a recipe's model_kwargs are tuned for its own model, so another --model does not inherit them, nor
+        # does a pretrained one, whose architecture the weights fix
+        if model == recipe.get("model", task_recipe["model"]) and not values["pretrained"]:
             kwargs.update(recipe.get("model_kwargs", {}))
     model, kwargs = _apply_overrides(model, kwargs, values)
     kwargs.update(explicit.get("model_kwargs") or {})

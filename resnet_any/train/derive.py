@@ -1,0 +1,186 @@
+"""Recipes derived from the data in front of the run: what the loaded splits show sets batch, width, lr and epochs.
+
+A default is what most users ever run, so it cannot be a recipe tuned on one dataset's name. `profile`
+measures the data (samples, classes and their balance, image size, series length, graph size, labelled
+share of the nodes); each rule in `RULES` turns those quantities into one option's value, with the reason
+kept for the run's notes. The README's table of rules is `rules_markdown()`, checked by a test, so the
+documentation and the code cannot drift apart.
+
+Rules were chosen on a panel of datasets of several sizes and shapes (`python -m resnet_any.bench
+generalize`), not on one; where a published recipe exists the rule cites it.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from resnet_any.data.base import DataSplits
+
+
+@dataclass(frozen=True)
+class Profile:
+    """What the rules look at: the loaded data's sizes and shapes (None where a quantity does not apply)."""
+
+    domain: str
+    task: str                       # classify, node or graph
+    n_train: int                    # training samples (nodes with a label for node tasks, graphs for graph tasks)
+    n_val: int
+    num_classes: int
+    class_counts: tuple[int, ...]   # training samples per class
+    image_size: int | None = None
+    channels: int | None = None
+    length: int | None = None       # series length
+    nodes: int | None = None        # nodes of the one graph (node task) or mean nodes per graph (graph task)
+    features: int | None = None     # node feature width
+
+    @property
+    def imbalance(self) -> float:
+        """Largest over smallest class count of the training split (inf when a class has no sample)."""
+        present = [c for c in self.class_counts]
+        return max(present) / min(present) if present and min(present) > 0 else math.inf
+
+    @property
+    def per_class_val(self) -> float:
+        """Validation samples per class: what one epoch's validation accuracy is measured on."""
+        return self.n_val / max(self.num_classes, 1)
+
+
+def _count(ds: Any) -> int:
+    return 0 if ds is None else len(ds)
+
+
+def _labels(ds: Any) -> list[int]:
+    if ds is None:
+        return []
+    if isinstance(ds, list):  # graphs
+        return [int(g.y.view(-1)[0]) for g in ds]
+    y = getattr(ds, "y", None)
+    if y is not None:
+        return [int(v) for v in y]
+    return [int(ds[i][1]) for i in range(len(ds))]
+
+
+def profile(splits: DataSplits) -> Profile:
+    """Measure a DataSplits for the rules."""
+    k, meta = splits.num_classes, splits.meta
+    if splits.task == "node":
+        g = splits.graph
+        y = g.y.view(-1)
+        train = y[g.train_mask].tolist()
+        n_val = int(g.val_mask.sum()) if getattr(g, "val_mask", None) is not None else 0
+        counts = tuple(train.count(c) for c in range(k))
+        return Profile(splits.domain, "node", len(train), n_val, k, counts, nodes=int(g.num_nodes),
+                       features=int(g.num_features))
+    labels = _labels(splits.train)
+    counts = tuple(labels.count(c) for c in range(k))
+    common = dict(domain=splits.domain, task=splits.task, n_train=len(labels), n_val=_count(splits.val),
+                  num_classes=k, class_counts=counts)
+    if splits.task == "graph":
+        graphs = splits.train or []
+        mean_nodes = round(sum(int(g.num_nodes) for g in graphs) / max(len(graphs), 1))
+        return Profile(**common, nodes=mean_nodes, features=int(splits.in_channels))
+    size = meta.get("image_size")
+    size = max(size) if isinstance(size, (list, tuple)) else size
+    return Profile(**common, image_size=size, channels=int(splits.in_channels), length=meta.get("length"))
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One derived choice: which option, from which quantity, by what rule, and why."""
+
+    option: str
+    domains: tuple[str, ...]              # (domain, ...) the rule applies to; "graph" covers node and graph tasks
+    quantity: str                         # what it reads, as the README says it
+    text: str                             # the rule, as the README says it
+    why: str                              # the reason (and source)
+    value: Callable[[Profile, dict[str, Any]], Any] = field(compare=False, default=None)  # type: ignore[assignment]
+    tasks: tuple[str, ...] = ("classify", "node", "graph")
+
+
+def _pow2_clamp(x: float, low: int, high: int) -> int:
+    """The power of two at or below x, clamped to [low, high]."""
+    return int(min(high, max(low, 2 ** math.floor(math.log2(max(x, 1.0))))))
+
+
+def _steps_per_epoch(p: Profile, batch: int) -> int:
+    return max(1, math.ceil(p.n_train / max(batch, 1)))
+
+
+def _epochs_for(p: Profile, v: dict[str, Any], steps: int, low: int, high: int) -> int:
+    return int(min(high, max(low, math.ceil(steps / _steps_per_epoch(p, v["batch_size"])))))
+
+
+# image classification from scratch: He et al. 2016's CIFAR recipe (SGD 0.1 at batch 128, decay 5e-4) scaled
+IMAGE_STEPS = 2000
+SERIES_STEPS = 8000
+
+RULES: tuple[Rule, ...] = (
+    # ---- images
+    Rule("batch_size", ("image", "volume"), "training samples n", "largest power of two <= n/30, within [16, 128]",
+         "at least ~30 optimizer steps an epoch: a 400-photo folder at batch 128 takes 3 steps an epoch and "
+         "warm-up alone eats its budget",
+         lambda p, v: _pow2_clamp(p.n_train / 30, 16, 128 if p.domain == "image" else 16)),
+    Rule("lr", ("image",), "batch size b", "0.1 x b / 128 (SGD, Nesterov)",
+         "He et al. 2016's 0.1 at batch 128, scaled linearly with the batch (Goyal et al. 2017)",
+         lambda p, v: round(0.1 * v["batch_size"] / 128, 6)),
+    Rule("width", ("image",), "training samples n", "16 below 2,000 samples, 32 below 20,000, else 64",
+         "He et al.'s CIFAR ResNets reach 91% on 50,000 images at width 16: a few hundred photos gain nothing "
+         "from torchvision's 64 but 16x the compute and overfitting",
+         lambda p, v: 16 if p.n_train < 2000 else 32 if p.n_train < 20000 else 64),
+    Rule("epochs", ("image",), "steps per epoch s", f"{IMAGE_STEPS} steps / s, within [15, 200]",
+         "a budget in optimizer steps, not epochs: small sets get enough updates, large ones stop in time",
+         lambda p, v: _epochs_for(p, v, IMAGE_STEPS, 15, 200)),
+    # ---- series
+    Rule("batch_size", ("series",), "training series n", "n / 10, within [4, 16]",
+         "Fawaz et al. 2019's ResNet: batch min(n/10, 16); at least 4 so BatchNorm sees a batch",
+         lambda p, v: int(min(16, max(4, p.n_train // 10)))),
+    Rule("epochs", ("series",), "steps per epoch s", f"{SERIES_STEPS} steps / s, within [30, 200]",
+         "Fawaz et al. train 1,500 epochs; with a cosine schedule 200 reach the same accuracy on the UCR "
+         "panel, and a budget in steps keeps large sets from running for hours on a CPU",
+         lambda p, v: _epochs_for(p, v, SERIES_STEPS, 30, 200)),
+    Rule("select", ("series",), "validation series per class", "train_loss below 10 a class, else val",
+         "a validation split of a few series a class picks epochs by noise; Fawaz et al. choose on training "
+         "loss and train on all of the training split",
+         lambda p, v: "train_loss" if p.per_class_val < 10 else "val"),
+    # ---- every domain
+    Rule("class_weights", ("image", "series", "graph", "volume"), "largest / smallest class count r",
+         "auto when r >= 3, else none",
+         "an imbalanced training split otherwise teaches the majority class; inverse-frequency weights are "
+         "scikit-learn's 'balanced' rule",
+         lambda p, v: "auto" if p.imbalance >= 3 else "none"),
+)
+
+
+def derive(p: Profile, given: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The options the rules set for this data; `given` (the user's own values) are kept, and later rules use them.
+
+    So `--batch-size 64` alone still gets the learning rate and epochs that follow from batch 64.
+    """
+    given = given or {}
+    values: dict[str, Any] = {}
+    for rule in RULES:
+        if p.domain in rule.domains and p.task in rule.tasks and rule.option not in given:
+            values[rule.option] = rule.value(p, {**values, **given})
+    return values
+
+
+def describe(p: Profile) -> str:
+    """The data as the rules saw it, in a few words (for the run's note)."""
+    what = {"node": "labelled nodes", "graph": "graphs"}.get(p.task, "samples")
+    parts = [f"{p.n_train} training {what}", f"{p.num_classes} classes"]
+    if p.imbalance >= 3:
+        parts.append(f"imbalance {p.imbalance:.3g}:1" if math.isfinite(p.imbalance) else "a class with no sample")
+    if p.image_size:
+        parts.append(f"{p.image_size} px")
+    if p.length:
+        parts.append(f"length {p.length}")
+    return ", ".join(parts)
+
+
+def rules_markdown() -> str:
+    """The README's table of derivation rules, generated from RULES."""
+    lines = ["| option | domains | set from | rule | why |", "| --- | --- | --- | --- | --- |"]
+    for r in RULES:
+        lines.append(f"| `{r.option}` | {', '.join(r.domains)} | {r.quantity} | {r.text} | {r.why} |")
+    return "\n".join(lines)

@@ -1,0 +1,90 @@
+"""Recipes derived from the data: each rule's choice on real data shapes, the README's table, and the run's note."""
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+
+import pytest
+
+from resnet_any.data import load_dataset
+from resnet_any.train import TrainConfig
+from resnet_any.train.derive import RULES, Profile, derive, profile, rules_markdown
+from resnet_any.train.plan import make_plan
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def test_readme_table_is_the_rules() -> None:
+    """The README's 'Derived recipes' table is generated from RULES, so the two cannot disagree."""
+    assert rules_markdown() in README.read_text(encoding="utf-8")
+
+
+def _image(n: int, k: int = 3, size: int = 32, counts: tuple[int, ...] | None = None) -> Profile:
+    counts = counts or tuple([n // k] * k)
+    return Profile("image", "classify", sum(counts), max(1, sum(counts) // 4), k, counts, image_size=size, channels=3)
+
+
+@pytest.mark.parametrize("n, batch, width", [(384, 16, 16), (1150, 32, 16), (4000, 128, 32), (40000, 128, 64)])
+def test_image_rules(n: int, batch: int, width: int) -> None:
+    """Batch = power of two <= n/30 in [16, 128]; lr = 0.1 b/128; width by n; epochs = step budget / steps."""
+    v = derive(_image(n))
+    assert v["batch_size"] == batch and v["width"] == width
+    assert v["lr"] == pytest.approx(0.1 * batch / 128)
+    steps = math.ceil(n / batch)
+    assert v["epochs"] == min(200, max(15, math.ceil(2000 / steps)))
+    assert v["class_weights"] == "none"
+
+
+def test_imbalance_turns_on_class_weights() -> None:
+    """400 : 100 is 4:1, at or above the 3:1 the rule names; 2:1 is not."""
+    assert derive(_image(500, 2, counts=(400, 100)))["class_weights"] == "auto"
+    assert derive(_image(300, 2, counts=(200, 100)))["class_weights"] == "none"
+
+
+def test_series_rules_on_real_ucr_shapes() -> None:
+    """GunPoint (50 train series, 2 classes): Fawaz et al.'s batch n/10 >= 4; 5 validation series a class -> train_loss."""
+    splits = load_dataset("series", "GunPoint", seed=0, val_fraction=0.2)
+    p = profile(splits)
+    assert (p.n_train, p.num_classes, p.length) == (40, 2, 150)
+    v = derive(p)
+    assert v["batch_size"] == 4 and v["select"] == "train_loss"
+    # a large set: 16 a batch and a validation split big enough to choose on
+    big = Profile("series", "classify", 4000, 1000, 4, (1000,) * 4, length=100, channels=1)
+    v = derive(big)
+    assert v["batch_size"] == 16 and v["select"] == "val" and v["epochs"] == 32
+
+
+def test_profile_of_a_graph_and_its_rules(tmp_path: Path, shared_data: Path) -> None:
+    """Cora: 140 labelled training nodes, 7 classes, 1433 features; the image/series rules do not apply."""
+    import shutil
+
+    root = tmp_path / "planetoid"
+    shutil.copytree(shared_data / "planetoid" / "Cora", root / "Cora")
+    p = profile(load_dataset("graph", "cora", str(root), seed=0))
+    assert (p.task, p.n_train, p.num_classes, p.features, p.nodes) == ("node", 140, 7, 1433, 2708)
+    assert set(derive(p)) == {r.option for r in RULES if "graph" in r.domains}
+
+
+def test_a_run_says_what_was_derived_and_flags_win(tmp_path: Path, one_thread: None) -> None:
+    """A user's folder (no per-dataset recipe) gets the derived values and one note naming them; a flag overrides one."""
+    from sklearn.datasets import load_digits
+    from PIL import Image
+
+    d = load_digits()
+    for i in range(300):
+        folder = tmp_path / "digits" / str(d.target[i] % 3)
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray((d.images[i] * 16).astype("uint8")).save(folder / f"{i}.png")
+    plan = make_plan(TrainConfig(domain="image", dataset=str(tmp_path / "digits"), out=str(tmp_path / "run")))
+    note = next(n for n in plan.notes if n.startswith("recipe derived from the data"))
+    assert "batch-size 16" in note and "width 16" in note and "lr 0.0125" in note
+    assert plan.config.batch_size == 16 and plan.config.model_kwargs["width"] == 16
+    given = make_plan(TrainConfig(domain="image", dataset=str(tmp_path / "digits"), batch_size=64,
+                                  out=str(tmp_path / "run2")))
+    assert given.config.batch_size == 64 and "batch-size" not in next(
+        n for n in given.notes if n.startswith("recipe derived"))
+    # the note says which quantities it read
+    assert re.search(r"\d+ training samples, 3 classes", note)
+    json.dumps(plan.notes)  # kept in summary.json
