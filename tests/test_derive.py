@@ -35,6 +35,7 @@ def test_image_rules(n: int, batch: int, width: int) -> None:
     steps = math.ceil(n / batch)
     assert v["epochs"] == min(200, max(15, math.ceil(2000 / steps)))
     assert v["class_weights"] == "none"
+    assert v["mixup"] == (0.2 if n < 20000 else 0.0)
 
 
 def test_imbalance_turns_on_class_weights() -> None:
