@@ -89,3 +89,16 @@ def test_a_run_says_what_was_derived_and_flags_win(tmp_path: Path, one_thread: N
     # the note says which quantities it read
     assert re.search(r"\d+ training samples, 3 classes", note)
     json.dumps(plan.notes)  # kept in summary.json
+
+
+def test_derived_train_loss_moves_validation_into_training_and_resumes(tmp_path: Path, one_thread: None) -> None:
+    """GunPoint's derived select train_loss trains on train + val (50 series), and a resumed run sees the same data."""
+    from resnet_any.train import train
+
+    out = tmp_path / "run"
+    plan = make_plan(TrainConfig(domain="series", dataset="GunPoint", out=str(out)))
+    assert plan.config.select == "train_loss" and len(plan.splits.train) == 50 and not plan.splits.val
+    assert plan.config.batch_size == 5  # Fawaz et al.'s n/10 of the 50 series it trains on
+    train(TrainConfig(domain="series", dataset="GunPoint", width=8, epochs=1, out=str(out), quiet=True))
+    summary = train(TrainConfig(out=str(out), resume=True, epochs=2, quiet=True))
+    assert summary["epochs"] == 2 and summary["select"] == "train_loss"

@@ -12,16 +12,22 @@ def train_once(config: dict[str, Any], *, patience: int | None = None, target: f
     (this process's CPU time: on a shared machine it is what the run would take alone on its cores)
     and `time_to_target`.
 
-    `patience`: stop once the --select metric has not gained for that many epochs (--early-stop; the run
-    still tests the epoch its selection rule picked).
+    `patience`: stop once neither validation accuracy nor validation loss has gained for that many epochs
+    (the EarlyStopping callback; the run still tests the epoch its selection rule picked).
     `target`: also time the first epoch whose validation accuracy reaches it.
     """
     from resnet_any.train import TrainConfig, Trainer
+    from resnet_any.train.callbacks import EarlyStopping
 
     with tempfile.TemporaryDirectory(prefix="resnet_any_bench_") as tmp:
         # progress printing is the bench's job: the trainer stays quiet and writes only to tmp
-        stopping = {"early_stop": patience} if patience else {}
-        trainer = Trainer(TrainConfig(**{"quiet": True, **config, **stopping, "out": str(Path(tmp) / "run")}))
+        # the figures were tuned with patience counted on validation accuracy or loss, whichever gains
+        callbacks = [EarlyStopping(patience, ("val", "val_loss"))] if patience else []
+        # the published protocols these runs reproduce use neither class weights nor mixup: pin them against
+        # the data-derived rules (derive.py)
+        pinned = {"class_weights": "none", "mixup": 0.0}
+        trainer = Trainer(TrainConfig(**{"quiet": True, **pinned, **config, "out": str(Path(tmp) / "run")}),
+                          callbacks=callbacks)
         end: dict[str, Any] = {}
         epochs = 0
         reached: float | None = None

@@ -40,7 +40,7 @@ class EarlyStopping(Callback):
     its selection rule picked and stopping early never changes which epoch is scored.
     """
 
-    def __init__(self, patience: int, select: str | None = None, min_delta: float = 0.0) -> None:
+    def __init__(self, patience: int, select: str | tuple[str, ...] | None = None, min_delta: float = 0.0) -> None:
         if patience < 1:
             raise ValueError(f"patience must be >= 1, got {patience}")
         self.patience, self.select, self.min_delta = patience, select, min_delta
@@ -48,13 +48,14 @@ class EarlyStopping(Callback):
         self._reset()
 
     def _reset(self) -> None:
-        self.best: dict[str, Any] | None = None
+        self.bests: dict[str, dict[str, Any]] = {}
         self.since = 0
 
     def on_start(self, trainer: "Trainer", record: "StartRecord") -> None:
         """Replay the finished epochs of a resumed run, so it stops where an uninterrupted one would."""
         self._reset()
-        self.select = record.get("config", {}).get("select", self.select)  # a resumed run keeps its rule
+        if self.select is None:  # the run's own rule (a resumed run keeps its saved one)
+            self.select = record.get("config", {}).get("select")
         for row in record["history"]:
             self._count(row)
 
@@ -70,7 +71,11 @@ class EarlyStopping(Callback):
 
         # without a configured rule: the validation metric when the run has one, else the training loss
         select = self.select or ("train_loss" if record.get("val_loss") is None else "val")
-        if improves(record, self.best, select, self.min_delta):
-            self.best, self.since = dict(record), 0
-        else:
-            self.since += 1
+        rules = (select,) if isinstance(select, str) else select
+        # several rules (e.g. ("val", "val_loss")): a gain under any of them counts, each against its own best
+        self.bests = getattr(self, "bests", {}) or {}
+        gained = False
+        for rule in rules:
+            if improves(record, self.bests.get(rule), rule, self.min_delta):
+                self.bests[rule], gained = dict(record), True
+        self.since = 0 if gained else self.since + 1

@@ -26,7 +26,7 @@ NONFINITE = ("stop", "skip")
 # val_macro_f1, val_balanced_accuracy: the epoch best on that validation metric (see selection.py).
 # train_loss: no held-out split; train on train + val and keep the epoch of lowest training loss
 # (Fawaz et al. 2019 on UCR, where a validation split of a 36-series set would score 4 series).
-SELECTS = ("val", "val_acc", "val_loss", "val_macro_f1", "val_balanced_accuracy", "train_loss")
+SELECTS = ("val", "val_acc", "val_loss", "val_macro_f1", "val_balanced_accuracy", "val_auroc", "train_loss")
 CLASS_WEIGHTS = ("none", "auto")
 SAMPLERS = ("shuffle", "balanced")
 

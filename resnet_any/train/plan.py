@@ -385,13 +385,18 @@ def make_plan(options: TrainConfig, *, model: nn.Module | None = None, data: Any
         config = _resumed_config(resume["config"], cfg, Path(cfg.out))
     else:
         size = splits.meta.get("image_size")
-        data_profile = profile(splits) if model is None else None
-        derived = derive(data_profile, cfg.explicit()) if data_profile is not None else {}
-        config = recipes.resolve(cfg, splits.task, splits.name, max(size) if isinstance(size, (list, tuple)) else size,
-                                 own_model=None if model is None else class_path(model),
-                                 recorded=_recorded_dataset(cfg, domain) if data is None else None,
-                                 derived=derived)
-        derived_note = _derived_note(cfg, config, derived, data_profile)
+        recorded = _recorded_dataset(cfg, domain) if data is None else None
+        derived, data_profile = {}, None
+        if model is None:
+            splits, derived, data_profile = _derive(cfg, domain, splits, recorded)
+
+        def resolve(values: dict[str, Any]) -> RunConfig:
+            return recipes.resolve(cfg, splits.task, splits.name, max(size) if isinstance(size, (list, tuple)) else size,
+                                   own_model=None if model is None else class_path(model), recorded=recorded,
+                                   derived=values)
+
+        config = resolve(derived)
+        derived_note = _derived_note(config, resolve({}), derived, data_profile) if derived else None
     validate(config)
     if model is None:
         check_model_domain(config.model, config.domain)
@@ -405,13 +410,33 @@ def make_plan(options: TrainConfig, *, model: nn.Module | None = None, data: Any
                 [*_notes(cfg, config, splits, model, data, inferred), *filter(None, [derived_note])])
 
 
-def _derived_note(given: TrainConfig, config: RunConfig, derived: dict[str, Any], data: Any) -> str | None:
-    """One line naming the choices derived from the data that the run kept (not set by the user or a published recipe)."""
-    kept = []
-    for option, value in derived.items():
-        final = config.model_kwargs.get("width") if option == "width" else getattr(config, option)
-        if getattr(given, option, None) is None and final == value:
-            kept.append(f"{option.replace('_', '-')} {value}")
+def _derive(cfg: TrainConfig, domain: str, splits: DataSplits,
+            recorded: str | None) -> tuple[DataSplits, dict[str, Any], Any]:
+    """(splits, derived values, profile): the rules of derive.py on this data, around the user's and a published recipe's values.
+
+    A derived select train_loss moves the validation samples into training (as --select train_loss does) and
+    the rules run again on the larger split; under torchrun a derived batch rounds up to divide by the processes.
+    """
+    fixed = {**recipes.published(domain, splits.task, None if recorded else splits.name), **cfg.explicit()}
+    data_profile = profile(splits)
+    derived = derive(data_profile, fixed)
+    if derived.get("select") == "train_loss":
+        splits = splits.without_validation()
+        data_profile = profile(splits)
+        derived = {"select": "train_loss", **derive(data_profile, {**fixed, "select": "train_loss"})}
+    world = distributed.from_env().world_size
+    if "batch_size" in derived and world > 1:
+        derived["batch_size"] = -(-derived["batch_size"] // world) * world
+    return splits, derived, data_profile
+
+
+def _derived_note(config: RunConfig, without: RunConfig, derived: dict[str, Any], data: Any) -> str | None:
+    """One line naming the values the rules changed: those that differ from the run resolved without them."""
+    def value(c: RunConfig, option: str) -> Any:
+        return c.model_kwargs.get("width") if option == "width" else getattr(c, option)
+
+    kept = [f"{option.replace('_', '-')} {value(config, option)}" for option in derived
+            if value(config, option) != value(without, option)]
     if not kept:
         return None
     return (f"recipe derived from the data ({describe(data)}): {', '.join(kept)}; the README's 'Derived recipes' "

@@ -85,6 +85,17 @@ def _recipes(domain: str, task: str, dataset: str | None) -> tuple[dict[str, Any
     return task_recipe, DATASET_RECIPES.get((domain, dataset.lower()), {}) if dataset else {}
 
 
+def published(domain: str, task: str, dataset: str | None) -> dict[str, Any]:
+    """The values a named dataset's own recipe fixes (its width among them); derived rules leave these alone."""
+    if (domain, task) not in TASK_RECIPES or not dataset:
+        return {}
+    recipe = DATASET_RECIPES.get((domain, dataset.lower()), {})
+    values = {k: v for k, v in recipe.items() if k != "model_kwargs"}
+    if "width" in recipe.get("model_kwargs", {}):
+        values["width"] = recipe["model_kwargs"]["width"]
+    return values
+
+
 def recipe_for(domain: str, task: str, dataset: str) -> dict[str, Any]:
     """The recipe's own values for (domain, task, dataset), model_kwargs merged: what no option overrides yet."""
     task_recipe, dataset_recipe = _recipes(domain, task, dataset)

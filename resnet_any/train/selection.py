@@ -16,6 +16,7 @@ MONITORED: dict[str, tuple[str, int]] = {
     "val_loss": ("val_loss", -1),
     "val_macro_f1": ("val_macro_f1", 1),
     "val_balanced_accuracy": ("val_balanced_accuracy", 1),
+    "val_auroc": ("val_auroc", 1),
     "train_loss": ("train_loss", -1),
 }
 

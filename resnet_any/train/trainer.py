@@ -413,8 +413,11 @@ class Trainer:
         best_path = self.out / "best.pt"
         if self.best["epoch"] is not None and best_path.is_file() and self.has_test:
             # best.pt's "model" is what evaluate() scores: the --ema average when on
-            scored = self.ema.module if self.ema is not None else self.model
-            scored.load_state_dict(read_checkpoint(best_path)["model"])
+            best_weights = read_checkpoint(best_path)["model"]
+            if self.ema is not None:
+                self.ema.module.load_state_dict(best_weights)
+            # the model object (fit's, the app's confusion matrix) ends holding best.pt's weights, EMA or not
+            self.model.load_state_dict(best_weights)
             test = self.evaluate("test")
         chosen = self.best["epoch"] is not None
         early = stopped and self._early_stop
