@@ -10,7 +10,8 @@ import torch
 
 from resnet_any.errors import Parser, UserError, run_cli
 from resnet_any.train.checkpoint import atomic_write, load_checkpoint
-from resnet_any.train.tasks import make_task, predict_split, split_metrics
+from resnet_any.train.metrics import classification_metrics
+from resnet_any.train.tasks import make_task, predict_split
 from resnet_any.train.plan import SPLIT_SEED, pick_device
 
 
@@ -87,7 +88,7 @@ def evaluate_checkpoint(checkpoint: str | Path, dataset: str | None = None, data
     support = cm.sum(1)
     per_class = {name: (cm[i, i].item() / support[i].item() if support[i] else None)
                  for i, name in enumerate(meta["class_names"])}
-    m = split_metrics(logits, targets, meta["class_names"])
+    m = classification_metrics(logits, targets, meta["class_names"])
     return {"checkpoint": str(checkpoint), "dataset": splits.name, "split": split, "model": meta["model"],
             "n": m["n"], "accuracy": m["acc"], "loss": m["loss"], "balanced_accuracy": m["balanced_accuracy"],
             "macro_f1": m["macro_f1"], "auroc": m["auroc"], "per_class_accuracy": per_class,

@@ -121,7 +121,6 @@ def run(args: argparse.Namespace, log: Callable[[str], None]) -> list[dict]:
     keys = sorted(((name, seed) for name in names for seed in range(seeds)), key=lambda k: -work[k[0]])
     tasks = [(dict(domain="series", dataset=data[name].name, model="series_resnet", width=width, epochs=epochs[name],
                    batch_size=batch[name], optimizer="adam", lr=args.lr, weight_decay=0.0, **schedule,
-                   class_weights="none", mixup=0.0,  # Fawaz et al.'s protocol, not the derived rules
                    seed=seed, val_fraction=args.val_fraction, select=args.select.replace("-", "_"),
                    device=args.device),) for name, seed in keys]
     done: dict[str, list[dict]] = {name: [] for name in names}

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import torch
 from torch.utils.data import Dataset
 
 
@@ -34,6 +35,33 @@ class DataSplits:
     in_channels: int
     graph: Any = None
     meta: dict = field(default_factory=dict)
+
+    def has(self, split: str) -> bool:
+        """Whether the data holds this split at all (a node task: a mask for it)."""
+        if self.task == "node":
+            return getattr(self.graph, f"{split}_mask", None) is not None
+        return getattr(self, split) is not None
+
+    def labels(self, split: str) -> torch.Tensor:
+        """Every sample's class in a split, in sample order (the masked nodes' for one graph), on the CPU."""
+        if self.task == "node":
+            y = self.graph.y[self.graph[f"{split}_mask"]]
+        else:
+            ds = getattr(self, split)
+            if isinstance(ds, list):
+                y = torch.cat([g.y.view(-1) for g in ds]) if ds else torch.zeros(0)
+            elif isinstance(getattr(ds, "y", None), torch.Tensor):
+                y = ds.y
+            else:
+                y = torch.as_tensor([int(ds[i][1]) for i in range(len(ds))])
+        return y.long().cpu()
+
+    def class_counts(self, split: str) -> list[int]:
+        """Samples per class in a split (nodes for one graph); [] when the data has no such split."""
+        if not self.has(split):
+            return []
+        y, k = self.labels(split), self.num_classes
+        return torch.bincount(y[(y >= 0) & (y < k)], minlength=k).tolist()
 
     def without_validation(self) -> "DataSplits":
         """A copy whose training split also holds the validation samples, and whose validation split is empty.

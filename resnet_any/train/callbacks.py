@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 from torch import nn
 
+from resnet_any.train.selection import improves
+
 if TYPE_CHECKING:
     from resnet_any.train.options import RunConfig
     from resnet_any.train.records import EndRecord, EpochRecord, StartRecord
@@ -67,13 +69,10 @@ class EarlyStopping(Callback):
             trainer.request_stop()
 
     def _count(self, record: Any) -> None:
-        from resnet_any.train.selection import improves
-
         # without a configured rule: the validation metric when the run has one, else the training loss
         select = self.select or ("train_loss" if record.get("val_loss") is None else "val")
         rules = (select,) if isinstance(select, str) else select
         # several rules (e.g. ("val", "val_loss")): a gain under any of them counts, each against its own best
-        self.bests = getattr(self, "bests", {}) or {}
         gained = False
         for rule in rules:
             if improves(record, self.bests.get(rule), rule, self.min_delta):

@@ -1,9 +1,9 @@
 """Recipes derived from the data in front of the run: what the loaded splits show sets batch, width, lr and epochs.
 
 A default is what most users ever run, so it cannot be a recipe tuned on one dataset's name. `profile`
-measures the data (samples, classes and their balance, image size, series length, graph size, labelled
-share of the nodes); each rule in `RULES` turns those quantities into one option's value, with the reason
-kept for the run's notes. The README's table of rules is `rules_markdown()`, checked by a test, so the
+measures the data (samples, classes and their balance, image size, series length, graph size); each rule
+in `RULES` turns those quantities into one option's value; the plan names the values that changed the run
+in one note. The README's table of rules is `rules_markdown()`, checked by a test, so the
 documentation and the code cannot drift apart.
 
 Rules were chosen on a panel of datasets of several sizes and shapes (`python -m resnet_any.bench
@@ -37,8 +37,8 @@ class Profile:
     @property
     def imbalance(self) -> float:
         """Largest over smallest class count of the training split (inf when a class has no sample)."""
-        present = [c for c in self.class_counts]
-        return max(present) / min(present) if present and min(present) > 0 else math.inf
+        counts = self.class_counts
+        return max(counts) / min(counts) if counts and min(counts) > 0 else math.inf
 
     @property
     def per_class_val(self) -> float:
@@ -46,43 +46,21 @@ class Profile:
         return self.n_val / max(self.num_classes, 1)
 
 
-def _count(ds: Any) -> int:
-    return 0 if ds is None else len(ds)
-
-
-def _labels(ds: Any) -> list[int]:
-    if ds is None:
-        return []
-    if isinstance(ds, list):  # graphs
-        return [int(g.y.view(-1)[0]) for g in ds]
-    y = getattr(ds, "y", None)
-    if y is not None:
-        return [int(v) for v in y]
-    return [int(ds[i][1]) for i in range(len(ds))]
-
-
 def profile(splits: DataSplits) -> Profile:
     """Measure a DataSplits for the rules."""
-    k, meta = splits.num_classes, splits.meta
+    counts = tuple(splits.class_counts("train"))
+    common = dict(domain=splits.domain, task=splits.task, n_train=sum(counts),
+                  n_val=sum(splits.class_counts("val")), num_classes=splits.num_classes, class_counts=counts)
     if splits.task == "node":
         g = splits.graph
-        y = g.y.view(-1)
-        train = y[g.train_mask].tolist()
-        n_val = int(g.val_mask.sum()) if getattr(g, "val_mask", None) is not None else 0
-        counts = tuple(train.count(c) for c in range(k))
-        return Profile(splits.domain, "node", len(train), n_val, k, counts, nodes=int(g.num_nodes),
-                       features=int(g.num_features))
-    labels = _labels(splits.train)
-    counts = tuple(labels.count(c) for c in range(k))
-    common = dict(domain=splits.domain, task=splits.task, n_train=len(labels), n_val=_count(splits.val),
-                  num_classes=k, class_counts=counts)
+        return Profile(**common, nodes=int(g.num_nodes), features=int(g.num_features))
     if splits.task == "graph":
         graphs = splits.train or []
         mean_nodes = round(sum(int(g.num_nodes) for g in graphs) / max(len(graphs), 1))
         return Profile(**common, nodes=mean_nodes, features=int(splits.in_channels))
-    size = meta.get("image_size")
+    size = splits.meta.get("image_size")
     size = max(size) if isinstance(size, (list, tuple)) else size
-    return Profile(**common, image_size=size, channels=int(splits.in_channels), length=meta.get("length"))
+    return Profile(**common, image_size=size, channels=int(splits.in_channels), length=splits.meta.get("length"))
 
 
 @dataclass(frozen=True)

@@ -7,14 +7,13 @@ graph:    mini-batches of whole graphs (PyG Batch), one prediction per graph.
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator
 
 import torch
 from torch import Tensor, nn
 
 from resnet_any.data.base import DataSplits
 from resnet_any.errors import UserError
-from resnet_any.train.metrics import classification_metrics
 
 # The order in which one epoch visits the training samples; DDP swaps in a rank-sharded version.
 OrderFn = Callable[[int, torch.Generator], Tensor]
@@ -47,8 +46,8 @@ class Task:
         raise NotImplementedError
 
     def has(self, split: str) -> bool:
-        """Whether the data has this split at all (a `fit` without test data has none)."""
-        return getattr(self.splits, split) is not None
+        """Whether the data has this split at all (a `fit` without test data has none; a graph, no mask for it)."""
+        return self.splits.has(split)
 
     def steps_per_epoch(self) -> int:
         """Optimizer steps in one training epoch (of this rank's shard under DDP)."""
@@ -188,10 +187,6 @@ class NodeTask(Task):
                 raise UserError(f"graph dataset {self.splits.name!r} has no {split}_mask")
         self.graph = g.to(self.device)
 
-    def has(self, split: str) -> bool:
-        """Whether the graph has a mask for this split."""
-        return getattr(self.graph, f"{split}_mask", None) is not None
-
     def size(self, split: str) -> int:
         """Number of nodes in a split's mask."""
         return int(self.graph[f"{split}_mask"].sum()) if self.has(split) else 0
@@ -255,11 +250,6 @@ def predict_split(model: nn.Module, task: Task, split: str,
         logits.append(out.float().cpu())
         targets.append(y.cpu())
     return torch.cat(logits), torch.cat(targets)
-
-
-def split_metrics(logits: Tensor, targets: Tensor, class_names: Sequence[Any] | None = None) -> dict[str, Any]:
-    """Plain cross-entropy (no label smoothing), accuracy, balanced accuracy, macro F1, AUROC, per class and count."""
-    return classification_metrics(logits, targets, class_names)
 
 
 TASKS: dict[str, type[Task]] = {"classify": ClassifyTask, "node": NodeTask, "graph": GraphTask}

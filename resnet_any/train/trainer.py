@@ -20,7 +20,7 @@ from resnet_any.errors import UserError
 from resnet_any.train import distributed
 from resnet_any.train.callbacks import Callback, EarlyStopping
 from resnet_any.train.health import Health
-from resnet_any.train.metrics import EXTRA_METRICS, no_metrics
+from resnet_any.train.metrics import EXTRA_METRICS, classification_metrics, no_metrics
 from resnet_any.train.checkpoint import atomic_write, read_checkpoint, remove_stale_temps
 from resnet_any.train.optim import Schedule, build_optimizer
 from resnet_any.train.options import TrainConfig
@@ -30,7 +30,7 @@ from resnet_any.train.regularize import balanced_order, inverse_frequency_weight
 from resnet_any.train.selection import improves, monitored
 from resnet_any.train.sinks import Sink, epoch_row, file_sinks
 from resnet_any.train.state import Progress, checkpoint_state, epoch_generators, restore
-from resnet_any.train.tasks import make_task, predict_split, shuffled, split_metrics
+from resnet_any.train.tasks import make_task, predict_split, shuffled
 
 STEP_INTERVAL_S = 0.1
 
@@ -120,26 +120,11 @@ class Trainer:
 
     def labels(self, split: str) -> torch.Tensor:
         """Every sample's class in a split, in sample order (the masked nodes' for one graph), on the CPU."""
-        if self.splits.task == "node":
-            g = self.splits.graph
-            y = g.y[g[f"{split}_mask"]]
-        else:
-            ds = getattr(self.splits, split)
-            if isinstance(ds, list):
-                y = torch.cat([g.y.view(-1) for g in ds]) if ds else torch.zeros(0)
-            elif isinstance(getattr(ds, "y", None), torch.Tensor):
-                y = ds.y
-            else:
-                y = torch.as_tensor([int(ds[i][1]) for i in range(len(ds))])
-        return y.long().cpu()
+        return self.splits.labels(split)
 
     def class_counts(self, split: str) -> list[int]:
         """Samples per class in a split (nodes for one graph), from the labels alone."""
-        k = self.splits.num_classes
-        if not self.task.has(split):
-            return []
-        y = self.labels(split)
-        return torch.bincount(y[(y >= 0) & (y < k)], minlength=k).tolist()
+        return self.splits.class_counts(split)
 
     def sample_order(self, n: int, generator: torch.Generator) -> torch.Tensor:
         """The training samples this rank visits in one epoch: its slice of every global batch of one global order.
@@ -359,7 +344,7 @@ class Trainer:
         # no collectives, and every metric, macro F1 and AUROC included, is that of all the split's
         # predictions, as one process would compute it (sharded per-rank values could not be averaged)
         model = self.ema.module if self.ema is not None else self.model if self.dist.enabled else self.forward_model
-        return split_metrics(*predict_split(model, self.task, split, self._autocast), self.splits.class_names)
+        return classification_metrics(*predict_split(model, self.task, split, self._autocast), self.splits.class_names)
 
     def _stop_everywhere(self, stop: threading.Event) -> bool:
         """Whether a stop was asked on any rank (all ranks must agree to leave the loop together)."""
