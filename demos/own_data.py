@@ -56,8 +56,11 @@ def write_cora(root: Path) -> None:
     """Cora with its public split as nodes.csv (id, label, split, 1433 features) and edges.csv."""
     from resnet_any.data import load_dataset
 
-    g = load_dataset("graph", "cora").graph
-    folder = root / "cora"
+    write_node_tables(load_dataset("graph", "cora").graph, root / "cora")
+
+
+def write_node_tables(g, folder: Path) -> None:
+    """One PyG graph with train/val/test masks as nodes.csv (id, label, split, features) and edges.csv."""
     folder.mkdir(parents=True, exist_ok=True)
     split = np.full(g.num_nodes, "", dtype=object)
     for name in ("train", "val", "test"):

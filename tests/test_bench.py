@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 from resnet_any.bench.__main__ import main
 from resnet_any.bench.table import KEYS, format_table, make_row, seeds_row
@@ -145,3 +146,22 @@ def test_command_line_exit_code():
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == ["error: --threads must be >= 1, got -3"]
+
+
+def test_generalize_citation_variants_are_what_they_claim(tmp_path):
+    """The panel's Cora-shaped graphs, read back through the CSV loader, against Cora itself."""
+    from resnet_any.bench.generalize import cora_variant
+    from resnet_any.data import load_dataset
+
+    cora = load_dataset("graph", "cora").graph
+    n_edges = cora.edge_index.shape[1]
+    wide = load_dataset("graph", str(cora_variant("words3703")(tmp_path, tmp_path)), cache_dir=tmp_path).graph
+    assert wide.num_features == 3703 and torch.equal(wide.train_mask, cora.train_mask)
+    sparse = load_dataset("graph", str(cora_variant("edges60")(tmp_path, tmp_path)), cache_dir=tmp_path).graph
+    assert sparse.num_nodes == cora.num_nodes and 0.55 < sparse.edge_index.shape[1] / n_edges < 0.65
+    split = load_dataset("graph", str(cora_variant("random-split")(tmp_path, tmp_path)), cache_dir=tmp_path)
+    g = split.graph
+    assert int(g.train_mask.sum()) == 140 and not (g.train_mask & (g.val_mask | g.test_mask)).any()
+    assert not torch.equal(g.train_mask, cora.train_mask) and split.class_counts("train") == [20] * 7
+    folded = load_dataset("graph", str(cora_variant("3-classes")(tmp_path, tmp_path)), cache_dir=tmp_path)
+    assert folded.num_classes == 3 and list(folded.class_counts("train")) == [20] * 3

@@ -3,7 +3,7 @@
 Precedence, lowest first: BASE < TASK_RECIPES[(domain, task)] < DATASET_RECIPES[(domain, dataset)]
 < config file < CLI flags (or `fit` keywords). The digits, GunPoint and Cora recipes are tuned to reach
 issue 3's figures on 2 CPU cores (digits >= 98% test accuracy in 120 s, GunPoint >= 97% in 120 s, Cora
->= 80% in 60 s); CiteSeer's and PubMed's are GCNII's published ones. The CLI, the app and the
+>= 80% in 60 s; Cora's is GCNII's published one at 4 layers). The CLI, the app and the
 benchmarks all resolve their runs here, so each recipe exists once.
 """
 from __future__ import annotations
@@ -28,14 +28,16 @@ TASK_RECIPES: dict[tuple[str, str], dict[str, Any]] = {
                                 label_smoothing=0.1),
     ("series", "classify"): dict(model="series_resnet", epochs=200, batch_size=16, optimizer="adam", lr=1e-3,
                                  schedule="cosine"),
-    # Cora: GCNII's residual (initial residual + identity mapping, Chen et al. 2020) at 4 convolutions
-    # with its published Cora recipe (dropout 0.6, decay 0.01 on convolutions, 5e-4 on the dense
-    # stem and head) is ~2 points above a 2-layer GCN ResNet (79.2-81.0% over seeds 0-3) at the same
-    # cost. BatchNorm over the nodes of one graph generalises badly in eval mode: none here
-    ("graph", "node"): dict(model="gcn_resnet", model_kwargs=dict(style="gcnii", depth=4, hidden_channels=64,
-                                                                  dropout=0.6, input_dropout=0.6),
+    # any graph without a published recipe: a 2-convolution GCN ResNet (GCN stem + one residual GCN block,
+    # width 64, dropout 0.5, no norm). On the generalize panel's Cora-shaped graphs (3,703 noisy words, a
+    # random split, 60% of the edges, 3 classes) it stays within about a point of a 2-layer GCN, where GCNII
+    # at 4 layers tuned on Cora's public split fell 2-8 points below it (README, "Citation graphs").
+    # BatchNorm over the nodes of one graph generalises badly in eval mode: none here
+    ("graph", "node"): dict(model="gcn_resnet", model_kwargs=dict(style="res", norm="none", depth=2,
+                                                                  hidden_channels=64, dropout=0.5,
+                                                                  input_dropout=0.5),
                             epochs=300, batch_size=1, optimizer="adam", lr=0.01, weight_decay=5e-4,
-                            weight_decay_by_prefix={"layer": 0.01}, schedule="none"),
+                            schedule="none"),
     ("graph", "graph"): dict(model="gcn_resnet", model_kwargs=dict(hidden_channels=64, depth=3, dropout=0.2),
                              epochs=100, batch_size=32, optimizer="adam", lr=1e-3, schedule="cosine"),
     # volumes are few and large: small batches; AdamW needs no per-set learning-rate search
@@ -57,10 +59,13 @@ DATASET_RECIPES: dict[tuple[str, str], dict[str, Any]] = {
     ("image", "mnist"): dict(epochs=5, batch_size=128, model_kwargs=dict(width=32)),
     # Wang et al.'s width 64 needs ~1 s an epoch here; width 16 reaches 99-100% in 200 epochs
     ("series", "gunpoint"): dict(model_kwargs=dict(width=16), lr=3e-3),
-    # GCNII's published CiteSeer and PubMed changes to its Cora recipe (Chen et al. 2020, their scripts)
-    ("graph", "citeseer"): dict(model_kwargs=dict(hidden_channels=256, theta=0.6, dropout=0.7, input_dropout=0.7)),
-    ("graph", "pubmed"): dict(model_kwargs=dict(hidden_channels=256, theta=0.4, dropout=0.5, input_dropout=0.5),
-                              weight_decay_by_prefix={"layer": 5e-4}),
+    # Cora's public split: GCNII's residual (initial residual + identity mapping, Chen et al. 2020) with its
+    # published Cora recipe (dropout 0.6, decay 0.01 on convolutions, 5e-4 on the dense stem and head), cut
+    # to 4 convolutions for time: 84.0% at seed 0. CiteSeer and PubMed get the default: GCNII's paper puts
+    # 4 layers at 68.9% on CiteSeer, under GCN's 70.3%, and its published depths (32, 16) cost minutes here
+    ("graph", "cora"): dict(model_kwargs=dict(style="gcnii", depth=4, hidden_channels=64, dropout=0.6,
+                                              input_dropout=0.6),
+                            weight_decay_by_prefix={"layer": 0.01}),
 }
 
 
