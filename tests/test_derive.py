@@ -21,9 +21,10 @@ def test_readme_table_is_the_rules() -> None:
     assert rules_markdown() in README.read_text(encoding="utf-8")
 
 
-def _image(n: int, k: int = 3, size: int = 32, counts: tuple[int, ...] | None = None) -> Profile:
+def _image(n: int, k: int = 3, size: int = 32, counts: tuple[int, ...] | None = None, n_test: int = 100) -> Profile:
     counts = counts or tuple([n // k] * k)
-    return Profile("image", "classify", sum(counts), max(1, sum(counts) // 4), k, counts, image_size=size, channels=3)
+    return Profile("image", "classify", sum(counts), max(1, sum(counts) // 4), k, counts, image_size=size, channels=3,
+                   n_test=n_test)
 
 
 @pytest.mark.parametrize("n, batch, width", [(384, 16, 16), (1150, 32, 16), (4000, 128, 32), (40000, 128, 64)])
@@ -36,6 +37,17 @@ def test_image_rules(n: int, batch: int, width: int) -> None:
     assert v["epochs"] == min(200, max(15, math.ceil(2000 / steps)))
     assert v["class_weights"] == "none"
     assert v["mixup"] == (0.2 if n < 20000 else 0.0)
+    # validation n/4 over 3 classes: 32 a class (n 384) is under 50; 96 and more are not
+    assert v["select"] == ("train_loss" if n < 600 else "val")
+
+
+def test_no_test_split_keeps_validation() -> None:
+    """With nothing else held out, merging validation into training would leave the run unjudged."""
+    assert derive(_image(384))["select"] == "train_loss"
+    assert derive(_image(384, n_test=0))["select"] == "val"
+    gunpoint_like = Profile("series", "classify", 40, 10, 2, (20, 20), length=150, channels=1)
+    assert derive(gunpoint_like)["select"] == "val"
+    assert derive(Profile("series", "classify", 40, 10, 2, (20, 20), length=150, channels=1, n_test=150))["select"] == "train_loss"
 
 
 def test_imbalance_turns_on_class_weights() -> None:
@@ -52,7 +64,7 @@ def test_series_rules_on_real_ucr_shapes() -> None:
     v = derive(p)
     assert v["batch_size"] == 4 and v["select"] == "train_loss"
     # a large set: 16 a batch and a validation split big enough to choose on
-    big = Profile("series", "classify", 4000, 1000, 4, (1000,) * 4, length=100, channels=1)
+    big = Profile("series", "classify", 4000, 1000, 4, (1000,) * 4, length=100, channels=1, n_test=1000)
     v = derive(big)
     assert v["batch_size"] == 16 and v["select"] == "val" and v["epochs"] == 32
 

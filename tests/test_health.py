@@ -34,6 +34,31 @@ def test_each_symptom_from_a_hand_made_curve() -> None:
     assert h.verdict() == []  # too few epochs to judge
 
 
+def test_without_validation_the_test_split_is_judged() -> None:
+    """--select train_loss holds nothing out: a chance-level test accuracy is what then warns."""
+    h = Health()
+    h.num_classes, h.val_counts = 3, []
+    h.history = [{"epoch": i + 1, "train_loss": t} for i, t in enumerate((1.10, 1.05, 1.02))]
+    # 120 test samples, 40 a class: chance 1/3 + 2 * sqrt(2/9 / 120) = 0.4194, by hand
+    said = h.verdict(test_acc=0.408, test_counts=[40, 40, 40])
+    assert len(said) == 1 and "test accuracy 0.408 is no better than chance" in said[0]
+    assert h.verdict(test_acc=0.425, test_counts=[40, 40, 40]) == []
+    assert h.verdict() == []  # nothing to judge on: no validation, no test
+
+
+def test_a_short_try_that_ends_weak_names_the_budget() -> None:
+    """--epochs 3 where the rules derive 67: ending nearer chance than 100% says so; a good end or a full budget does not."""
+    h = Health()
+    h.num_classes, h.val_counts, h.epoch_budget = 3, [32, 32, 32], 67
+    h.history = rows([(1.10, 1.08, 0.40), (1.05, 1.02, 0.45), (1.00, 0.98, 0.62)])
+    said = h.verdict()  # chance 0.333 + 2 SE = 0.43 < 0.62: learning, but (1 + 1/3) / 2 = 0.667 is not reached
+    assert len(said) == 1 and said[0].startswith("ran 3 epochs, a quarter or less of the 67")
+    h.history = rows([(1.10, 1.08, 0.40), (1.05, 1.02, 0.45), (1.00, 0.98, 0.70)])
+    assert h.verdict() == []
+    h.history, h.epoch_budget = rows([(1.10, 1.08, 0.40), (1.05, 1.02, 0.45), (1.00, 0.98, 0.62)]), 11
+    assert h.verdict() == []  # 3 of 11 epochs is not a quarter or less
+
+
 @pytest.fixture(scope="module")
 def digits():
     d = load_digits()

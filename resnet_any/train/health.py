@@ -4,7 +4,8 @@ The thresholds are reference points a user can check by hand, not values tuned o
 - chance: the accuracy of always predicting the most frequent class, plus two binomial standard errors
   of the split's size (a model no better than that has shown nothing on this split);
 - a uniform guess's cross-entropy, ln K: a loss above it is worse than guessing;
-- the first epoch's training loss: a training loss that never falls below it is not learning.
+- the first epoch's training loss: a training loss that never falls below it is not learning;
+- a short run (a quarter or less of the epochs the recipe derives) that ends nearer chance than 100%.
 """
 from __future__ import annotations
 
@@ -38,19 +39,25 @@ class Health(Callback):
         self.history: list[dict[str, Any]] = []
         self.num_classes = 2
         self.val_counts: list[int] = []
+        self.epoch_budget: int | None = None
 
     def on_start(self, trainer: "Trainer", record: "StartRecord") -> None:
         """Learn the class count and the validation split's class balance (a resumed run replays its history)."""
         self.num_classes = record["num_classes"]
         self.val_counts = trainer.class_counts("val")
+        self.epoch_budget = getattr(trainer.plan, "epoch_budget", None)
         self.history = [dict(r) for r in record["history"]]
 
     def on_epoch_end(self, trainer: "Trainer", record: "EpochRecord") -> None:
         """Keep the epoch's metrics; judging waits for the end, when the whole curve is known."""
         self.history.append(dict(record))
 
-    def verdict(self) -> list[str]:
-        """One line per symptom, each with the most likely fix; empty for a healthy run."""
+    def verdict(self, test_acc: float | None = None, test_counts: list[int] | None = None) -> list[str]:
+        """One line per symptom, each with the most likely fix; empty for a healthy run.
+
+        A run that held nothing out for validation (--select train_loss) is judged on its test split instead,
+        when it has one: otherwise a short run on a few hundred samples could end at chance in silence.
+        """
         rows = self.history
         if len(rows) < MIN_EPOCHS:
             return []
@@ -66,6 +73,19 @@ class Health(Callback):
             out.append(f"validation accuracy never rose above chance (best {max(accs):.3f}; predicting the most "
                        f"frequent class scores {share:.3f}): check the labels, then try a lower learning rate or "
                        "more epochs")
+        if not accs and test_acc is not None and test_counts and test_acc <= chance_level(test_counts):
+            share = max(test_counts) / sum(test_counts)
+            out.append(f"test accuracy {test_acc:.3f} is no better than chance (predicting the most frequent class "
+                       f"scores {share:.3f}; no validation split was held out to watch): check the labels, then "
+                       "try more epochs or a lower learning rate")
+        # a short try (--epochs 3) that ends weak: the budget is the likeliest cause, so say it
+        score, counts = (max(accs), self.val_counts) if accs else (test_acc, test_counts)
+        if self.epoch_budget and 4 * len(rows) <= self.epoch_budget and score is not None and counts:
+            share = max(counts) / sum(counts)
+            if score < (share + 1) / 2:
+                out.append(f"ran {len(rows)} epochs, a quarter or less of the {self.epoch_budget} this data's recipe "
+                           f"derives, and reached accuracy {score:.3f}, nearer chance ({share:.3f}) than 1: leave "
+                           "--epochs unset to train the derived budget")
         train = [r["train_loss"] for r in rows]
         if all(math.isfinite(v) for v in train) and min(train[1:]) >= train[0]:
             out.append(f"training loss never fell below its first epoch's ({train[0]:.3g}): lower the learning "

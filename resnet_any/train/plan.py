@@ -54,6 +54,7 @@ class Plan:
     init_report: dict[str, Any] | None
     owns_group: bool                 # this run joined the torchrun process group and leaves it at the end
     notes: list[str] = field(default_factory=list)   # choices made for the user, said once and recorded
+    epoch_budget: int | None = None  # the epochs the recipe would run had the user not set them (health reads it)
 
     @property
     def selects_on_val(self) -> bool:
@@ -386,9 +387,9 @@ def make_plan(options: TrainConfig, *, model: nn.Module | None = None, data: Any
     else:
         size = splits.meta.get("image_size")
         recorded = _recorded_dataset(cfg, domain) if data is None else None
-        derived, data_profile = {}, None
+        derived, data_profile, budget = {}, None, None
         if model is None:
-            splits, derived, data_profile = _derive(cfg, domain, splits, recorded)
+            splits, derived, data_profile, budget = _derive(cfg, domain, splits, recorded)
 
         def resolve(values: dict[str, Any]) -> RunConfig:
             return recipes.resolve(cfg, splits.task, splits.name, max(size) if isinstance(size, (list, tuple)) else size,
@@ -406,18 +407,22 @@ def make_plan(options: TrainConfig, *, model: nn.Module | None = None, data: Any
     built, spec, report = _build_model(config, splits, device, model)
     return Plan(config=config, splits=splits, model=built, model_spec=spec, device=device, dist=dist, out=out,
                 batch_size=_local_batch(config, splits, dist), resume=resume, init_report=report,
-                owns_group=owns_group, notes=[] if resume is not None else
+                owns_group=owns_group, epoch_budget=None if resume is not None else budget,
+                notes=[] if resume is not None else
                 [*_notes(cfg, config, splits, model, data, inferred), *filter(None, [derived_note])])
 
 
 def _derive(cfg: TrainConfig, domain: str, splits: DataSplits,
-            recorded: str | None) -> tuple[DataSplits, dict[str, Any], Any]:
-    """(splits, derived values, profile): the rules of derive.py on this data, around the user's and a published recipe's values.
+            recorded: str | None) -> tuple[DataSplits, dict[str, Any], Any, int | None]:
+    """(splits, derived values, profile, epoch budget): derive.py's rules on this data, around the user's and a published recipe's values.
+
+    The epoch budget is the epochs the rules (or a published recipe) would run without the user's --epochs.
 
     A derived select train_loss moves the validation samples into training (as --select train_loss does) and
     the rules run again on the larger split; under torchrun a derived batch rounds up to divide by the processes.
     """
-    fixed = {**recipes.published(domain, splits.task, None if recorded else splits.name), **cfg.explicit()}
+    published = recipes.published(domain, splits.task, None if recorded else splits.name)
+    fixed = {**published, **cfg.explicit()}
     data_profile = profile(splits)
     derived = derive(data_profile, fixed)
     if derived.get("select") == "train_loss":
@@ -427,7 +432,10 @@ def _derive(cfg: TrainConfig, domain: str, splits: DataSplits,
     world = distributed.from_env().world_size
     if "batch_size" in derived and world > 1:
         derived["batch_size"] = -(-derived["batch_size"] // world) * world
-    return splits, derived, data_profile
+    # what the run would be without the user's --epochs: its rules derive epochs from the rest
+    rest = {k: v for k, v in {**fixed, **derived}.items() if k != "epochs"}
+    budget = published.get("epochs") or derive(data_profile, rest).get("epochs")
+    return splits, derived, data_profile, budget
 
 
 def _derived_note(config: RunConfig, without: RunConfig, derived: dict[str, Any], data: Any) -> str | None:
