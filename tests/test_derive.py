@@ -34,7 +34,8 @@ def test_image_rules(n: int, batch: int, width: int) -> None:
     assert v["batch_size"] == batch and v["width"] == width
     assert v["lr"] == pytest.approx(0.1 * batch / 128)
     steps = math.ceil(n / batch)
-    assert v["epochs"] == min(200, max(15, math.ceil(2000 / steps)))
+    assert v["epochs"] == min(200, max(15, math.ceil(4000 / steps)))  # 32 px: the small-image step budget
+    assert derive(_image(n, size=224))["epochs"] == min(200, max(15, math.ceil(2000 / steps)))
     assert v["class_weights"] == "none"
     assert v["mixup"] == (0.2 if n < 20000 else 0.0)
     # validation n/4 over 3 classes: 32 a class (n 384) is under 50; 96 and more are not

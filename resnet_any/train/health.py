@@ -70,9 +70,10 @@ class Health(Callback):
         accs = [r["val_acc"] for r in rows if r.get("val_acc") is not None]
         if accs and self.val_counts and max(accs) <= chance_level(self.val_counts):
             share = max(self.val_counts) / sum(self.val_counts)
-            out.append(f"validation accuracy never rose above chance (best {max(accs):.3f}; predicting the most "
-                       f"frequent class scores {share:.3f}): check the labels, then try a lower learning rate or "
-                       "more epochs")
+            out.append(f"validation accuracy never rose above chance (best {max(accs):.3f} on "
+                       f"{sum(self.val_counts)} samples, within two standard errors of the {share:.3f} that predicting "
+                       "the most frequent class scores): check the labels, then try a lower learning rate or more "
+                       "epochs")
         if not accs and test_acc is not None and test_counts and test_acc <= chance_level(test_counts):
             share = max(test_counts) / sum(test_counts)
             out.append(f"test accuracy {test_acc:.3f} is no better than chance (predicting the most frequent class "
