@@ -128,6 +128,10 @@ def run_sweep(sweep: dict, out: str | Path) -> list[dict]:
     metric = sweep.get("metric", "val_acc")
     plan = trials(sweep)
     configs = [{**sweep["base"], **params} for params in plan]
+    if metric.startswith("val"):
+        # a small set's derived recipe would merge validation into training (select train_loss), leaving the
+        # sweep nothing to rank on: trials keep it unless the file chose a select
+        configs = [{"select": "val", **c} for c in configs]
     runs = [out / f"trial-{i:03d}" for i in range(len(plan))]
     with ThreadPoolExecutor(sweep["parallel"]) as pool:
         codes = list(pool.map(run_trial, runs, configs))

@@ -102,6 +102,26 @@ def test_a_run_says_what_was_derived_and_flags_win(tmp_path: Path, one_thread: N
     # the note says which quantities it read
     assert re.search(r"\d+ training samples, 3 classes", note)
     json.dumps(plan.notes)  # kept in summary.json
+    # 300 PNGs: 60 carved for test, 48 for validation (16 a class, under 50): validation joins training
+    assert plan.config.select == "train_loss" and not plan.splits.val and len(plan.splits.train) == 240
+    assert plan.epoch_budget is None  # epochs were not the user's
+    short = make_plan(TrainConfig(domain="image", dataset=str(tmp_path / "digits"), epochs=3, out=str(tmp_path / "r3")))
+    assert short.config.epochs == 3 and short.epoch_budget == plan.config.epochs == min(200, math.ceil(4000 / math.ceil(240 / 16)))
+    # a validation split the user chose is kept: an explicit fraction, or a val/ folder
+    kept = make_plan(TrainConfig(domain="image", dataset=str(tmp_path / "digits"), val_fraction=0.2,
+                                 out=str(tmp_path / "r4")))
+    assert kept.config.select == "val" and len(kept.splits.val) == 48
+    import shutil
+
+    for c in ("0", "1", "2"):
+        shutil.copytree(tmp_path / "digits" / c, tmp_path / "split" / "train" / c)
+        files = sorted((tmp_path / "split" / "train" / c).iterdir())
+        for part, chosen in (("val", files[:10]), ("test", files[10:20])):  # a val/ alone would be the test split
+            (tmp_path / "split" / part / c).mkdir(parents=True)
+            for f in chosen:
+                f.rename(tmp_path / "split" / part / c / f.name)
+    given_val = make_plan(TrainConfig(domain="image", dataset=str(tmp_path / "split"), out=str(tmp_path / "r5")))
+    assert given_val.config.select == "val" and len(given_val.splits.val) == 30
 
 
 def test_derived_train_loss_moves_validation_into_training_and_resumes(tmp_path: Path, one_thread: None) -> None:
@@ -115,3 +135,17 @@ def test_derived_train_loss_moves_validation_into_training_and_resumes(tmp_path:
     train(TrainConfig(domain="series", dataset="GunPoint", width=8, epochs=1, out=str(out), quiet=True))
     summary = train(TrainConfig(out=str(out), resume=True, epochs=2, quiet=True))
     assert summary["epochs"] == 2 and summary["select"] == "train_loss"
+
+
+def test_fit_keeps_the_validation_split_it_was_given() -> None:
+    """fit(model, train, val, test): a validation split handed over is never merged; one carved by us may be."""
+    from sklearn.datasets import load_digits
+
+    from resnet_any.data.python import as_splits
+
+    d = load_digits()
+    x, y = (d.images[:, None] * 16).astype("uint8"), d.target % 3
+    given = profile(as_splits((x[:300], y[:300]), (x[300:345], y[300:345]), (x[345:400], y[345:400])))
+    assert given.val_given and given.per_class_val < 50 and derive(given)["select"] == "val"
+    carved = profile(as_splits((x[:300], y[:300]), None, (x[345:400], y[345:400])))
+    assert not carved.val_given and derive(carved)["select"] == "train_loss"

@@ -57,14 +57,14 @@ def _channel_stats(x: torch.Tensor) -> tuple[list[float], list[float]]:
 
 
 def _make_splits(name: str, train: ArrayDataset, val: ArrayDataset, test: ArrayDataset,
-                 class_names: list[str], *, augment: str, ink: str) -> DataSplits:
+                 class_names: list[str], *, augment: str, ink: str, val_given: bool = False) -> DataSplits:
     """Assemble image DataSplits with meta computed from the training images."""
     if len(train) == 0:
         raise UserError(f"dataset {name!r} has no training images")
     _, channels, h, w = train.x.shape
     mean, std = _channel_stats(train.x)
     meta = {"image_size": int(h), "channels": int(channels), "mean": mean, "std": std,
-            "augment": augment, "ink": ink}
+            "augment": augment, "ink": ink, "val_given": val_given}
     return DataSplits(name=name, domain="image", task="classify", train=train, val=val, test=test,
                       num_classes=len(class_names), class_names=list(class_names),
                       in_channels=int(channels), meta=meta)
@@ -407,13 +407,14 @@ def _load_items(name: str, source: Path, splits: dict[str, list[Item]], class_na
         keep, held = stratified_split(y.numpy(), TEST_FRACTION, seed)
         decoded["test"] = (x[held], y[held])
         train = train.subset(keep)
+    val_given = "val" in decoded
     if "val" not in decoded:
         keep, held = stratified_split(train.y.numpy(), val_fraction, seed + 1)
         decoded["val"] = (train.x[held], train.y[held])
         train = train.subset(keep)
     aug = augment_kind or ("crop_flip" if ink == "dark" else "none")
     return _make_splits(name, train, ArrayDataset(*decoded["val"]), ArrayDataset(*decoded["test"]),
-                        class_names, augment=aug, ink=ink)
+                        class_names, augment=aug, ink=ink, val_given=val_given)
 
 
 FOLDER_LAYOUT = ("an image tree ROOT/train/<class>/*.jpg with ROOT/val/ and/or ROOT/test/ alike, or ROOT/<class>/*.jpg "

@@ -225,6 +225,7 @@ def as_splits(train: Any, val: Any = None, test: Any = None, *, seed: int = 0, v
         raise UserError(f"cannot train on {type(train).__name__}; pass {ACCEPTED}")
     if len(labels) == 0:
         raise UserError("the training data is empty")
+    val_given = va is not None
     if va is None:
         tr, va = _split(tr, labels, val_fraction, seed + 1)
     shape = _sample_shape(tr)
@@ -236,6 +237,7 @@ def as_splits(train: Any, val: Any = None, test: Any = None, *, seed: int = 0, v
         if isinstance(tr, ArrayDataset) and tr.x.dtype == torch.uint8:
             meta = {**_image_meta(tr), "shape": list(shape)}
     meta["notes"] = notes
+    meta["val_given"] = val_given  # derived rules never merge a validation split the user handed over
     return DataSplits(name=name, domain=domain, task="classify", train=tr, val=va, test=te, num_classes=len(names),
                       class_names=names, in_channels=int(shape[0]) if shape else 1, meta=meta)
 

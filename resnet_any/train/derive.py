@@ -1,4 +1,4 @@
-"""Recipes derived from the data in front of the run: what the loaded splits show sets batch, width, lr and epochs.
+"""Recipes derived from the data in front of the run: what the loaded splits show sets batch, width, lr, epochs, selection.
 
 A default is what most users ever run, so it cannot be a recipe tuned on one dataset's name. `profile`
 measures the data (samples, classes and their balance, image size, series length, graph size); each rule
@@ -34,6 +34,7 @@ class Profile:
     nodes: int | None = None        # nodes of the one graph (node task) or mean nodes per graph (graph task)
     features: int | None = None     # node feature width
     n_test: int = 0                 # test samples: what judges a run that holds no validation out
+    val_given: bool = False         # the validation split came with the data (a val/ folder, fit's val)
 
     @property
     def imbalance(self) -> float:
@@ -51,7 +52,8 @@ def profile(splits: DataSplits) -> Profile:
     """Measure a DataSplits for the rules."""
     counts = tuple(splits.class_counts("train"))
     common = dict(domain=splits.domain, task=splits.task, n_train=sum(counts),
-                  n_val=sum(splits.class_counts("val")), n_test=sum(splits.class_counts("test")), num_classes=splits.num_classes, class_counts=counts)
+                  n_val=sum(splits.class_counts("val")), n_test=sum(splits.class_counts("test")),
+                  val_given=bool((splits.meta or {}).get("val_given")), num_classes=splits.num_classes, class_counts=counts)
     if splits.task == "node":
         g = splits.graph
         return Profile(**common, nodes=int(g.num_nodes), features=int(g.num_features))
@@ -90,6 +92,14 @@ def _epochs_for(p: Profile, v: dict[str, Any], steps: int, low: int, high: int) 
     return int(min(high, max(low, math.ceil(steps / _steps_per_epoch(p, v["batch_size"])))))
 
 
+def _may_merge(p: Profile, v: dict[str, Any]) -> bool:
+    """Whether validation may join training: a test split judges the run, and the split was carved by us.
+
+    A validation split the user handed over (a val/ folder, fit's val, an explicit --val-fraction) is kept.
+    """
+    return bool(p.n_test) and not p.val_given and "val_fraction" not in v
+
+
 # image classification from scratch: He et al. 2016's CIFAR recipe (SGD 0.1 at batch 128, decay 5e-4) scaled
 IMAGE_STEPS = 2000          # above SMALL_IMAGE px: a step at 224 px costs ~50x one at 32 px
 SMALL_IMAGE_STEPS = 4000    # at or below SMALL_IMAGE px
@@ -114,14 +124,14 @@ RULES: tuple[Rule, ...] = (
          "a budget in optimizer steps, not epochs: small sets get enough updates, large ones stop in time. At 32 px "
          "the panel's 600-photo folders gained 3.4, 1.6 and 3.0 points from 4,000 steps over 2,000 and stay within "
          "5 minutes; at 224 px 2,000 steps of a 250-photo folder already take minutes",
-         lambda p, v: _epochs_for(p, v, SMALL_IMAGE_STEPS if (p.image_size or 0) <= SMALL_IMAGE else IMAGE_STEPS,
+         # an unknown size counts as large, as recipes.resolve gives it the ImageNet stem
+         lambda p, v: _epochs_for(p, v, SMALL_IMAGE_STEPS if (p.image_size or 224) <= SMALL_IMAGE else IMAGE_STEPS,
                                   15, 200)),
-    Rule("select", ("image",), "validation images per class", "train_loss below 50 a class when a test split "
-         "exists, else val",
+    Rule("select", ("image",), "validation images per class", "train_loss below 50 a class, else val",
          "a few dozen validation photos a class pick the epoch by noise (one photo in 96 is a point), and as "
          "training photos they gain more: on the panel's three 600-photo folders, scored on 3,000 test photos "
          "each, +4.0, +1.8 and +4.4 points, in 40% less time",
-         lambda p, v: "train_loss" if p.per_class_val < 50 and p.n_test else "val"),
+         lambda p, v: "train_loss" if p.per_class_val < 50 and _may_merge(p, v) else "val"),
     Rule("mixup", ("image",), "training samples n", "0.2 below 20,000 samples, else 0",
          "Zhang et al. 2018's mixup (their alpha 0.2): on the generalize panel's three 600-photo CIFAR folders it "
          "gained 0.8-2.5 points at the same budget; large sets need no extra regulariser",
@@ -134,11 +144,10 @@ RULES: tuple[Rule, ...] = (
          "Fawaz et al. train 1,500 epochs; with a cosine schedule 200 reach the same accuracy on the UCR "
          "panel, and a budget in steps keeps large sets from running for hours on a CPU",
          lambda p, v: _epochs_for(p, v, SERIES_STEPS, 30, 200)),
-    Rule("select", ("series",), "validation series per class", "train_loss below 10 a class when a test split "
-         "exists, else val",
+    Rule("select", ("series",), "validation series per class", "train_loss below 10 a class, else val",
          "a validation split of a few series a class picks epochs by noise; Fawaz et al. choose on training "
          "loss and train on all of the training split",
-         lambda p, v: "train_loss" if p.per_class_val < 10 and p.n_test else "val"),
+         lambda p, v: "train_loss" if p.per_class_val < 10 and _may_merge(p, v) else "val"),
     # ---- every domain
     Rule("class_weights", ("image", "series", "graph", "volume"), "largest / smallest class count r",
          "auto when r >= 3, else none",

@@ -74,18 +74,18 @@ class Health(Callback):
                        f"{sum(self.val_counts)} samples, within two standard errors of the {share:.3f} that predicting "
                        "the most frequent class scores): check the labels, then try a lower learning rate or more "
                        "epochs")
-        if not accs and test_acc is not None and test_counts and test_acc <= chance_level(test_counts):
+        if not accs and test_acc is not None and sum(test_counts or ()) and test_acc <= chance_level(test_counts):
             share = max(test_counts) / sum(test_counts)
             out.append(f"test accuracy {test_acc:.3f} is no better than chance (predicting the most frequent class "
                        f"scores {share:.3f}; no validation split was held out to watch): check the labels, then "
                        "try more epochs or a lower learning rate")
         # a short try (--epochs 3) that ends weak: the budget is the likeliest cause, so say it
         score, counts = (max(accs), self.val_counts) if accs else (test_acc, test_counts)
-        if self.epoch_budget and 4 * len(rows) <= self.epoch_budget and score is not None and counts:
+        if self.epoch_budget and 4 * len(rows) <= self.epoch_budget and score is not None and sum(counts or ()):
             share = max(counts) / sum(counts)
             if score < (share + 1) / 2:
                 out.append(f"ran {len(rows)} epochs, a quarter or less of the {self.epoch_budget} this data's recipe "
-                           f"derives, and reached accuracy {score:.3f}, nearer chance ({share:.3f}) than 1: leave "
+                           f"derives, and reached accuracy {score:.3f} at best, nearer chance ({share:.3f}) than 1: leave "
                            "--epochs unset to train the derived budget")
         train = [r["train_loss"] for r in rows]
         if all(math.isfinite(v) for v in train) and min(train[1:]) >= train[0]:

@@ -54,7 +54,9 @@ class Plan:
     init_report: dict[str, Any] | None
     owns_group: bool                 # this run joined the torchrun process group and leaves it at the end
     notes: list[str] = field(default_factory=list)   # choices made for the user, said once and recorded
-    epoch_budget: int | None = None  # the epochs the recipe would run had the user not set them (health reads it)
+    # the epochs the rules (or a published recipe) would run where the user's --epochs replaced them; None when
+    # the user left epochs alone or no rule derives them (graphs). Health warns a short, weak try with it
+    epoch_budget: int | None = None
 
     @property
     def selects_on_val(self) -> bool:
@@ -432,9 +434,10 @@ def _derive(cfg: TrainConfig, domain: str, splits: DataSplits,
     world = distributed.from_env().world_size
     if "batch_size" in derived and world > 1:
         derived["batch_size"] = -(-derived["batch_size"] // world) * world
-    # what the run would be without the user's --epochs: its rules derive epochs from the rest
-    rest = {k: v for k, v in {**fixed, **derived}.items() if k != "epochs"}
-    budget = published.get("epochs") or derive(data_profile, rest).get("epochs")
+    budget = None
+    if "epochs" in cfg.explicit():  # what the run would be without the user's --epochs: the rules' epochs
+        rest = {k: v for k, v in {**fixed, **derived}.items() if k != "epochs"}
+        budget = published.get("epochs") or derive(data_profile, rest).get("epochs")
     return splits, derived, data_profile, budget
 
 
