@@ -44,6 +44,10 @@ def test_without_validation_the_test_split_is_judged() -> None:
     assert len(said) == 1 and "test accuracy 0.408 is no better than chance" in said[0]
     assert h.verdict(test_acc=0.425, test_counts=[40, 40, 40]) == []
     assert h.verdict() == []  # nothing to judge on: no validation, no test
+    # 400 : 100 and class weights: accuracy 0.62 is under the majority's 0.8, but a balanced accuracy of 0.70 is
+    # above 1/2 + 2 * sqrt(0.25 / 500) = 0.545: it tells cats from dogs; 0.52 does not
+    assert h.verdict(test_acc=0.62, test_counts=[400, 100], test_balanced=0.70) == []
+    assert "no better than chance" in h.verdict(test_acc=0.62, test_counts=[400, 100], test_balanced=0.52)[0]
 
 
 def test_a_short_try_that_ends_weak_names_the_budget() -> None:

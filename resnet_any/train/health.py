@@ -2,7 +2,8 @@
 
 The thresholds are reference points a user can check by hand, not values tuned on a dataset:
 - chance: the accuracy of always predicting the most frequent class, plus two binomial standard errors
-  of the split's size (a model no better than that has shown nothing on this split);
+  of the split's size (a model no better than that has shown nothing on this split), and the same for
+  balanced accuracy (1/K): a class-weighted model below the majority share that tells classes apart passes;
 - a uniform guess's cross-entropy, ln K: a loss above it is worse than guessing;
 - the first epoch's training loss: a training loss that never falls below it is not learning;
 - a short run (a quarter or less of the epochs the recipe derives) that ends nearer chance than 100%.
@@ -20,6 +21,25 @@ if TYPE_CHECKING:
 
 # epochs before judging: the first ones of a warm-up schedule may legitimately look like noise
 MIN_EPOCHS = 3
+
+
+def balanced_chance_level(counts: list[int]) -> float:
+    """Balanced accuracy of any guess that ignores the input (1/K over the K classes present), plus two binomial
+    standard errors of the split: what a model that tells no class from another scores, weighted loss or not."""
+    n, k = sum(counts), sum(1 for c in counts if c)
+    if n == 0 or k == 0:
+        return 1.0
+    p = 1.0 / k
+    return p + 2.0 * math.sqrt(p * (1.0 - p) / n)
+
+
+def no_better_than_chance(acc: float, balanced: float | None, counts: list[int]) -> bool:
+    """Accuracy within chance of always predicting the most frequent class, and balanced accuracy within chance too.
+
+    Both, because class weights or a balanced sampler trade accuracy below the majority share for balanced
+    accuracy: such a model tells the classes apart and has learned something.
+    """
+    return acc <= chance_level(counts) and (balanced is None or balanced <= balanced_chance_level(counts))
 
 
 def chance_level(counts: list[int]) -> float:
@@ -52,7 +72,8 @@ class Health(Callback):
         """Keep the epoch's metrics; judging waits for the end, when the whole curve is known."""
         self.history.append(dict(record))
 
-    def verdict(self, test_acc: float | None = None, test_counts: list[int] | None = None) -> list[str]:
+    def verdict(self, test_acc: float | None = None, test_counts: list[int] | None = None,
+                test_balanced: float | None = None) -> list[str]:
         """One line per symptom, each with the most likely fix; empty for a healthy run.
 
         A run that held nothing out for validation (--select train_loss) is judged on its test split instead,
@@ -68,13 +89,15 @@ class Health(Callback):
             out.append(f"validation loss diverged ({val[0]:.3g} after epoch 1, {val[-1]:.3g} at the end, above a "
                        f"uniform guess's {uniform:.3g}): lower the learning rate or the model size, or use a smaller batch")
         accs = [r["val_acc"] for r in rows if r.get("val_acc") is not None]
-        if accs and self.val_counts and max(accs) <= chance_level(self.val_counts):
+        balanced = [r["val_balanced_accuracy"] for r in rows if r.get("val_balanced_accuracy") is not None]
+        if accs and self.val_counts and no_better_than_chance(max(accs), max(balanced, default=None), self.val_counts):
             share = max(self.val_counts) / sum(self.val_counts)
             out.append(f"validation accuracy never rose above chance (best {max(accs):.3f} on "
                        f"{sum(self.val_counts)} samples, within two standard errors of the {share:.3f} that predicting "
                        "the most frequent class scores): check the labels, then try a lower learning rate or more "
                        "epochs")
-        if not accs and test_acc is not None and sum(test_counts or ()) and test_acc <= chance_level(test_counts):
+        if (not accs and test_acc is not None and sum(test_counts or ())
+                and no_better_than_chance(test_acc, test_balanced, test_counts)):
             share = max(test_counts) / sum(test_counts)
             out.append(f"test accuracy {test_acc:.3f} is no better than chance (predicting the most frequent class "
                        f"scores {share:.3f}; no validation split was held out to watch): check the labels, then "

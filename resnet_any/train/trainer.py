@@ -407,7 +407,8 @@ class Trainer:
         chosen = self.best["epoch"] is not None
         early = stopped and self._early_stop
         early_epoch = next((c.stopped_epoch for c in self.callbacks if getattr(c, "stopped_epoch", None)), None)
-        warnings = self.health.verdict(test["acc"], self.class_counts("test") if test["acc"] is not None else None)
+        warnings = self.health.verdict(test["acc"], self.class_counts("test") if test["acc"] is not None else None,
+                                       test["balanced_accuracy"])
         return {"type": "end", "best_epoch": self.best["epoch"], "select": self.cfg.select,
                 "best_val_acc": self.best["val_acc"] if chosen else None,
                 "best_val_loss": self.best["val_loss"] if chosen else None,
