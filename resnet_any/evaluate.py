@@ -142,7 +142,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--label-column", help="the label column of a series table, if not the one training read")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    p.add_argument("--out", help="folder for the confusion-matrix PNG (default: the checkpoint's folder)")
+    p.add_argument("--out", help="folder for the confusion-matrix PNG (default: the current directory)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     args = p.parse_args(argv)
     if args.batch_size < 1:
@@ -151,7 +151,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                                  args.device, label_column=args.label_column)
     if result.get("warning"):
         print(f"warning: {result['warning']}", file=sys.stderr)
-    out = Path(args.out) if args.out else Path(args.checkpoint).parent
+    # never beside the checkpoint by default: the shipped one lives inside the installed package
+    out = Path(args.out) if args.out else Path.cwd()
     png = out / f"confusion_{result['dataset']}_{result['split']}.png"
     try:
         out.mkdir(parents=True, exist_ok=True)

@@ -51,6 +51,19 @@ def test_evaluate_matches_the_run_and_draws_the_confusion_matrix(digits_run, tmp
 
 
 
+def test_evaluate_writes_into_the_current_directory_not_beside_the_checkpoint(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    """The shipped checkpoint sits inside the package: its confusion PNG must land where the user is."""
+    import resnet_any
+
+    shipped = Path(resnet_any.__file__).parent / "assets" / "mnist_resnet.pt"
+    before = set(shipped.parent.iterdir())
+    monkeypatch.chdir(tmp_path)
+    assert run_cli(evaluate.main, ["--checkpoint", str(shipped), "--dataset", "digits", "--split", "all"]) == 0
+    assert set(shipped.parent.iterdir()) == before
+    assert list(tmp_path.glob("confusion_digits_all.png")) and "confusion matrix -> " in capsys.readouterr().out
+
+
 def test_evaluate_text_output(digits_run, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     out, _ = digits_run
     assert run_cli(evaluate.main, ["--checkpoint", str(out / "best.pt"), "--out", str(tmp_path), "--split", "val"]) == 0
