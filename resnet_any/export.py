@@ -1,6 +1,7 @@
 """`python -m resnet_any.export`: a trained checkpoint to ONNX, TorchScript or a torch.export program."""
 from __future__ import annotations
 
+import importlib
 import json
 import sys
 from pathlib import Path
@@ -50,6 +51,11 @@ def export(model: nn.Module, meta: dict, fmt: str, out: str | Path) -> Path:
         if meta.get("domain") == "graph":
             raise UserError("ONNX export of graph models is not supported (message passing scatters); "
                             "use --format exported")
+        try:  # checked first: torch's exporter would fail deep inside with a traceback
+            importlib.import_module("onnx")
+        except ImportError:
+            raise UserError("--format onnx needs the onnx package: pip install 'resnet_any[export]' (or: pip install "
+                            "onnx); --format torchscript and exported need nothing more") from None
         # the TorchScript-based exporter needs only `onnx`; the dynamo one would add onnxscript
         torch.onnx.export(model, inputs, str(out), input_names=names, output_names=["logits"],
                           dynamic_axes=axes, dynamo=False)

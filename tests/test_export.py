@@ -47,6 +47,16 @@ def test_onnx_matches_pytorch_with_dynamic_axes(tmp_path, build, meta, shape):
     assert json.loads(props["resnet_any.class_names"]) == meta["class_names"]
 
 
+def test_onnx_without_the_onnx_package_says_what_to_install(tmp_path, monkeypatch):
+    """One line naming the install command, and no file, instead of torch's traceback."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "onnx", None)  # what `import onnx` sees when the export extra is missing
+    with pytest.raises(UserError, match=r"pip install 'resnet_any\[export\]'"):
+        export(_image_model(), IMAGE_META, "onnx", tmp_path / "m.onnx")
+    assert not (tmp_path / "m.onnx").exists()
+
+
 @pytest.mark.parametrize("fmt, suffix", [("torchscript", "pt"), ("exported", "pt2")])
 def test_torchscript_and_exported_round_trip(tmp_path, fmt, suffix):
     model = _image_model()
