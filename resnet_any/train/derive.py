@@ -127,10 +127,13 @@ RULES: tuple[Rule, ...] = (
          # an unknown size counts as large, as recipes.resolve gives it the ImageNet stem
          lambda p, v: _epochs_for(p, v, SMALL_IMAGE_STEPS if (p.image_size or 224) <= SMALL_IMAGE else IMAGE_STEPS,
                                   15, 200)),
-    Rule("select", ("image",), "validation images per class", "train_loss below 50 a class, else val",
-         "a few dozen validation photos a class pick the epoch by noise (one photo in 96 is a point), and as "
-         "training photos they gain more: on the panel's three 600-photo folders, scored on 3,000 test photos "
-         "each, +4.0, +1.8 and +4.4 points, in 40% less time",
+    # one threshold for both domains: a validation split of a few dozen samples a class picks the epoch by noise
+    Rule("select", ("image", "series"), "validation samples per class", "train_loss below 50 a class, else val",
+         "a few dozen validation samples a class pick the epoch by noise (one photo in 96 is a point) and gain more "
+         "as training samples: on the panel's three 600-photo folders, scored on 3,000 test photos each, +4.0, +1.8 "
+         "and +4.4 points in 40% less time; Fawaz et al. choose on training loss and train on all of a UCR training "
+         "split. The series threshold was 10 until held-out ECG200 and Ham (10 and 11 a class) scored 0.830 and "
+         "0.724 selected on validation, 0.900 and 0.781 merged (Fawaz 0.88, 0.76)",
          lambda p, v: "train_loss" if p.per_class_val < 50 and _may_merge(p, v) else "val"),
     Rule("mixup", ("image",), "training samples n", "0.2 below 20,000 samples, else 0",
          "Zhang et al. 2018's mixup (their alpha 0.2): on the generalize panel's three 600-photo CIFAR folders it "
@@ -144,11 +147,6 @@ RULES: tuple[Rule, ...] = (
          "Fawaz et al. train 1,500 epochs; with a cosine schedule 200 reach the same accuracy on the UCR "
          "panel, and a budget in steps keeps large sets from running for hours on a CPU",
          lambda p, v: _epochs_for(p, v, SERIES_STEPS, 30, 200)),
-    Rule("select", ("series",), "validation series per class", "train_loss below 50 a class, else val",
-         "a validation split of a few dozen series a class picks epochs by noise; Fawaz et al. choose on training "
-         "loss and train on all of the training split. The threshold was 10 until held-out ECG200 and Ham (10 and "
-         "11 a class) scored 0.830 and 0.724 selected on validation, 0.900 and 0.781 merged (Fawaz 0.88, 0.76)",
-         lambda p, v: "train_loss" if p.per_class_val < 50 and _may_merge(p, v) else "val"),
     # ---- every domain
     Rule("class_weights", ("image", "series", "graph", "volume"), "largest / smallest class count r",
          "auto when r >= 3, else none",

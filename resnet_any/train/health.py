@@ -27,9 +27,11 @@ def balanced_chance_level(counts: list[int]) -> float:
     """Balanced accuracy of any guess that ignores the input (1/K over the K classes present), plus two binomial
     standard errors of the split: what a model that tells no class from another scores, weighted loss or not."""
     n, k = sum(counts), sum(1 for c in counts if c)
-    if n == 0 or k == 0:
-        return 1.0
-    p = 1.0 / k
+    return _two_errors_above(1.0 / k, n) if n and k else 1.0
+
+
+def _two_errors_above(p: float, n: int) -> float:
+    """A rate p plus two binomial standard errors of n samples."""
     return p + 2.0 * math.sqrt(p * (1.0 - p) / n)
 
 
@@ -45,10 +47,7 @@ def no_better_than_chance(acc: float, balanced: float | None, counts: list[int])
 def chance_level(counts: list[int]) -> float:
     """Accuracy of always predicting the most frequent class, plus two binomial standard errors of the split."""
     n = sum(counts)
-    if n == 0:
-        return 1.0
-    p = max(counts) / n
-    return p + 2.0 * math.sqrt(p * (1.0 - p) / n)
+    return _two_errors_above(max(counts) / n, n) if n else 1.0
 
 
 class Health(Callback):
