@@ -61,7 +61,8 @@ def test_defaults_rejects_unknown_domain(capsys):
 
 def test_speed_smoke_ratio_rows(tmp_path):
     rows = run_suite(tmp_path, "speed", "--quick", "--models", "resnet18", "--image-size", "32", "--batch-size", "2",
-                     "--rounds", "2", "--steps", "1", "--warmup", "0", "--no-trainer", "--control", "--threads", "1")
+                     "--rounds", "2", "--steps", "1", "--warmup", "0", "--no-trainer", "--control", "--threads", "1",
+                     "--no-recipe")
     cases = {(r["case"], r["metric"]) for r in rows}
     for mode in ("train", "forward"):
         assert (f"resnet18/{mode}", "ratio") in cases and (f"resnet18/{mode}", "samples_per_s") in cases
@@ -75,10 +76,41 @@ def test_speed_smoke_ratio_rows(tmp_path):
 def test_speed_trainer_row_compares_with_the_bare_step(tmp_path):
     rows = run_suite(tmp_path, "speed", "--quick", "--models", "resnet18", "--modes", "train", "--image-size", "32",
                      "--batch-size", "2", "--rounds", "1", "--steps", "1", "--warmup", "0", "--threads", "1",
-                     "--trainer-size", "8", "--trainer-width", "8")
+                     "--trainer-size", "8", "--trainer-width", "8", "--no-recipe")
     trainer = [r for r in rows if r["case"].startswith("trainer/")]
     assert {r["metric"] for r in trainer} == {"samples_per_s", "ratio"}
     assert all(r["ours"] > 0 for r in trainer)
+
+
+def test_speed_recipe_rows_compare_the_default_step_with_plain_fp32(tmp_path):
+    rows = run_suite(tmp_path, "speed", "--quick", "--models", "resnet18", "--modes", "train", "--image-size", "32",
+                     "--batch-size", "2", "--rounds", "2", "--steps", "1", "--warmup", "1", "--threads", "1",
+                     "--no-trainer")
+    recipe = {(r["case"], r["metric"]): r for r in rows if r["case"].startswith("recipe/")}
+    for case in ("resnet18-32px", "resnet18-64px", "series_resnet-L150", "gcn-cora"):
+        ratio = recipe[(f"recipe/{case}", "ratio")]
+        assert ratio["n"] == 2 and ratio["ours"] > 0 and "goal" not in ratio  # --quick: small models, no goal
+    # graphs stay fp32 by the rule (train/hardware.py); the image default is whatever this CPU computes natively
+    assert recipe[("recipe/gcn-cora", "ratio")]["default"] == ["fp32"]
+    assert "cl" in recipe[("recipe/resnet18-32px", "ratio")]["default"]
+    (acc,) = [r for r in recipe.values() if r["metric"] == "test_accuracy"]
+    assert acc["case"] == "recipe/digits/accuracy" and acc["ours"] > 0.5 and acc["anchor"] > 0.5
+
+
+def test_gpu_suite_smoke_runs_its_paths_on_the_cpu(tmp_path):
+    rows = run_suite(tmp_path, "gpu", "--smoke", "--skip", "ddp")
+    assert not [r for r in rows if r["metric"] == "error"], rows
+    cases = {r["case"] for r in rows}
+    assert {"resnet18/train/fp32", "resnet18/train/fp32+cl", "resnet18/train/bf16+cl", "digits/resnet18-w8",
+            "trainer/image", "trainer/graph"} <= cases
+    trainer = {r["case"]: r for r in rows if r["case"].startswith("trainer/")}
+    assert trainer["trainer/graph"]["amp"] == "off" and trainer["trainer/image"]["channels_last"] is True
+    assert trainer["trainer/graph"]["ours"] > 0.2  # one epoch of Cora's default: above the 7-class chance
+
+
+def test_gpu_suite_refuses_a_cpu_outside_smoke_mode(capsys):
+    assert main(["gpu", "--device", "cpu"]) == 2
+    assert "needs a CUDA device" in capsys.readouterr().err
 
 
 def test_planetoid_smoke_cora_beats_chance(tmp_path):

@@ -50,8 +50,10 @@ def test_the_domain_is_read_from_the_files_and_said(run) -> None:
     assert summary["test_accuracy"] >= 0.9  # sine against square: a 1D ResNet separates them in 8 epochs
 
 
-def test_evaluate_scores_another_file_whole_and_the_own_test_split_by_default(run, capsys) -> None:
+def test_evaluate_scores_another_file_whole_and_the_own_test_split_by_default(run, capsys, tmp_path, monkeypatch) -> None:
     from resnet_any import evaluate
+
+    monkeypatch.chdir(tmp_path)  # the confusion PNGs go to the current directory
 
     root, out = run
     assert run_cli(evaluate.main, ["--checkpoint", str(out / "best.pt"), "--json"]) == 0

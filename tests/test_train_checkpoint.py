@@ -41,7 +41,8 @@ def test_load_checkpoint_round_trip_gives_identical_outputs(run) -> None:
     assert meta["class_names"] == [str(i) for i in range(10)] and meta["config"]["width"] == 8
     splits = load_dataset("image", "digits")
     x = normalize(splits.test.x, meta["data"])
-    trainer.model.eval()
+    # the run trained in channels_last (the image default); the loaded model is plain NCHW, as a user gets it
+    trainer.model.eval().to(memory_format=torch.contiguous_format)
     with torch.no_grad():
         assert torch.equal(model(x), trainer.model(x))
         acc = (model(x).argmax(1) == splits.test.y).float().mean().item()

@@ -53,6 +53,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--control", action="store_true",
                    help="add an A/A row (torchvision against a second copy of itself): the noise floor")
     p.add_argument("--no-trainer", action="store_true", help="skip the trainer end-to-end row")
+    p.add_argument("--no-recipe", action="store_true",
+                   help="skip the recipe rows (our default step against the plain fp32 NCHW loop)")
+    p.add_argument("--no-accuracy", action="store_true",
+                   help="skip the recipe accuracy rows (a default run against its fp32 twin on real data)")
     p.add_argument("--trainer-size", type=int, help="digits image size for the trainer row (default 32 quick, 64)")
     p.add_argument("--trainer-width", type=int, help="resnet18 width for the trainer row (default 16 quick, 32)")
     p.add_argument("--quick", action="store_true", help="small images and batch: well under a minute on 2 CPU cores")
@@ -293,6 +297,10 @@ def run(args: argparse.Namespace, log: Callable[[str], None]) -> list[dict]:
             del ours, theirs
     if not args.no_trainer and "train" in s.modes:
         rows += trainer_rows(s, log, args)
+    if not args.no_recipe:
+        from resnet_any.bench import recipe
+
+        rows += recipe.run(s, log, args)
     return rows
 
 

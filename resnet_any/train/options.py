@@ -20,7 +20,7 @@ from resnet_any.errors import UserError
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("cosine", "warmup_cosine", "step", "onecycle", "plateau", "none")
-AMP_MODES = ("off", "bf16", "fp16")
+AMP_MODES = ("auto", "off", "bf16", "fp16")
 NONFINITE = ("stop", "skip")
 # val (= val_acc): keep the epoch of best validation accuracy (ties: lower validation loss); val_loss,
 # val_macro_f1, val_balanced_accuracy: the epoch best on that validation metric (see selection.py).
@@ -138,8 +138,10 @@ OPTIONS: tuple[Option, ...] = (
        resume_mutable=True, default="stop"),
     # ---- run
     _O("device", str, "auto, cpu, cuda or cuda:N", resume_mutable=True, check=_device_check, default="auto"),
-    _O("amp", str, ", ".join(AMP_MODES), choices=AMP_MODES, resume_mutable=True, default="off"),
-    _O("channels_last", bool, "channels_last memory format (images)", resume_mutable=True, default=False),
+    _O("amp", str, "autocast precision: auto (bf16 where the CPU or GPU computes it natively, except graphs; "
+       "else fp32), off, bf16, fp16 (CUDA)", choices=AMP_MODES, resume_mutable=True, default="auto"),
+    _O("channels_last", bool, "channels_last memory format (default: on for images)", resume_mutable=True,
+       optional=True),
     _O("compile", bool, "torch.compile the model", resume_mutable=True, default=False),
     _O("seed", int, "seed of weights, sample order, dropout and augmentation", low=0, default=0),
     _O("out", str, "run directory (default runs/<domain>-<timestamp>)", resume_mutable=True, default=RECIPE),

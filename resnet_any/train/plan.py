@@ -18,7 +18,7 @@ from torch import nn
 
 from resnet_any.data.base import DataSplits
 from resnet_any.errors import UserError
-from resnet_any.train import distributed, recipes
+from resnet_any.train import distributed, hardware, recipes
 from resnet_any.train.checkpoint import init_from, is_resnet_any, read_checkpoint
 from resnet_any.train.config import check_out
 from resnet_any.train.derive import derive, describe, profile
@@ -71,7 +71,12 @@ class Plan:
     @property
     def channels_last(self) -> bool:
         """channels_last applies to image batches (4-D) only."""
-        return self.config.channels_last and self.config.domain == "image"
+        return bool(self.config.channels_last) and self.config.domain == "image"
+
+    @property
+    def precision(self) -> str:
+        """The run's precision and memory format in words, for its first line."""
+        return hardware.describe(self.config.amp, self.channels_last, self.config.domain, self.device)
 
 
 def pick_device(name: str) -> torch.device:
@@ -400,6 +405,7 @@ def make_plan(options: TrainConfig, *, model: nn.Module | None = None, data: Any
 
         config = resolve(derived)
         derived_note = _derived_note(config, resolve({}), derived, data_profile) if derived else None
+    config = _hardware(config, device, own_model=model is not None)
     validate(config)
     if model is None:
         check_model_domain(config.model, config.domain)
@@ -412,6 +418,13 @@ def make_plan(options: TrainConfig, *, model: nn.Module | None = None, data: Any
                 owns_group=owns_group, epoch_budget=None if resume is not None else budget,
                 notes=[] if resume is not None else
                 [*_notes(cfg, config, splits, model, data, inferred), *filter(None, [derived_note])])
+
+
+def _hardware(config: RunConfig, device: torch.device, own_model: bool) -> RunConfig:
+    """--amp auto and an unset --channels-last resolved from what the device computes natively (hardware.py)."""
+    amp = hardware.auto_amp(config.domain, device, own_model) if config.amp == "auto" else config.amp
+    cl = hardware.auto_channels_last(config.domain) if config.channels_last is None else config.channels_last
+    return config.replace(amp=amp, channels_last=cl)
 
 
 def _derive(cfg: TrainConfig, domain: str, splits: DataSplits,

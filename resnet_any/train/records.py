@@ -26,6 +26,7 @@ class StartRecord(TypedDict):
     start_epoch: int
     samples: dict[str, int]
     device: str
+    precision: str                   # "bf16 autocast (AVX512-BF16), channels_last", "fp32", ...
     history: list[dict[str, Any]]
     out: str
     notes: list[str]  # choices made for the user (an inferred domain, a recipe), said once

@@ -236,7 +236,8 @@ class Console(Sink):
                     print(f"note: {note}", file=sys.stderr, flush=True)
                 self._print(f"{c['model']} ({rec['parameters']:,} parameters) on {c['dataset']} "
                             f"[{c['domain']}: {n['train']} train / {n['val']} val / {n['test']} test, "
-                            f"{rec['num_classes']} classes] on {rec['device']}, {self.epochs} epochs{resumed} -> {rec['out']}")
+                            f"{rec['num_classes']} classes] on {rec['device']} ({rec.get('precision', 'fp32')}), "
+                            f"{self.epochs} epochs{resumed} -> {rec['out']}")
         elif kind == "step" and self.tty and not self.quiet:
             if self.bar is None:
                 from tqdm import tqdm

@@ -6,7 +6,6 @@ graph:    mini-batches of whole graphs (PyG Batch), one prediction per graph.
 """
 from __future__ import annotations
 
-import contextlib
 from typing import Any, Callable, Iterator
 
 import torch
@@ -239,14 +238,16 @@ class GraphTask(Task):
 
 
 @torch.no_grad()
-def predict_split(model: nn.Module, task: Task, split: str,
-                  autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext) -> tuple[Tensor, Tensor]:
-    """Logits and targets of a whole split, gathered on the CPU, with the model in eval mode."""
+def predict_split(model: nn.Module, task: Task, split: str) -> tuple[Tensor, Tensor]:
+    """Logits and targets of a whole split, gathered on the CPU, with the model in eval mode, in full precision.
+
+    Autocast speeds up training steps only: every metric a run reports comes from fp32 logits, so
+    `evaluate`, `predict` and an exported model reproduce it exactly whatever --amp the run trained with.
+    """
     model.eval()
     logits, targets = [], []
     for batch in task.batches(split):
-        with autocast():
-            out, y = task.forward(model, batch)
+        out, y = task.forward(model, batch)
         logits.append(out.float().cpu())
         targets.append(y.cpu())
     return torch.cat(logits), torch.cat(targets)

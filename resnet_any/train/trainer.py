@@ -247,7 +247,7 @@ class Trainer:
                 "num_classes": self.splits.num_classes, "class_names": list(self.splits.class_names),
                 "steps_per_epoch": self.steps_per_epoch, "epochs": self.cfg.epochs, "start_epoch": self.start_epoch,
                 "samples": {s: self.task.size(s) if self.task.has(s) else 0 for s in ("train", "val", "test")},
-                "device": str(self.device),
+                "device": str(self.device), "precision": self.plan.precision,
                 "history": [dict(r) for r in self.history], "out": str(self.out), "notes": list(self.notes)}
 
     def _train_epoch(self, epoch: int, stop: threading.Event, t_run: float) -> Iterator[dict[str, Any]]:
@@ -344,7 +344,7 @@ class Trainer:
         # no collectives, and every metric, macro F1 and AUROC included, is that of all the split's
         # predictions, as one process would compute it (sharded per-rank values could not be averaged)
         model = self.ema.module if self.ema is not None else self.model if self.dist.enabled else self.forward_model
-        return classification_metrics(*predict_split(model, self.task, split, self._autocast), self.splits.class_names)
+        return classification_metrics(*predict_split(model, self.task, split), self.splits.class_names)
 
     def _stop_everywhere(self, stop: threading.Event) -> bool:
         """Whether a stop was asked on any rank (all ranks must agree to leave the loop together)."""

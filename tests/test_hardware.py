@@ -1,0 +1,71 @@
+"""The precision a default run picks: bf16 autocast where the CPU computes bf16 natively (read independently
+from /proc/cpuinfo here), channels_last for images, fp32 for graphs; said in the first line, kept in config.json."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from resnet_any.train import TrainConfig, Trainer
+from resnet_any.train.hardware import auto_amp, native_bf16
+
+
+def _cpu_flags() -> set[str]:
+    """The kernel's CPU feature flags (not torch's probes)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        pytest.skip("no /proc/cpuinfo on this system")
+    return {f for line in text.splitlines() if line.startswith("flags") for f in line.split(":", 1)[1].split()}
+
+
+def _expected_amp(domain: str) -> str:
+    native = bool({"avx512_bf16", "amx_bf16"} & _cpu_flags())
+    return "bf16" if native and domain in ("image", "series") else "off"
+
+
+def test_native_bf16_agrees_with_the_kernels_cpu_flags() -> None:
+    assert (native_bf16(torch.device("cpu")) is not None) == bool({"avx512_bf16", "amx_bf16"} & _cpu_flags())
+    for domain in ("image", "series", "volume", "graph"):
+        assert auto_amp(domain, torch.device("cpu")) == _expected_amp(domain), domain
+
+
+@pytest.mark.parametrize("domain, channels_last", [("image", True), ("series", False), ("graph", False)])
+def test_a_default_run_records_its_precision(tmp_path: Path, domain: str, channels_last: bool) -> None:
+    trainer = Trainer(TrainConfig(domain=domain, epochs=1, width=8, out=str(tmp_path / "run"), quiet=True,
+                                  device="cpu"))
+    start = next(trainer.run())
+    assert start["config"]["amp"] == _expected_amp(domain)
+    assert start["config"]["channels_last"] is channels_last
+    if domain == "image":  # the model the run trains is in the memory format it says
+        conv = next(m for m in trainer.model.modules() if isinstance(m, torch.nn.Conv2d))
+        assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+    assert ("autocast" in start["precision"]) == (_expected_amp(domain) == "bf16")
+
+
+def test_opting_out_is_fp32_nchw_and_the_first_line_says_so(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    proc = subprocess.run([sys.executable, "-m", "resnet_any.train", "--domain", "image", "--epochs", "1", "--width",
+                           "8", "--amp", "off", "--no-channels-last", "--out", str(out)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    first = proc.stdout.splitlines()[0]
+    assert "on cpu (fp32)," in first, first
+    config = json.loads((out / "config.json").read_text())
+    assert (config["amp"], config["channels_last"]) == ("off", False)
+
+
+def test_bf16_default_learns_digits_as_well_as_fp32(tmp_path: Path) -> None:
+    """Same seed and epochs: the default precision's test accuracy within 3 points of fp32 NCHW on real digits."""
+    if _expected_amp("image") != "bf16":
+        pytest.skip("this CPU has no native bf16: the default is fp32 already")
+    acc = {}
+    for label, opts in (("default", {}), ("fp32", {"amp": "off", "channels_last": False})):
+        cfg = TrainConfig(domain="image", epochs=3, width=8, out=str(tmp_path / label), quiet=True, device="cpu", **opts)
+        acc[label] = [r for r in Trainer(cfg).run() if r["type"] == "end"][0]["test_accuracy"]
+    assert acc["fp32"] > 0.8  # the comparison means something only for a model that learned
+    assert abs(acc["default"] - acc["fp32"]) <= 0.03, acc
