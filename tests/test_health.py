@@ -30,8 +30,20 @@ def test_each_symptom_from_a_hand_made_curve() -> None:
     h.history = rows([(2.3, 2.3, 0.10), (2.4, 2.6, 0.11), (2.5, 5.1, 0.12)])
     said = " | ".join(h.verdict())
     assert "validation loss diverged" in said and "never rose above chance" in said and "never fell" in said
+    h.history = rows([(2.3, 2.3, 0.3), (2.4, 5.0, 0.35)])
+    assert h.verdict() == []  # two epochs are too few to judge a curve (a warm-up may look like this) ...
     h.history = rows([(2.3, 2.3, 0.1), (2.0, 2.2, 0.15)])
-    assert h.verdict() == []  # too few epochs to judge
+    said = h.verdict()  # ... but not too few to say that the run ends where a guess would
+    assert len(said) == 1 and "never rose above chance" in said[0]
+
+
+def test_a_one_epoch_run_at_chance_without_validation_is_said() -> None:
+    """--epochs 1 with nothing held out, ending below chance on its test split (every photo given a wrong class)."""
+    h = Health()
+    h.num_classes, h.val_counts = 20, []
+    h.history = [{"epoch": 1, "train_loss": 26.2}]
+    said = h.verdict(test_acc=0.0, test_counts=[202, 202], test_balanced=0.0)
+    assert len(said) == 1 and "test accuracy 0.000 is no better than chance" in said[0]
 
 
 def test_without_validation_the_test_split_is_judged() -> None:
