@@ -149,3 +149,24 @@ def test_fit_keeps_the_validation_split_it_was_given() -> None:
     assert given.val_given and given.per_class_val < 50 and derive(given)["select"] == "val"
     carved = profile(as_splits((x[:300], y[:300]), None, (x[345:400], y[345:400])))
     assert not carved.val_given and derive(carved)["select"] == "train_loss"
+
+
+def test_classes_too_small_to_learn_are_named(tmp_path: Path) -> None:
+    """Two digits with 2 and 4 training images (say a stray folder of run outputs): the plan names them; 5 is enough."""
+    from sklearn.datasets import load_digits
+
+    from resnet_any.data.python import as_splits
+
+    d = load_digits()
+    x, y = (d.images[:, None] * 16).astype("uint8"), d.target.copy()
+    keep = [i for i in range(len(y)) if y[i] not in (7, 8)] + [i for i in range(len(y)) if y[i] == 7][:2] + \
+        [i for i in range(len(y)) if y[i] == 8][:5]
+    x, y = x[keep], y[keep]
+    plan = make_plan(TrainConfig(domain="image", epochs=1, out=str(tmp_path / "run"), quiet=True),
+                     data=as_splits((x, y), None, (x[:50], y[:50])))
+    said = [n for n in plan.notes if "fewer than 5 training samples" in n]
+    counts = plan.splits.train.y.bincount(minlength=10).tolist()
+    rare = [c for c in range(10) if counts[c] < 5]
+    assert rare and said and said[0].startswith(f"{len(rare)} of 10 classes")
+    for c in range(10):
+        assert (f"{c} ({counts[c]})" in said[0]) == (c in rare), (c, counts[c], said[0])

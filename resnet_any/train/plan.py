@@ -11,7 +11,7 @@ import sys
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import torch
 from torch import nn
@@ -387,7 +387,7 @@ def make_plan(options: TrainConfig, *, model: nn.Module | None = None, data: Any
         # one class makes every prediction right and the loss zero: a run that learns nothing, silently
         raise UserError(f"dataset {splits.name!r} has only one class ({', '.join(map(str, splits.class_names))}); "
                         "a classifier needs at least two")
-    derived_note = None
+    derived_note = rare_note = None
     if resume is not None:
         _check_resumed_data(resume, splits)
         config = _resumed_config(resume["config"], cfg, Path(cfg.out))
@@ -405,6 +405,7 @@ def make_plan(options: TrainConfig, *, model: nn.Module | None = None, data: Any
 
         config = resolve(derived)
         derived_note = _derived_note(config, resolve({}), derived, data_profile) if derived else None
+        rare_note = _rare_classes_note(data_profile, splits.class_names) if data_profile else None
     config = _hardware(config, device, own_model=model is not None)
     validate(config)
     if model is None:
@@ -417,7 +418,7 @@ def make_plan(options: TrainConfig, *, model: nn.Module | None = None, data: Any
                 batch_size=_local_batch(config, splits, dist), resume=resume, init_report=report,
                 owns_group=owns_group, epoch_budget=None if resume is not None else budget,
                 notes=[] if resume is not None else
-                [*_notes(cfg, config, splits, model, data, inferred), *filter(None, [derived_note])])
+                [*_notes(cfg, config, splits, model, data, inferred), *filter(None, [derived_note, rare_note])])
 
 
 def _hardware(config: RunConfig, device: torch.device, own_model: bool) -> RunConfig:
@@ -452,6 +453,21 @@ def _derive(cfg: TrainConfig, domain: str, splits: DataSplits,
         rest = {k: v for k, v in {**fixed, **derived}.items() if k != "epochs"}
         budget = published.get("epochs") or derive(data_profile, rest).get("epochs")
     return splits, derived, data_profile, budget
+
+
+# fewer training samples than this in a class: nothing can be learned of it, and inverse-frequency class
+# weights would make it dominate the loss; most often a stray folder (run outputs, a README's images)
+RARE_CLASS = 5
+
+
+def _rare_classes_note(data: Any, names: Sequence[Any]) -> str | None:
+    """One line naming the classes with fewer than RARE_CLASS training samples, if any."""
+    rare = [f"{names[i]} ({c})" for i, c in enumerate(data.class_counts) if c < RARE_CLASS]
+    if not rare:
+        return None
+    shown = ", ".join(rare[:5]) + (f" and {len(rare) - 5} more" if len(rare) > 5 else "")
+    return (f"{len(rare)} of {len(names)} classes have fewer than {RARE_CLASS} training samples: {shown}; no "
+            "model learns a class from so few: check that these are classes and not stray folders")
 
 
 def _derived_note(config: RunConfig, without: RunConfig, derived: dict[str, Any], data: Any) -> str | None:
