@@ -79,7 +79,7 @@ def _cora_steps(device: torch.device, out: str) -> tuple[dict[str, Callable[[], 
 
     plain = copy.deepcopy(trainer.model)
     flags = ("bf16",) if trainer.amp_dtype is not None else ()
-    return ({"default": step_of(trainer.model, trainer._autocast), "plain fp32": step_of(plain, contextlib.nullcontext)},
+    return ({"default": step_of(trainer.model, trainer.autocast), "plain fp32": step_of(plain, contextlib.nullcontext)},
             task.size("train"), flags)
 
 

@@ -322,16 +322,21 @@ def trainer_rows(s: Settings, log: Callable[[str], None], args: argparse.Namespa
                           batch_size=64, epochs=rounds + 1, optimizer="sgd", lr=0.01, schedule="none",
                           label_smoothing=0.0, device=str(s.device), seed=0, out=f"{tmp}/run", quiet=True)
         trainer = Trainer(cfg)
-        model = create_model(trainer.cfg.model, **trainer.plan.model_spec.kwargs).to(s.device)
+        # the bare step takes the trainer's precision and memory format (bf16 + channels_last by default
+        # on a CPU with native bf16): the row measures the trainer's overhead, not the precision's gain
+        fmt = torch.channels_last if trainer.plan.channels_last else torch.contiguous_format
+        model = create_model(trainer.cfg.model, **trainer.plan.model_spec.kwargs).to(s.device, memory_format=fmt)
         opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=trainer.cfg.momentum,
                               nesterov=bool(trainer.cfg.nesterov))
         batch = trainer.cfg.batch_size
-        x = torch.randn(batch, trainer.splits.in_channels, size, size, device=s.device)
+        x = torch.randn(batch, trainer.splits.in_channels, size, size, device=s.device).contiguous(memory_format=fmt)
         y = torch.randint(0, trainer.splits.num_classes, (batch,), device=s.device)
 
         def bare_step() -> None:
             opt.zero_grad(set_to_none=True)
-            nn.functional.cross_entropy(model(x), y).backward()
+            with trainer.autocast():
+                logits = model(x)
+            nn.functional.cross_entropy(logits.float(), y).backward()
             opt.step()
 
         model.train()

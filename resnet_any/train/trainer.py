@@ -172,7 +172,8 @@ class Trainer:
             sink.write(rec)
         return rec
 
-    def _autocast(self) -> contextlib.AbstractContextManager:
+    def autocast(self) -> contextlib.AbstractContextManager:
+        """The training step's autocast context (--amp): bf16/fp16 autocast, or nothing for fp32."""
         if self.amp_dtype is None:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=self.amp_dtype)
@@ -263,7 +264,7 @@ class Trainer:
         for step, batch in enumerate(self.task.batches("train", order), 1):
             if stop.is_set() and not self.dist.enabled:
                 return None
-            with self._autocast():
+            with self.autocast():
                 logits, y, target = self.task.train_forward(model, batch, generator=aug)
             if logits.ndim != 2 or logits.shape[1] != self.splits.num_classes:
                 # a user's model of another width would fail deep in the loss (or, wider, train silently)
