@@ -129,6 +129,29 @@ def test_kill_9_mid_trial_then_the_same_command_resumes_it_and_finishes(tmp_path
     assert rows[:saved] == rows_before and [yaml.safe_load(r)["epoch"] for r in rows] == list(range(1, 9))
 
 
+def test_a_worker_killed_mid_trial_is_resumed_by_the_other_and_the_sweep_finishes(tmp_path):
+    path = write(tmp_path, base={"epochs": 6}, space={"lr": [0.01, 0.003, 0.03]}, sampler="grid", pruner="none",
+                 workers=2)
+    proc = subprocess.Popen([sys.executable, "-m", "resnet_any.sweep", "--config", str(path)], cwd=tmp_path, env=ENV,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    victim = None
+    deadline = time.monotonic() + 180
+    while victim is None and time.monotonic() < deadline:  # a worker whose trial has checkpointed an epoch
+        time.sleep(0.3)
+        if (tmp_path / "out" / "study.db").is_file():
+            running = [t for t in trials_of(tmp_path / "out") if t.state.name == "RUNNING"
+                       and (Path(t.user_attrs.get("run", "-")) / "last.pt").is_file()]
+            victim = running[0] if running else None
+    assert victim is not None
+    os.kill(int(victim.user_attrs["worker"].split(":")[1]), signal.SIGKILL)
+    log = proc.communicate(timeout=240)[0]
+    assert proc.returncode == 0, log  # the surviving worker finished the study
+    trials = trials_of(tmp_path / "out")
+    assert len(finished(trials)) == 3 and sorted(t.params["lr"] for t in finished(trials)) == [0.003, 0.01, 0.03]
+    assert [t.number for t in trials if t.state.name == "FAIL"] == [victim.number]
+    assert f"interrupted trial {victim.number} resumes from {victim.user_attrs['run']}/last.pt" in log, log
+
+
 @pytest.mark.parametrize("change, message", [
     ({"sampler": "bayes"}, "unknown sampler 'bayes'; valid: tpe, random, grid"),
     ({"pruner": "patient"}, "unknown pruner 'patient'; valid: median, hyperband, none"),
