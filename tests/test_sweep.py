@@ -152,6 +152,36 @@ def test_a_worker_killed_mid_trial_is_resumed_by_the_other_and_the_sweep_finishe
     assert f"interrupted trial {victim.number} resumes from {victim.user_attrs['run']}/last.pt" in log, log
 
 
+def test_another_machines_dead_trial_is_requeued_by_heartbeat_and_a_surplus_ask_is_refused(tmp_path, monkeypatch):
+    from resnet_any import sweep as sweep_module
+
+    monkeypatch.setattr(sweep_module, "HEARTBEAT_S", 1)
+    monkeypatch.setattr(sweep_module, "GRACE_S", 1)
+    sweep = load_sweep(write(tmp_path, space={"lr": [0.1, 0.01]}, sampler="random", trials=2))
+    study = sweep_module.open_study(sweep, create=True)
+    # machine B holds trials 0 and 1; B's trial 1 stops beating (B died); trial 0 goes on beating
+    remote = [study.ask(), study.ask()]
+    for t in remote:
+        t.set_user_attr("worker", "machine-b:4242:1")
+        t.set_user_attr("run", str(tmp_path / "b" / f"trial-{t.number:04d}"))
+        t.suggest_categorical("lr", [0.1, 0.01])
+    storage = study._storage
+    storage.record_heartbeat(storage.get_trial_id_from_study_id_trial_number(study._study_id, 1))
+    time.sleep(2.5)
+    storage.record_heartbeat(storage.get_trial_id_from_study_id_trial_number(study._study_id, 0))
+    # a third ask at the same instant as B's two (another machine, no shared lock) would be one too many
+    extra = study.ask()
+    assert sweep_module._surplus(study, extra, sweep)
+    study.tell(extra, state=optuna.trial.TrialState.FAIL)
+    sweep_module.fail_dead_trials(study)  # machine A's pass: B's trial 1 is stale, trial 0 is alive
+    trials = study.get_trials()
+    assert [t.state.name for t in trials] == ["RUNNING", "FAIL", "FAIL", "WAITING"]
+    assert trials[3].params == trials[1].params and trials[3].user_attrs["run"] == trials[1].user_attrs["run"]
+    assert trials[3].system_attrs["failed_trial"] == 1
+    retry = study.ask()  # the queued retry comes first, and now fits: trials 0 and 3 hold the two slots
+    assert retry.number == 3 and not sweep_module._surplus(study, retry, sweep)
+
+
 @pytest.mark.parametrize("change, message", [
     ({"sampler": "bayes"}, "unknown sampler 'bayes'; valid: tpe, random, grid"),
     ({"pruner": "patient"}, "unknown pruner 'patient'; valid: median, hyperband, none"),
