@@ -52,7 +52,7 @@ if TYPE_CHECKING:
     import optuna
 
 SWEEP_KEYS = ("base", "space", "sampler", "pruner", "trials", "workers", "metric", "seed", "out", "storage")
-OLD_KEYS = ("grid", "random", "parallel")
+OLD_KEYS = ("grid", "random", "parallel", "mode")  # mode: accepted and unused by the old sweep
 METRICS = {"val_acc": "max", "val_loss": "min", "val_balanced_accuracy": "max", "val_macro_f1": "max",
            "val_auroc": "max", "train_loss": "min"}
 # the trainer keeps the epoch best on the sweep's metric unless the base config chooses its own rule
@@ -115,7 +115,8 @@ def _old_range(name: str, spec: Any) -> Any:
 
 def _translate_old(raw: dict[str, Any]) -> tuple[dict[str, Any], str]:
     """Today's form of a `grid:` or `random:` file, and a note showing it."""
-    new = {k: v for k, v in raw.items() if k not in OLD_KEYS}
+    # old sweeps ran every trial to its end: no pruner unless the file now asks for one
+    new = {"pruner": "none", **{k: v for k, v in raw.items() if k not in OLD_KEYS}}
     if "parallel" in raw:
         new["workers"] = raw["parallel"]
     if "grid" in raw:
@@ -129,7 +130,7 @@ def _translate_old(raw: dict[str, Any]) -> tuple[dict[str, Any], str]:
             raise UserError("random needs trials: N and space: {key: choices or range}")
         new.update(space={k: _old_range(k, v) for k, v in spec["space"].items()}, sampler="random",
                    trials=spec.get("trials"), seed=spec.get("seed", 0))
-    shown = yaml.safe_dump({k: new[k] for k in ("space", "sampler", "trials", "workers") if k in new},
+    shown = yaml.safe_dump({k: new[k] for k in ("space", "sampler", "pruner", "trials", "workers") if k in new},
                            default_flow_style=True, width=10**6).strip()
     return new, f"grid:/random: is the old sweep form; read as {shown} (write it so to silence this note)"
 

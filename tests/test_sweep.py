@@ -231,8 +231,8 @@ def test_old_grid_and_random_files_are_read_in_the_new_form(tmp_path):
     path = tmp_path / "old.yaml"
     path.write_text("base: {domain: image}\ngrid: {lr: [0.1, 0.01], width: [8, 16, 32]}\nparallel: 2\n")
     sweep = load_sweep(path)
-    assert (sweep.sampler, sweep.trials, sweep.workers, sweep.space) == (
-        "grid", 6, 2, {"lr": [0.1, 0.01], "width": [8, 16, 32]})
+    assert (sweep.sampler, sweep.pruner, sweep.trials, sweep.workers, sweep.space) == (
+        "grid", "none", 6, 2, {"lr": [0.1, 0.01], "width": [8, 16, 32]})
     assert sweep.notes[0].startswith("grid:/random: is the old sweep form; read as {")
     path.write_text("random: {trials: 5, seed: 3, space: {lr: {log_uniform: [0.001, 0.1]}, depth: {int: [2, 4]}}}\n")
     sweep = load_sweep(path)
