@@ -611,9 +611,9 @@ def results(study: "optuna.Study", sweep: Sweep) -> list[dict[str, Any]]:
             note = f"pruned after epoch {t.user_attrs.get('pruned_at_epoch')}"
         retried = t.system_attrs.get("failed_trial")
         if retried is not None:
-            note = f"{note}; " * bool(note) + f"resumed interrupted trial {retried}"
+            note = "; ".join(filter(None, (note, f"resumed interrupted trial {retried}")))
         if t.state == TrialState.FAIL and not note:
-            note = "interrupted (its process died); queued again"
+            note = "interrupted: its process died"
         rows.append({"number": t.number, "state": t.state.name, **{k: t.params.get(k) for k in sweep.space},
                      sweep.metric: _best(list(t.intermediate_values.values()), sweep.metric),
                      "epochs": t.user_attrs.get("epochs", len(t.intermediate_values)), "run": t.user_attrs.get("run"),
