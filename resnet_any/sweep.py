@@ -336,12 +336,16 @@ def _open(sweep: Sweep, create: bool) -> "optuna.Study":
 
 def open_study(sweep: Sweep, create: bool = False) -> "optuna.Study":
     """The sweep's study in its storage (created when `create`); an unreachable storage is a UserError."""
+    from sqlalchemy.engine import make_url
+
     _quiet_optuna()
-    default = sweep.storage == _storage_url(None, sweep.out)
-    if default:
+    if sweep.storage == _storage_url(None, sweep.out):
         sweep.out.mkdir(parents=True, exist_ok=True)
-    # processes started at once would race to create the database's tables
-    with _locked(sweep.out / "study.lock") if default else contextlib.nullcontext():
+    # processes started at once would race to create a SQLite file's tables: they take turns (a lock beside
+    # the file; a missing folder is left for the connection to report)
+    database = Path(make_url(sweep.storage).database or "") if sweep.storage.startswith("sqlite") else None
+    beside = database is not None and database.name not in ("", ":memory:") and database.parent.is_dir()
+    with _locked(database.with_name(database.name + ".lock")) if beside else contextlib.nullcontext():
         study = _open(sweep, create)
     if study.direction.name.lower() != sweep.direction:
         raise UserError(f"study {sweep.study_name!r} in {sweep.storage} is set to {study.direction.name.lower()}; "
@@ -633,7 +637,7 @@ def _plots(study: "optuna.Study", out: Path) -> list[str]:
     """history.png and importances.png (Optuna's matplotlib plots); a line for each one skipped."""
     import matplotlib
 
-    matplotlib.use("Agg")
+    matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
     from optuna.trial import TrialState
     from optuna.visualization import matplotlib as plots

@@ -87,20 +87,43 @@ def test_grid_study_with_a_median_pruner_prunes_the_hopeless_lr(tmp_path, one_th
 def test_two_processes_on_one_storage_finish_exactly_the_study(tmp_path):
     path = write(tmp_path, base={"epochs": 1}, space={"lr": {"low": 1e-3, "high": 1e-1, "log": True}},
                  sampler="random", pruner="none", trials=3)
-    cmd = [sys.executable, "-m", "resnet_any.sweep", "--config", str(path)]
-    procs = [subprocess.Popen(cmd, cwd=tmp_path, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-             for _ in range(2)]
-    try:
-        logs = [p.communicate(timeout=400)[0] for p in procs]
-    finally:  # a hung test must not leave processes loading the shared CPU for the tests after it
-        for p in procs:
-            p.kill()
-    assert [p.returncode for p in procs] == [0, 0], logs
+    logs = together([sys.executable, "-m", "resnet_any.sweep", "--config", str(path)], tmp_path, tmp_path)
     trials = trials_of(tmp_path / "out")
     assert sorted(t.number for t in trials) == [0, 1, 2] and len(finished(trials)) == 3
     # no trial ran twice: between them the two processes reported each number once
     ran = [line.split()[1] for log in logs for line in log.splitlines() if line.startswith("trial ")]
     assert sorted(ran) == ["0", "1", "2"], logs
+
+
+def test_two_machines_with_their_own_folders_on_one_storage_finish_exactly_the_study(tmp_path):
+    # as two machines: each its own out folder (so no shared lock), one storage URL, started at once
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    path = write(tmp_path, base={"epochs": 1}, space={"lr": {"low": 1e-3, "high": 1e-1, "log": True}},
+                 sampler="random", pruner="none", trials=3, storage=f"sqlite:///{tmp_path / 'shared.db'}")
+    path.write_text(path.read_text().replace(f"out: {tmp_path / 'out'}", "out: out"))
+    logs = together([sys.executable, "-m", "resnet_any.sweep", "--config", str(path)], tmp_path / "a", tmp_path / "b")
+    study = optuna.load_study(study_name="out", storage=f"sqlite:///{tmp_path / 'shared.db'}")
+    assert len(finished(study.trials)) == 3 and len({t.number for t in study.trials}) == len(study.trials)
+    # a trial asked beyond the count at the same instant is failed unrun, never trained
+    extra = [t for t in study.trials if t not in finished(study.trials)]
+    assert all(t.state.name == "FAIL" and "surplus" in t.user_attrs for t in extra), logs
+    runs = sorted(p.name for p in (tmp_path / "a" / "out").glob("trial-*")) + sorted(
+        p.name for p in (tmp_path / "b" / "out").glob("trial-*"))
+    assert sorted(runs) == sorted(Path(t.user_attrs["run"]).name for t in finished(study.trials)), logs
+
+
+def together(cmd: list[str], *cwds: Path) -> list[str]:
+    """Start `cmd` in each folder at once, wait for all; their outputs (each must exit 0)."""
+    procs = [subprocess.Popen(cmd, cwd=cwd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             for cwd in cwds]
+    try:
+        logs = [p.communicate(timeout=400)[0] for p in procs]
+    finally:  # a hung test must not leave processes loading the shared CPU for the tests after it
+        for p in procs:
+            p.kill()
+    assert [p.returncode for p in procs] == [0] * len(procs), logs
+    return logs
 
 
 def test_kill_9_mid_trial_then_the_same_command_resumes_it_and_finishes(tmp_path):
