@@ -47,6 +47,7 @@ import yaml
 
 from resnet_any.errors import Parser, UserError, cli_environment, command, read_text_file
 from resnet_any.train.options import BY_NAME, TrainConfig, check_value, validate
+from resnet_any.train.recipes import check_domain
 
 if TYPE_CHECKING:
     import optuna
@@ -261,6 +262,9 @@ def load_sweep(path: str | Path, out: str | Path | None = None) -> Sweep:
     for key in PER_TRIAL:
         if getattr(cfg, key) is not None:
             raise UserError(f"sweep base: {key!r} is set by the sweep for each trial; remove it")
+    # a dataset path without a domain has it read from its files by each trial; a named domain must exist
+    if (cfg.domain is not None or not cfg.dataset) and "domain" not in (raw.get("space") or {}):
+        check_domain(cfg.domain)
     select = cfg.select or SELECT_FOR[metric]
     if select == "train_loss" and metric.startswith("val"):
         raise UserError(f"metric {metric!r} needs a validation split, which select: train_loss gives up; use "
@@ -274,11 +278,17 @@ def load_sweep(path: str | Path, out: str | Path | None = None) -> Sweep:
     if grid_size is not None and trials > grid_size:
         raise UserError(f"trials: {trials} exceeds the grid's {grid_size} combinations; set trials <= {grid_size}")
     out = Path(out or raw.get("out") or f"runs/sweep-{p.stem}")
-    return Sweep(base={**base, "select": select}, space=space, sampler=sampler, sampler_args=sampler_args,
-                 pruner=pruner, pruner_args=pruner_args, trials=trials,
-                 workers=_integer(raw.get("workers", 1), "workers", 1), metric=metric,
-                 seed=_integer(raw.get("seed", 0), "seed", 0), out=out,
-                 storage=_storage_url(raw.get("storage"), out), notes=notes)
+    sweep = Sweep(base={**base, "select": select}, space=space, sampler=sampler, sampler_args=sampler_args,
+                  pruner=pruner, pruner_args=pruner_args, trials=trials,
+                  workers=_integer(raw.get("workers", 1), "workers", 1), metric=metric,
+                  seed=_integer(raw.get("seed", 0), "seed", 0), out=out,
+                  storage=_storage_url(raw.get("storage"), out), notes=notes)
+    try:  # their arguments' values are checked by Optuna's constructors: here, not in a worker's traceback
+        _sampler(sweep, sweep.seed)
+        _pruner(sweep)
+    except (TypeError, ValueError) as e:
+        raise UserError(f"sampler {sampler} {sampler_args} or pruner {pruner} {pruner_args}: {e}") from None
+    return sweep
 
 
 # ---- the study -----------------------------------------------------------------------------------------

@@ -221,7 +221,9 @@ def test_another_machines_dead_trial_is_requeued_by_heartbeat_and_a_surplus_ask_
     ({"sampler": "bayes"}, "unknown sampler 'bayes'; valid: tpe, random, grid"),
     ({"pruner": "patient"}, "unknown pruner 'patient'; valid: median, hyperband, none"),
     ({"pruner": {"type": "median", "warmup": 2}}, "pruner median: unknown argument 'warmup'"),
+    ({"pruner": {"type": "median", "n_startup_trials": -1}}, "sampler tpe {} or pruner median {'n_startup_trials': -1}:"),
     ({"metric": "test_accuracy"}, "unknown metric 'test_accuracy'"),
+    ({"base": {"domain": "audio"}}, "unknown domain 'audio'; valid:"),
     ({"space": {"learning_rate": [0.1]}}, "space: 'learning_rate' is not a training option; valid: amp,"),
     ({"space": {"lr": {"low": 0.1, "high": 0.01}}}, "space: lr range needs low < high, got low 0.1, high 0.01"),
     ({"space": {"lr": {"low": 0.01, "high": 0.01}}}, "space: lr range needs low < high"),
@@ -257,7 +259,8 @@ def test_old_grid_and_random_files_are_read_in_the_new_form(tmp_path):
     assert (sweep.sampler, sweep.pruner, sweep.trials, sweep.workers, sweep.space) == (
         "grid", "none", 6, 2, {"lr": [0.1, 0.01], "width": [8, 16, 32]})
     assert sweep.notes[0].startswith("grid:/random: is the old sweep form; read as {")
-    path.write_text("random: {trials: 5, seed: 3, space: {lr: {log_uniform: [0.001, 0.1]}, depth: {int: [2, 4]}}}\n")
+    path.write_text("base: {domain: graph}\n"
+                    "random: {trials: 5, seed: 3, space: {lr: {log_uniform: [0.001, 0.1]}, depth: {int: [2, 4]}}}\n")
     sweep = load_sweep(path)
     assert (sweep.sampler, sweep.trials, sweep.seed) == ("random", 5, 3)
     assert sweep.space == {"lr": {"low": 0.001, "high": 0.1, "log": True}, "depth": {"low": 2, "high": 4, "log": False}}
