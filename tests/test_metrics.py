@@ -164,4 +164,4 @@ def test_a_sweep_may_rank_trials_by_them(tmp_path: Path, metric: str) -> None:
 
     path = tmp_path / "sweep.yaml"
     path.write_text(f"base: {{domain: image}}\nmetric: {metric}\ngrid: {{lr: [0.1, 0.01]}}\n")
-    assert load_sweep(path)["metric"] == metric and METRICS[metric] == "max"
+    assert load_sweep(path).metric == metric and METRICS[metric] == "max"

@@ -93,4 +93,4 @@ def test_sweep_refuses_a_validation_metric_without_validation(tmp_path):
     with pytest.raises(UserError, match="metric 'val_acc' needs a validation split"):
         load_sweep(path)
     path.write_text("base: {domain: series, select: train_loss}\nmetric: train_loss\ngrid: {lr: [0.1, 0.01]}\n")
-    assert load_sweep(path)["metric"] == "train_loss"
+    assert load_sweep(path).metric == "train_loss"

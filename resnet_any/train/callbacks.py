@@ -6,6 +6,7 @@ groups. Lightning's callbacks are the model; ours are few and typed.
 """
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
 from torch import nn
@@ -78,3 +79,35 @@ class EarlyStopping(Callback):
             if improves(record, self.bests.get(rule), rule, self.min_delta):
                 self.bests[rule], gained = dict(record), True
         self.since = 0 if gained else self.since + 1
+
+
+class Pruning(Callback):
+    """Report each epoch's `metric` to an Optuna trial and stop the run after an epoch the pruner condemns.
+
+    `trial` is an `optuna.Trial` (anything with report and should_prune); the run keeps its folder and its
+    summary says after which epoch it stopped (`stopped_epoch`, as EarlyStopping's).
+    """
+
+    def __init__(self, trial: Any, metric: str) -> None:
+        self.trial, self.metric = trial, metric
+        self.stopped_epoch: int | None = None
+
+    def _report(self, row: Any) -> None:
+        value = row.get(self.metric)
+        if value is not None and math.isfinite(value):
+            self.trial.report(value, step=row["epoch"])
+
+    def on_start(self, trainer: "Trainer", record: "StartRecord") -> None:
+        """A resumed run reports its finished epochs again, and stops at once if they already condemn it."""
+        for row in record["history"]:
+            self._report(row)
+        if record["history"] and self.trial.should_prune():
+            self.stopped_epoch = record["history"][-1]["epoch"]
+            trainer.request_stop()
+
+    def on_epoch_end(self, trainer: "Trainer", record: "EpochRecord") -> None:
+        """Report the epoch; ask the run to stop if the pruner judges the trial hopeless (not after its last epoch)."""
+        self._report(record)
+        if record["epoch"] < trainer.cfg.epochs and self.trial.should_prune():
+            self.stopped_epoch = record["epoch"]
+            trainer.request_stop()
