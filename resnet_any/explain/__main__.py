@@ -200,7 +200,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     domain = pred.meta["domain"]
     valid = GRAPH_METHODS if domain == "graph" else GRID_METHODS
     if args.method is not None and args.method not in valid:
-        raise UserError(f"unknown --method {args.method!r} for a {domain} checkpoint; valid: {', '.join(valid)}")
+        raise UserError(f"unknown --method {args.method!r} for this {domain} checkpoint; valid: {', '.join(valid)}")
     if args.dataset is not None and domain != "graph":
         raise UserError(f"--dataset goes with graph checkpoints; a {domain} checkpoint explains INPUT files")
     out = Path(args.out).expanduser()
