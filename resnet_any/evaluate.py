@@ -117,8 +117,9 @@ def plot_confusion(result: dict[str, Any]) -> bytes:
     cm = result["confusion_matrix"]
     names = result["class_names"]
     k = len(names)
-    side = min(3 + 0.45 * k, 20)
-    fig = Figure(figsize=(side, side), dpi=100)
+    # at least 5 inches: a 2-class matrix's title would otherwise be wider than its figure
+    side = min(max(3 + 0.45 * k, 5.0), 20)
+    fig = Figure(figsize=(side, side), dpi=100, layout="constrained")
     ax = fig.add_subplot(1, 1, 1)
     im = ax.imshow(cm, cmap="Blues")
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
@@ -133,8 +134,7 @@ def plot_confusion(result: dict[str, Any]) -> bytes:
                         color="white" if cm[i][j] > top / 2 else "black")
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
-    ax.set_title(f"{result['model']} on {result['dataset']} {result['split']}: accuracy {result['accuracy']:.4f}")
-    fig.tight_layout()
+    ax.set_title(f"{result['model']} on {result['dataset']} {result['split']}\naccuracy {result['accuracy']:.4f}")
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     return buf.getvalue()
