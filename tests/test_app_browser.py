@@ -90,6 +90,12 @@ def test_upload_shows_label(page, shared_data: Path, tmp_path: Path) -> None:
     assert _top_label(page) == str(y)
     info = page.locator("#info").inner_text()
     assert "resnet18" in info and re.search(r"inference [\d.]+ ms", info), info
+    # the shipped model was trained with label smoothing 0.1: the page says why it never shows 100%
+    assert "label smoothing 0.1" in info and "91%" in info, info
+    # beside the top 5: where the network looked (its class activation map over what it saw)
+    cam = page.locator("#cam img")
+    cam.wait_for(timeout=30_000)
+    assert (cam.first.get_attribute("src") or "").strip()
 
 
 def test_sketch_draws_a_seven(page) -> None:
@@ -119,6 +125,21 @@ def _seen_src(pg) -> str:
     return (img.first.get_attribute("src") or "") if img.count() else ""
 
 
+# every text of a plot's SVG (tick labels, axis titles) with its box and the SVG's, in page pixels
+PLOT_TEXTS = """(sel) => { const svg = document.querySelector(sel + ' svg'); if (!svg) return null;
+  const b = svg.getBoundingClientRect();
+  return {svg: [b.left, b.top, b.right, b.bottom], texts: [...svg.querySelectorAll('text')].filter(t => t.textContent)
+    .map(t => { const r = t.getBoundingClientRect(); return [t.textContent, r.left, r.top, r.right, r.bottom]; })}; }"""
+
+
+def _clipped_texts(pg, sel: str) -> list:
+    """The texts of a plot that reach outside its SVG, where the browser cuts them off (a 1 px tolerance)."""
+    found = pg.evaluate(PLOT_TEXTS, sel)
+    assert found and found["texts"], f"{sel} shows no text"
+    left, top, right, bottom = found["svg"]
+    return [t for t in found["texts"] if t[1] < left - 1 or t[2] < top - 1 or t[3] > right + 1 or t[4] > bottom + 1]
+
+
 def _loss_path(pg) -> str:
     """The SVG path data of the loss curve's lines (empty before any point)."""
     paths = pg.locator("#loss_plot path[aria-roledescription='line mark']")
@@ -142,6 +163,11 @@ def test_train_curve_updates_then_stop(page) -> None:
         time.sleep(0.2)
         later = _loss_path(page)
     assert later != first, "the loss curve did not update"
+    while time.monotonic() < deadline and "epoch 2/" not in page.locator("#status").inner_text():
+        time.sleep(0.2)  # a finished epoch or two: the loss axis has its real range (was 1.15 shown as ".15")
+    time.sleep(1)
+    for plot in ("#loss_plot", "#acc_plot"):
+        assert _clipped_texts(page, plot) == [], f"{plot}: labels cut off by the plot's frame"
     if SCREENSHOTS:  # a README picture wants a few epochs of both curves
         while time.monotonic() < deadline + 120 and page.locator("#status").inner_text().count("epoch 4/") == 0:
             time.sleep(0.5)
