@@ -96,11 +96,6 @@ def _error_status(text: str) -> str:
     return "error: " + html.escape(text).replace("*", "\\*")
 
 
-def _silent(text: str) -> gr.Error:
-    """The failure for API clients; the page already shows it in the status line, so no pop-up repeats it."""
-    return gr.Error(text, visible=False, print_exception=False)
-
-
 def _nice_top(values: Any) -> float:
     """A round upper bound of the values (1, 1.2, 1.5, 2, ... 10 times a power of ten; 1 for none)."""
     finite = [float(v) for v in values if v is not None and math.isfinite(float(v)) and float(v) > 0]
@@ -342,7 +337,7 @@ def build_app(runs_dir: str | Path = "runs", *, data_root: str | Path | None = N
             registry.release(key)
             text = _public(e, root).message
             yield _error_status(text), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
-            raise _silent(text) from None
+            raise gr.Error(text, print_exception=False) from None
         job = TrainJob(config, stop, root.path).start()
         progress = Progress()
         last, dirty = time.monotonic(), False
@@ -375,7 +370,7 @@ def build_app(runs_dir: str | Path = "runs", *, data_root: str | Path | None = N
                 await asyncio.sleep(POLL_S)
             if job.error is not None:
                 yield _error_status(job.error), plots[0], plots[1], "", gr.skip(), gr.skip()
-                raise _silent(job.error)
+                raise gr.Error(job.error, print_exception=False)
             confusion = gr.skip()
             if progress.confusion is not None:
                 confusion = gr.update(value=Image.open(io.BytesIO(progress.confusion["png"])), visible=True)
@@ -386,6 +381,18 @@ def build_app(runs_dir: str | Path = "runs", *, data_root: str | Path | None = N
             # a cancelled request or a closed tab lands here too: the trainer stops after its current step
             stop.set()
             registry.release(key)
+
+    async def train_page(domain: str, dataset: str, data_dir: str, model: str, width: float, epochs: float,
+                         batch_size: float, lr: float, optimizer: str, amp: str, key: str | None = None,
+                         request: gr.Request | None = None):
+        """`train` for the page's Start button: a failure ends in the status line alone. An error raised to gradio
+        would add a pop-up repeating it and an "Error" badge on each output; API clients (/train) still get it."""
+        try:
+            async for out in train(domain, dataset, data_dir, model, width, epochs, batch_size, lr, optimizer, amp,
+                                   key, request):
+                yield out
+        except gr.Error:
+            return
 
     # ---- layout ---------------------------------------------------------------------------------
 
@@ -474,6 +481,7 @@ def build_app(runs_dir: str | Path = "runs", *, data_root: str | Path | None = N
                 confusion = gr.Image(label="Confusion matrix (test split)", visible=False, interactive=False,
                                      elem_id="confusion")
                 job_key = gr.State(None)
+                hidden_train = gr.Button(visible=False)
 
         # ---- events ---------------------------------------------------------------------------------
         ui = dict(concurrency_id="classify", concurrency_limit=CLASSIFY_CONCURRENCY, api_visibility="private")
@@ -489,12 +497,15 @@ def build_app(runs_dir: str | Path = "runs", *, data_root: str | Path | None = N
 
         domain.change(domain_changed, [domain, dataset], [dataset, model, width, epochs, batch_size, lr, optimizer],
                       queue=False, api_visibility="private")
+        train_inputs = [domain, dataset, data_dir, model, width, epochs, batch_size, lr, optimizer, amp, job_key]
+        train_outputs = [status, loss_plot, acc_plot, result, confusion, checkpoint]
+        # the status line reports progress itself
         start.click(new_job, None, job_key, queue=False, api_visibility="private").then(
-            train, [domain, dataset, data_dir, model, width, epochs, batch_size, lr, optimizer, amp, job_key],
-            [status, loss_plot, acc_plot, result, confusion, checkpoint], api_name="train",
-            # the status line reports progress itself; gradio's own tracker would put an "Error" badge on each of
-            # the six outputs beside the one error message
-            show_progress="hidden", concurrency_id="train", concurrency_limit=1)
+            train_page, train_inputs, train_outputs, show_progress="hidden", api_visibility="private",
+            concurrency_id="train", concurrency_limit=1)
+        # the API's /train raises its failures, so it hangs off an invisible button of its own
+        hidden_train.click(train, train_inputs, train_outputs, api_name="train", concurrency_id="train",
+                           concurrency_limit=1)
         stop.click(stop_job, None, None, queue=False, api_visibility="private")
         dataset_file.upload(upload_dataset, dataset_file, [domain, dataset, upload_status], api_name="upload_dataset",
                             concurrency_id="upload", concurrency_limit=1)
