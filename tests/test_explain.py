@@ -176,3 +176,35 @@ def test_cli_bad_input_is_one_line(tmp_path, args, message):
     assert r.returncode == 2
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], r.stderr
+
+
+def _train(tmp: Path, *flags: str) -> Path:
+    from resnet_any.train.cli import main
+
+    assert main([*flags, "--out", str(tmp), "--quiet", "--seed", "0"]) == 0
+    return tmp / "best.pt"
+
+
+def test_cli_explains_series_rows_and_cora_nodes(tmp_path, capsys):
+    from aeon.datasets import load_gunpoint
+
+    from resnet_any.errors import run_cli
+    from resnet_any.explain.__main__ import main
+
+    series = _train(tmp_path / "series", "--domain", "series", "--epochs", "5", "--width", "8")
+    X, _ = load_gunpoint(split="test")
+    np.savetxt(tmp_path / "two.csv", X[:2, 0], delimiter=",")
+    assert run_cli(main, ["--checkpoint", str(series), str(tmp_path / "two.csv"), "--out", str(tmp_path / "s")]) == 0
+    for row in (1, 2):
+        rec = json.loads((tmp_path / "s" / f"two_row{row}.json").read_text())
+        assert rec["row"] == row and rec["method"] == "cam" and len(rec["attribution"]) == X.shape[-1]
+        assert (tmp_path / "s" / f"two_row{row}.png").stat().st_size > 0
+
+    graph = _train(tmp_path / "graph", "--domain", "graph", "--epochs", "5")
+    assert run_cli(main, ["--checkpoint", str(graph), "2487", "--out", str(tmp_path / "g")]) == 0
+    rec = json.loads((tmp_path / "g" / "node_2487.json").read_text())
+    assert "2487" in rec["nodes"] and len(rec["attribution"]) == len(rec["nodes"])
+    assert rec["method"] in ("gnnexplainer", "saliency") and rec["edges"]
+    capsys.readouterr()
+    assert run_cli(main, ["--checkpoint", str(graph), "99999", "--out", str(tmp_path / "g")]) == 2
+    assert "no node '99999' in the dataset" in capsys.readouterr().err

@@ -27,14 +27,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="Cora test nodes explained (GNNExplainer took ~3 s a node on the 2-core dev machine)")
     p.add_argument("--method", help="attribution method (default: each domain's; see resnet_any.explain)")
     p.add_argument("--seed", type=int, default=0, help="training seed and the random deletions' seed")
+    p.add_argument("--quick", action="store_true", help="smoke mode: 3 epochs, 20 samples, 2 Cora nodes")
 
 
-def train_checkpoint(domain: str, dataset: str, out: Path, seed: int) -> Path:
-    """Train the domain's recipe on `dataset` quietly into `out`; the path of the checkpoint it kept."""
+def train_checkpoint(domain: str, dataset: str, out: Path, seed: int, epochs: int | None = None) -> Path:
+    """Train the domain's recipe on `dataset` quietly into `out` (`epochs`: None for the recipe's); the checkpoint kept."""
     from resnet_any.train import TrainConfig, Trainer
 
     for _ in Trainer(TrainConfig(domain=domain, dataset=dataset, seed=seed, quiet=True, out=str(out),
-                                 device="cpu")).run():
+                                 device="cpu", epochs=epochs)).run():
         pass
     return out / "best.pt"
 
@@ -114,21 +115,22 @@ def run(args: argparse.Namespace, log: Callable[[str], None]) -> list[dict]:
     for name in ("samples", "nodes"):
         if getattr(args, name) < 1:
             raise UserError(f"--{name} must be >= 1, got {getattr(args, name)}")
+    samples, nodes, epochs = (20, 2, 3) if args.quick else (args.samples, args.nodes, None)
     rows = []
     for domain in domains:
         dataset = CASES[domain]
         generator = torch.Generator().manual_seed(args.seed)
         with tempfile.TemporaryDirectory(prefix="resnet_any_explain_") as tmp:
             start = time.perf_counter()
-            path = train_checkpoint(domain, dataset, Path(tmp) / "run", args.seed)
+            path = train_checkpoint(domain, dataset, Path(tmp) / "run", args.seed, epochs)
             trained = time.perf_counter() - start
             model, meta = load_checkpoint(path, "cpu")
             splits = checkpoint_data(path, meta)
         start = time.perf_counter()
         if domain == "graph":
-            result, facts = graph_case(model, splits, args.nodes, args.method, generator)
+            result, facts = graph_case(model, splits, nodes, args.method, generator)
         else:
-            result, facts = grid_case(model, meta, splits, args.samples, args.method, generator)
+            result, facts = grid_case(model, meta, splits, samples, args.method, generator)
         seconds = time.perf_counter() - start
         log(f"  {dataset}: {meta['model']} trained in {trained:.0f} s, test accuracy {facts['accuracy']:.3f} on the "
             f"{facts['n']} explained; {facts['method']} + deletion in {seconds:.0f} s")
