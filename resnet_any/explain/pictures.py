@@ -90,7 +90,6 @@ def graph_png(edges: Sequence[tuple[int, int]], node_values: dict[int, float], e
               labels: dict[int, str], title: str, center: int | None = None) -> bytes:
     """A graph drawn with node size and colour by importance and edge width by importance; `center` ringed."""
     import networkx as nx
-    from matplotlib.colors import Normalize
 
     g = nx.Graph()
     g.add_nodes_from(node_values)
@@ -109,9 +108,10 @@ def graph_png(edges: Sequence[tuple[int, int]], node_values: dict[int, float], e
     ew = np.array([weights[(min(u, v), max(u, v))] for u, v in g.edges], dtype=float)
     nx.draw_networkx_edges(g, pos, ax=ax, width=0.5 + 3.0 * scaled(ew) if len(ew) else 1.0, alpha=0.6,
                            edge_color="gray")
-    norm = Normalize(float(values.min()), float(values.max()) if values.max() > values.min() else float(values.min()) + 1)
-    drawn = nx.draw_networkx_nodes(g, pos, ax=ax, node_size=size, node_color=values, cmap=CMAP, vmin=norm.vmin,
-                                   vmax=norm.vmax, edgecolors=["black" if n == center else "none" for n in nodes],
+    lo, hi = float(values.min()), float(values.max())
+    drawn = nx.draw_networkx_nodes(g, pos, ax=ax, node_size=size, node_color=values, cmap=CMAP, vmin=lo,
+                                   vmax=hi if hi > lo else lo + 1, edgecolors=["black" if n == center else "none"
+                                                                               for n in nodes],
                                    linewidths=[2.5 if n == center else 0 for n in nodes])
     if len(nodes) <= 40:
         nx.draw_networkx_labels(g, pos, {n: labels[n] for n in nodes}, ax=ax, font_size=7)
