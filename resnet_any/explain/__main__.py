@@ -20,8 +20,8 @@ if __name__ == "__main__":
 import torch  # noqa: E402
 
 from resnet_any.errors import Parser, UserError, run_cli  # noqa: E402
-from resnet_any.explain import GRAPH_METHODS, GRID_METHODS, attribute, explain_graph  # noqa: E402
-from resnet_any.explain import pictures  # noqa: E402
+from resnet_any.explain import GRAPH_METHODS, GRID_METHODS  # noqa: E402
+from resnet_any.explain.render import explain_graph_input, explain_grid_input  # noqa: E402
 from resnet_any.predict import Predictor  # noqa: E402
 from resnet_any.train.checkpoint import atomic_write, atomic_write_text  # noqa: E402
 
@@ -38,42 +38,18 @@ def class_index(value: str | None, names: Sequence[str]) -> int | None:
     raise UserError(f"unknown --target {value!r}; valid: a class name ({shown}) or a number 0..{len(names) - 1}")
 
 
-def record(pred: Predictor, name: str, method: str, probs: torch.Tensor, target: int, attribution: Any,
-           **extra: Any) -> dict[str, Any]:
-    """The JSON of one explanation: classes, probabilities and the raw attribution."""
-    names = pred.class_names
-    return {"input": name, "domain": pred.meta["domain"], "model": pred.meta.get("model"), "method": method,
-            "predicted": names[int(probs.argmax())], "target": names[target],
-            "probabilities": {n: round(float(p), 6) for n, p in zip(names, probs.tolist())},
-            **extra, "attribution": attribution}
-
-
-def _title(pred: Predictor, probs: torch.Tensor, target: int, method: str) -> str:
-    names, top = pred.class_names, int(probs.argmax())
-    why = "" if target == top else f"; explaining {names[target]} ({float(probs[target]):.3f})"
-    return f"predicted {names[top]} ({float(probs[top]):.3f}){why} · {method}"
-
-
 def explain_images(pred: Predictor, files: Sequence[str], target: str | None,
                    method: str | None) -> list[tuple[str, bytes, dict]]:
     """One (name, PNG, JSON) per image file."""
     from resnet_any.data import normalize, preprocess_image
-    from resnet_any.explain.grid import default_method
     from resnet_any.predict import open_image
 
-    out = []
     cls = class_index(target, pred.class_names)
+    out = []
     for f in files:
         seen = preprocess_image(open_image(f), pred.data)
-        x = normalize(seen[None], pred.data).to(pred.device)
-        probs = pred.probabilities(x)[0]
-        t = int(probs.argmax()) if cls is None else cls
-        used = method or default_method(pred.model, x)
-        a = attribute(pred.model, x, target=t, method=used)[0].cpu().numpy()
-        image = seen.numpy()
-        image = image[0] if image.shape[0] == 1 else image.transpose(1, 2, 0)
-        png = pictures.image_png(image, a, f"{Path(f).name}: {_title(pred, probs, t, used)}")
-        out.append((Path(f).stem, png, record(pred, f, used, probs, t, a.round(6).tolist())))
+        png, rec = explain_grid_input(pred, normalize(seen[None], pred.data), Path(f).name, cls, method, seen=seen)
+        out.append((Path(f).stem, png, {**rec, "input": f}))
     return out
 
 
@@ -81,25 +57,17 @@ def explain_series(pred: Predictor, files: Sequence[str], target: str | None,
                    method: str | None) -> list[tuple[str, bytes, dict]]:
     """One (name, PNG, JSON) per series: each row of a univariate file, each file of a multichannel one."""
     from resnet_any.data import preprocess_series
-    from resnet_any.explain.grid import default_method
     from resnet_any.predict import read_series_csv
 
-    out = []
     cls = class_index(target, pred.class_names)
     channels = int(pred.data.get("channels", 1))
+    out = []
     for f in files:
-        rows = read_series_csv(f, channels)
-        for i, row in enumerate(rows):
-            x = preprocess_series(row, pred.data)[None].to(pred.device)
-            probs = pred.probabilities(x)[0]
-            t = int(probs.argmax()) if cls is None else cls
-            used = method or default_method(pred.model, x)
-            a = attribute(pred.model, x, target=t, method=used)[0].cpu().numpy()
-            label = f"{Path(f).name}" + (f" row {i + 1}" if channels == 1 else "")
-            png = pictures.series_png(x[0].cpu().numpy(), a, f"{label}: {_title(pred, probs, t, used)}")
-            extra = {"row": i + 1} if channels == 1 else {}
-            out.append((Path(f).stem + (f"_row{i + 1}" if channels == 1 else ""), png,
-                        record(pred, f, used, probs, t, a.round(6).tolist(), **extra)))
+        for i, row in enumerate(read_series_csv(f, channels)):
+            label = Path(f).name + (f" row {i + 1}" if channels == 1 else "")
+            png, rec = explain_grid_input(pred, preprocess_series(row, pred.data)[None], label, cls, method,
+                                          **({"row": i + 1} if channels == 1 else {}))
+            out.append((Path(f).stem + (f"_row{i + 1}" if channels == 1 else ""), png, {**rec, "input": f}))
     return out
 
 
@@ -132,13 +100,10 @@ def _graph_source(pred: Predictor, dataset: str | None, checkpoint: str) -> tupl
 def explain_graphs(pred: Predictor, inputs: Sequence[str], target: str | None, method: str | None,
                    dataset: str | None, checkpoint: str) -> list[tuple[str, bytes, dict]]:
     """One (name, PNG, JSON) per node id (node models) or graph id (graph models)."""
-    from resnet_any.explain.graph import default_graph_method
-
     node_ids, graph, graph_ids, graphs = _graph_source(pred, dataset, checkpoint)
     ids = node_ids or graph_ids
     where = {v: i for i, v in enumerate(ids)}
     cls = class_index(target, pred.class_names)
-    used = method or default_graph_method()
     out = []
     for item in inputs:
         if item not in where:
@@ -147,32 +112,14 @@ def explain_graphs(pred: Predictor, inputs: Sequence[str], target: str | None, m
             raise UserError(f"no {kind} {item!r} in the dataset; its {kind} ids are {shown} ({len(ids)} in all)")
         i = where[item]
         if node_ids:
-            x, edge_index, batch, index, names = graph.x.float(), graph.edge_index, None, i, node_ids
+            png, rec = explain_graph_input(pred, graph.x, graph.edge_index, None, i, node_ids, f"node {item}", cls,
+                                           method)
         else:
             g = graphs[i]
-            x, edge_index, index = g.x.float(), g.edge_index, 0
-            batch = torch.zeros(x.shape[0], dtype=torch.long)
-            names = [str(v) for v in getattr(g, "node_ids", range(x.shape[0]))]
-        x, edge_index = x.to(pred.device), edge_index.to(pred.device)
-        batch = None if batch is None else batch.to(pred.device)
-        with torch.no_grad():
-            logits = pred.model(x, edge_index, *(() if batch is None else (batch,)))
-        probs = torch.softmax(logits[index].float(), 0).cpu()
-        a = explain_graph(pred.model, x, edge_index, batch, index=index, target=cls, method=used)
-        nodes = a.nodes.cpu().tolist()
-        inside = set(nodes)
-        e = edge_index.cpu().t().tolist()
-        edges = [(u, v, round(float(w), 6)) for (u, v), w in zip(e, a.edge_mask.cpu().tolist())
-                 if u in inside and v in inside]
-        node_values = {n: float(a.node_mask[n]) for n in nodes}
-        what = f"node {item}" if node_ids else f"graph {item}"
-        png = pictures.graph_png([(u, v) for u, v, _ in edges], node_values, [w for _, _, w in edges],
-                                 {n: names[n] for n in nodes}, f"{what}: {_title(pred, probs, a.target, used)}",
-                                 center=index if node_ids else None)
-        extra = {"nodes": [names[n] for n in nodes],
-                 "edges": [{"source": names[u], "target": names[v], "importance": w} for u, v, w in edges]}
-        out.append((f"{'node' if node_ids else 'graph'}_{item}", png,
-                    record(pred, what, used, probs, a.target, [round(node_values[n], 6) for n in nodes], **extra)))
+            names = [str(v) for v in getattr(g, "node_ids", range(g.num_nodes))]
+            png, rec = explain_graph_input(pred, g.x, g.edge_index, torch.zeros(g.num_nodes, dtype=torch.long), 0,
+                                           names, f"graph {item}", cls, method)
+        out.append((f"{'node' if node_ids else 'graph'}_{item}", png, rec))
     return out
 
 
