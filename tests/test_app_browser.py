@@ -212,6 +212,11 @@ def test_dataset_upload_fills_the_dataset_field(page, tmp_path: Path) -> None:
     while "my_series" not in page.locator("#result").inner_text() and time.monotonic() < deadline:
         time.sleep(0.2)
     assert "my_series" in page.locator("#result").inner_text()
+    # the run's test series 0, explained: its class activation map along time
+    page.locator("#explain").click()
+    page.locator("#explained img").wait_for(timeout=60_000)
+    info = page.locator("#explained_info").inner_text()
+    assert info.startswith("test series 0") and "predicted" in info and "cam" in info, info
 
 
 def test_a_failed_run_says_so_once(page) -> None:
@@ -219,8 +224,12 @@ def test_a_failed_run_says_so_once(page) -> None:
     page.get_by_role("tab", name="Train").click()
     page.locator("#domain input").fill("image")
     page.keyboard.press("Enter")
+    deadline = time.monotonic() + 30
+    while page.locator("#epochs input").input_value() != "5" and time.monotonic() < deadline:
+        time.sleep(0.1)  # the image preset has arrived (and would overwrite a dataset typed before it)
     page.locator("#dataset input").fill("folder")
     page.keyboard.press("Enter")
+    assert page.locator("#dataset input").input_value() == "folder"
     page.locator("#start").click()
     deadline = time.monotonic() + 60
     while "error:" not in page.locator("#status").inner_text() and time.monotonic() < deadline:

@@ -16,6 +16,7 @@ import logging
 import math
 import os
 import time
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,8 @@ DEFAULT_MAX_UPLOAD_MB = 10
 MAX_WIDTH = 1024
 MAX_BATCH = 4096
 CLASSIFY_FALLBACK = "cannot classify with this model; the details are in the server's log"
+EXPLAIN_FALLBACK = "cannot explain this sample; the details are in the server's log"
+LAST_RUNS = 256  # sessions whose last run is remembered for Explain
 UPLOAD_FALLBACK = "cannot save this upload; the details are in the server's log"
 QUEUE_MAX = 256  # requests waiting in gradio's queue, all endpoints together
 # Classify is cheap (one small forward pass): several at once keep latency flat under load while a job trains.
@@ -218,6 +221,8 @@ def build_app(runs_dir: str | Path = "runs", *, data_root: str | Path | None = N
     root = DataRoot(default_data_root(runs) if data_root is None else data_root)
     predictors = PredictorCache()
     registry = JobRegistry()
+    # each session's last finished run, for the Train tab's "Explain it": a session reaches only its own runs
+    last_runs: OrderedDict[str, Path] = OrderedDict()
     classify_limit = RateLimiter(classify_per_minute, "classify")
     train_limit = RateLimiter(train_per_minute, "training")
     upload_limit = RateLimiter(train_per_minute, "upload")
@@ -375,12 +380,36 @@ def build_app(runs_dir: str | Path = "runs", *, data_root: str | Path | None = N
             if progress.confusion is not None:
                 confusion = gr.update(value=Image.open(io.BytesIO(progress.confusion["png"])), visible=True)
             models = gr.update(choices=list_checkpoints(runs)) if domain == "image" else gr.skip()
+            if request is not None and (Path(config.out) / "best.pt").is_file():
+                last_runs[request.session_hash] = Path(config.out)
+                while len(last_runs) > LAST_RUNS:
+                    last_runs.popitem(last=False)
             final = progress.status() if progress.end is not None else "stopped before training started"
             yield final, plots[0], plots[1], progress.result(), confusion, models
         finally:
             # a cancelled request or a closed tab lands here too: the trainer stops after its current step
             stop.set()
             registry.release(key)
+
+    def explain_sample(n: Any, request: gr.Request | None = None) -> tuple[Any, str]:
+        """Explain test sample `n` of this session's last run: its picture and one line."""
+        from resnet_any.evaluate import checkpoint_data
+        from resnet_any.explain.render import explain_test_sample
+        from resnet_any.predict import Predictor
+
+        try:
+            classify_limit.check(client_id(request))
+            run = last_runs.get(request.session_hash) if request is not None else None
+            if run is None:
+                raise PublicError("train a model first: Explain shows what the last finished run looked at")
+            index = _int("test sample", n, 0) or 0
+            pred = Predictor.from_checkpoint(run / "best.pt")
+            png, rec = explain_test_sample(pred, checkpoint_data(run / "best.pt", pred.meta), index)
+        except Exception as e:  # noqa: BLE001 - every failure reaches the user as one public line
+            raise _public(e, root, EXPLAIN_FALLBACK) from None
+        line = (f"{rec['input']} of **{run.name}**: predicted **{rec['predicted']}** "
+                f"({rec['probabilities'][rec['predicted']]:.3f}) · {rec['method']}")
+        return Image.open(io.BytesIO(png)), line
 
     async def train_page(domain: str, dataset: str, data_dir: str, model: str, width: float, epochs: float,
                          batch_size: float, lr: float, optimizer: str, amp: str, key: str | None = None,
@@ -480,6 +509,14 @@ def build_app(runs_dir: str | Path = "runs", *, data_root: str | Path | None = N
                 result = gr.Markdown(elem_id="result")
                 confusion = gr.Image(label="Confusion matrix (test split)", visible=False, interactive=False,
                                      elem_id="confusion")
+                with gr.Row(equal_height=True):
+                    sample = gr.Number(0, precision=0, minimum=0, label="Test sample (number in the test split)",
+                                       scale=2, elem_id="sample")
+                    explain = gr.Button("Explain it: what the last run's model looked at", scale=3,
+                                        elem_id="explain")
+                explained_info = gr.Markdown(elem_id="explained_info")
+                explained = gr.Image(label="Explained test sample", interactive=False, buttons=[],
+                                     elem_id="explained")
                 job_key = gr.State(None)
                 hidden_train = gr.Button(visible=False)
 
@@ -507,6 +544,9 @@ def build_app(runs_dir: str | Path = "runs", *, data_root: str | Path | None = N
         hidden_train.click(train, train_inputs, train_outputs, api_name="train", concurrency_id="train",
                            concurrency_limit=1)
         stop.click(stop_job, None, None, queue=False, api_visibility="private")
+        # GNNExplainer takes seconds a node: one at a time, beside classification
+        explain.click(explain_sample, sample, [explained, explained_info], api_visibility="private",
+                      concurrency_id="explain", concurrency_limit=1)
         dataset_file.upload(upload_dataset, dataset_file, [domain, dataset, upload_status], api_name="upload_dataset",
                             concurrency_id="upload", concurrency_limit=1)
     return demo
