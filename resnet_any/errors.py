@@ -48,11 +48,19 @@ class Parser(argparse.ArgumentParser):
         raise UserError(f"{self.prog}: {message}")
 
 
+def one_line_warning(message: Warning | str, category: type, filename: str, lineno: int, file=None,
+                     line: str | None = None) -> None:
+    """Print a warning as `warning: ...` on one line, as errors are, without Python's file, line and source."""
+    print(f"warning: {' '.join(str(message).split())}", file=file or sys.stderr)
+
+
 def run_cli(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None = None) -> int:
     """Call an entry point; a UserError becomes one stderr line and exit code 2, never a traceback."""
     # third-party deprecation chatter would break the one-line contract of errors
     warnings.filterwarnings("ignore", category=FutureWarning)
     warnings.filterwarnings("ignore", category=DeprecationWarning)
+    shown = warnings.showwarning
+    warnings.showwarning = one_line_warning
     try:
         return main(argv)
     except UserError as e:
@@ -64,6 +72,8 @@ def run_cli(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | N
     except MemoryError:
         print("error: out of memory; lower --batch-size or --image-size", file=sys.stderr)
         return 2
+    finally:
+        warnings.showwarning = shown
 
 
 def command(main: Callable[[Sequence[str] | None], int]) -> Callable[[Sequence[str] | None], int]:

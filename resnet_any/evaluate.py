@@ -33,39 +33,13 @@ def evaluate_checkpoint(checkpoint: str | Path, dataset: str | None = None, data
     of another one (a holdout file is scored whole, not re-split). `model`: an instance of a model of your
     own (trained with fit) for its weights to load into. `label_column`: a series table's, if not the run's.
     """
-    from resnet_any.data import load_dataset
-
     if split is not None and split not in SPLITS:
         raise UserError(f"unknown --split {split!r}; valid: {', '.join(SPLITS)}")
     dev = pick_device(device)
     model, meta = load_checkpoint(checkpoint, dev, model=model)
-    cfg = meta["config"]
     own = dataset is None
     split = split or ("test" if own else "all")
-    if dataset is None:
-        from resnet_any.data.python import IN_MEMORY
-
-        if cfg["dataset"] == IN_MEMORY:
-            raise UserError(f"{str(checkpoint)!r} was trained on data passed from Python (fit), which no file holds; "
-                            "pass --dataset NAME or PATH to score it on files")
-        dataset, data_dir = cfg["dataset"], data_dir if data_dir is not None else cfg.get("data_dir")
-    size = (meta.get("data") or {}).get("image_size")
-    # a table's label column and an edge list's direction are read as in training
-    readers = {k: cfg[k] for k in ("label_column", "directed") if cfg.get(k) is not None}
-    if label_column is not None:
-        readers["label_column"] = label_column
-    splits = load_dataset(meta["domain"], dataset, data_dir, seed=SPLIT_SEED, val_fraction=cfg["val_fraction"],
-                          image_size=size if meta["domain"] == "image" else None, cache_dir=cfg.get("cache_dir"),
-                          **readers)
-    if splits.num_classes != meta["num_classes"]:
-        raise UserError(f"dataset {splits.name!r} has {splits.num_classes} classes but the checkpoint predicts "
-                        f"{meta['num_classes']}")
-    if splits.in_channels != meta["model_kwargs"].get("in_channels", splits.in_channels):
-        raise UserError(f"dataset {splits.name!r} has {splits.in_channels} input channels but the checkpoint's model "
-                        f"takes {meta['model_kwargs']['in_channels']}")
-    if splits.meta and meta["domain"] == "image":
-        # normalise exactly as in training, whatever statistics the evaluated dataset would have
-        splits.meta = {**splits.meta, **{k: v for k, v in (meta.get("data") or {}).items() if k in ("mean", "std")}}
+    splits = checkpoint_data(checkpoint, meta, dataset, data_dir, label_column)
     task = make_task(splits, dev, batch_size)
     parts = [name for name in ("train", "val", "test") if task.has(name) and task.size(name)] if split == "all" else [split]
     if not parts or not (task.has(parts[0]) and task.size(parts[0])):
@@ -97,6 +71,40 @@ def evaluate_checkpoint(checkpoint: str | Path, dataset: str | None = None, data
             **({"warning": warning} if warning else {})}
 
 
+def checkpoint_data(checkpoint: str | Path, meta: dict[str, Any], dataset: str | None = None,
+                    data_dir: str | None = None, label_column: str | None = None) -> Any:
+    """The DataSplits a checkpoint is scored on: its run's own dataset (None) or `dataset`, read and prepared as
+    training read them, checked against the model's classes and channels."""
+    from resnet_any.data import load_dataset
+
+    cfg = meta["config"]
+    if dataset is None:
+        from resnet_any.data.python import IN_MEMORY
+
+        if cfg["dataset"] == IN_MEMORY:
+            raise UserError(f"{str(checkpoint)!r} was trained on data passed from Python (fit), which no file holds; "
+                            "pass --dataset NAME or PATH to score it on files")
+        dataset, data_dir = cfg["dataset"], data_dir if data_dir is not None else cfg.get("data_dir")
+    size = (meta.get("data") or {}).get("image_size")
+    # a table's label column and an edge list's direction are read as in training
+    readers = {k: cfg[k] for k in ("label_column", "directed") if cfg.get(k) is not None}
+    if label_column is not None:
+        readers["label_column"] = label_column
+    splits = load_dataset(meta["domain"], dataset, data_dir, seed=SPLIT_SEED, val_fraction=cfg["val_fraction"],
+                          image_size=size if meta["domain"] == "image" else None, cache_dir=cfg.get("cache_dir"),
+                          **readers)
+    if splits.num_classes != meta["num_classes"]:
+        raise UserError(f"dataset {splits.name!r} has {splits.num_classes} classes but the checkpoint predicts "
+                        f"{meta['num_classes']}")
+    if splits.in_channels != meta["model_kwargs"].get("in_channels", splits.in_channels):
+        raise UserError(f"dataset {splits.name!r} has {splits.in_channels} input channels but the checkpoint's model "
+                        f"takes {meta['model_kwargs']['in_channels']}")
+    if splits.meta and meta["domain"] == "image":
+        # normalise exactly as in training, whatever statistics the evaluated dataset would have
+        splits.meta = {**splits.meta, **{k: v for k, v in (meta.get("data") or {}).items() if k in ("mean", "std")}}
+    return splits
+
+
 def plot_confusion(result: dict[str, Any]) -> bytes:
     """PNG bytes of the confusion matrix, counts written in the cells when there are few classes."""
     import io
@@ -109,8 +117,9 @@ def plot_confusion(result: dict[str, Any]) -> bytes:
     cm = result["confusion_matrix"]
     names = result["class_names"]
     k = len(names)
-    side = min(3 + 0.45 * k, 20)
-    fig = Figure(figsize=(side, side), dpi=100)
+    # at least 5 inches: a 2-class matrix's title would otherwise be wider than its figure
+    side = min(max(3 + 0.45 * k, 5.0), 20)
+    fig = Figure(figsize=(side, side), dpi=100, layout="constrained")
     ax = fig.add_subplot(1, 1, 1)
     im = ax.imshow(cm, cmap="Blues")
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
@@ -125,8 +134,7 @@ def plot_confusion(result: dict[str, Any]) -> bytes:
                         color="white" if cm[i][j] > top / 2 else "black")
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
-    ax.set_title(f"{result['model']} on {result['dataset']} {result['split']}: accuracy {result['accuracy']:.4f}")
-    fig.tight_layout()
+    ax.set_title(f"{result['model']} on {result['dataset']} {result['split']}\naccuracy {result['accuracy']:.4f}")
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     return buf.getvalue()

@@ -197,3 +197,15 @@ def test_generalize_citation_variants_are_what_they_claim(tmp_path):
     assert not torch.equal(g.train_mask, cora.train_mask) and split.class_counts("train") == [20] * 7
     folded = load_dataset("graph", str(cora_variant("3-classes")(tmp_path, tmp_path)), cache_dir=tmp_path)
     assert folded.num_classes == 3 and list(folded.class_counts("train")) == [20] * 3
+
+
+def test_explain_quick_gives_map_and_random_drops_per_domain_and_k(tmp_path):
+    # a probability drop may be negative (a deletion can help the class), so the rows are read here, not by
+    # run_suite's fraction check
+    path = tmp_path / "rows.json"
+    assert main(["explain", "--quick", "--json", str(path)]) == 0
+    rows = json.loads(path.read_text())
+    assert [r["case"] for r in rows] == [f"{d} k={k}%" for d in ("digits", "gunpoint", "cora") for k in (10, 20, 50)]
+    assert {r["method"] for r in rows} == {"gradcam", "cam", "gnnexplainer"}
+    for r in rows:
+        assert r["metric"] == "prob_drop" and -1 <= r["ours"] <= 1 and -1 <= r["anchor"] <= 1, r

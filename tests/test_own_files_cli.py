@@ -56,11 +56,13 @@ def test_evaluate_scores_another_file_whole_and_the_own_test_split_by_default(ru
     monkeypatch.chdir(tmp_path)  # the confusion PNGs go to the current directory
 
     root, out = run
-    assert run_cli(evaluate.main, ["--checkpoint", str(out / "best.pt"), "--json"]) == 0
+    # the confusion PNGs go to --out (by default the current directory, which here is the repository)
+    pngs = ["--out", str(root / "evaluated")]
+    assert run_cli(evaluate.main, ["--checkpoint", str(out / "best.pt"), "--json", *pngs]) == 0
     own = json.loads(capsys.readouterr().out)
     assert own["split"] == "test" and own["n"] == 20
     assert run_cli(evaluate.main, ["--checkpoint", str(out / "best.pt"), "--dataset", str(root / "holdout.csv"),
-                                   "--json"]) == 0
+                                   "--json", *pngs]) == 0
     other = json.loads(capsys.readouterr().out)
     assert other["split"] == "all" and other["n"] == 30  # every row of the holdout, not a 20% re-split of it
 

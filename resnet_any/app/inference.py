@@ -14,6 +14,7 @@ from PIL import Image, UnidentifiedImageError
 from resnet_any.app.limits import upload_size
 from resnet_any.app.messages import PublicError
 from resnet_any.errors import UserError
+from resnet_any.train.regularize import confidence_cap
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 SHIPPED_FILE = ASSETS / "mnist_resnet.pt"
@@ -194,21 +195,43 @@ def top_k(predictor: Any, image: Image.Image, k: int = TOP_K) -> tuple[dict[str,
     return {name: round(p, 6) for name, p in predictor.top_k(probs, k)[0]}, ms
 
 
+def _enlarged(img: Image.Image, display: int) -> Image.Image:
+    scale = max(1, display // max(img.size))
+    return img.resize((img.width * scale, img.height * scale), Image.NEAREST)
+
+
 def model_input(predictor: Any, image: Image.Image, display: int = 112) -> Image.Image:
     """What the network sees (the preprocessed uint8 tensor), enlarged with nearest-neighbour to about `display` px."""
     from resnet_any.data import preprocess_image
 
     x = preprocess_image(image, predictor.data).numpy()
-    img = Image.fromarray(x[0] if x.shape[0] == 1 else x.transpose(1, 2, 0))
-    scale = max(1, display // max(img.size))
-    return img.resize((img.width * scale, img.height * scale), Image.NEAREST)
+    return _enlarged(Image.fromarray(x[0] if x.shape[0] == 1 else x.transpose(1, 2, 0)), display)
+
+
+def looked_at(predictor: Any, image: Image.Image, display: int = 112) -> Image.Image:
+    """Where the network looked for its top class: the attribution (resnet_any.explain) over what it saw."""
+    from resnet_any.data import normalize, preprocess_image
+    from resnet_any.explain import attribute
+    from resnet_any.explain.pictures import overlay
+
+    seen = preprocess_image(image, predictor.data)
+    a = attribute(predictor.model, normalize(seen[None], predictor.data).to(predictor.device))[0].cpu().numpy()
+    pixels = seen.numpy()
+    return _enlarged(Image.fromarray(overlay(pixels[0] if pixels.shape[0] == 1 else pixels.transpose(1, 2, 0), a)),
+                     display)
 
 
 def describe(predictor: Any, choice: str, ms: float) -> str:
-    """One Markdown line: model name, where it came from, parameter count and inference time."""
+    """Markdown: model name, where it came from, parameter count and inference time; why confidence is capped."""
     params = sum(p.numel() for p in predictor.model.parameters())
     best = predictor.meta.get("best") or {}
     acc = best.get("val_acc")
     acc_text = f" · val acc {acc:.3f}" if isinstance(acc, (int, float)) and acc >= 0 else ""
-    return (f"**{predictor.meta.get('model')}** ({choice}) · {params:,} parameters{acc_text} · "
+    line = (f"**{predictor.meta.get('model')}** ({choice}) · {params:,} parameters{acc_text} · "
             f"inference {ms:.1f} ms")
+    eps = float((predictor.meta.get("config") or {}).get("label_smoothing") or 0.0)
+    if eps > 0:
+        cap = confidence_cap(eps, len(predictor.class_names))
+        line += (f"  \ntrained with label smoothing {eps:g}: its confidence tops out near {cap:.0%}, even for a "
+                 "clear case")
+    return line

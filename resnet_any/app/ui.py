@@ -10,11 +10,13 @@ What the app may read, say and spend, for users who may be strangers (README, "T
 from __future__ import annotations
 
 import asyncio
+import html
 import io
 import logging
 import math
 import os
 import time
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +29,8 @@ from PIL import Image  # noqa: E402
 
 from resnet_any.app.dataroot import DataRoot, resolve_dataset  # noqa: E402
 from resnet_any.app.inference import (MAX_PIXELS, MAX_UPLOAD_BYTES, SHIPPED, PredictorCache,  # noqa: E402
-                                      describe, list_checkpoints, model_input, open_upload, resolve_checkpoint,
-                                      sketch_to_image, top_k)
+                                      describe, list_checkpoints, looked_at, model_input, open_upload,
+                                      resolve_checkpoint, sketch_to_image, top_k)
 from resnet_any.app.jobs import PRESETS, JobRegistry, Progress, TrainJob, new_run_dir  # noqa: E402
 from resnet_any.app.limits import RateLimiter, client_id  # noqa: E402
 from resnet_any.app.messages import PublicError, public_message  # noqa: E402
@@ -43,6 +45,8 @@ DEFAULT_MAX_UPLOAD_MB = 10
 MAX_WIDTH = 1024
 MAX_BATCH = 4096
 CLASSIFY_FALLBACK = "cannot classify with this model; the details are in the server's log"
+EXPLAIN_FALLBACK = "cannot explain this sample; the details are in the server's log"
+LAST_RUNS = 256  # sessions whose last run is remembered for Explain
 UPLOAD_FALLBACK = "cannot save this upload; the details are in the server's log"
 QUEUE_MAX = 256  # requests waiting in gradio's queue, all endpoints together
 # Classify is cheap (one small forward pass): several at once keep latency flat under load while a job trains.
@@ -88,6 +92,21 @@ def _public(e: BaseException, root: DataRoot | None, fallback: str | None = None
         log.error("request failed", exc_info=e)
     text = public_message(e, None if root is None else root.path, *(() if fallback is None else (fallback,)))
     return gr.Error(text, print_exception=False)
+
+
+def _error_status(text: str) -> str:
+    """The status line of a failed run: the one place the error shows (Markdown: a `<class>` in a hint stays text)."""
+    return "error: " + html.escape(text).replace("*", "\\*")
+
+
+def _nice_top(values: Any) -> float:
+    """A round upper bound of the values (1, 1.2, 1.5, 2, ... 10 times a power of ten; 1 for none)."""
+    finite = [float(v) for v in values if v is not None and math.isfinite(float(v)) and float(v) > 0]
+    if not finite:
+        return 1.0
+    top = max(finite)
+    step = 10 ** math.floor(math.log10(top))
+    return next(m * step for m in (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10) if m * step >= top)
 
 
 def _int(name: str, value: Any, minimum: int, maximum: int | None = None) -> int | None:
@@ -172,6 +191,11 @@ def _frame(rows: list[dict[str, Any]], columns: list[str], curves: tuple[str, ..
     return pd.DataFrame(seed + rows, columns=columns).astype({x: "float64", y: "float64", c: "str"})
 
 
+def _width_info(domain: str) -> str:
+    """What the width field's value means, for the domain's preset."""
+    return f"first-stage channels: {PRESETS[domain]['width']} = this quick preset, 0 = the recipe's"
+
+
 def default_data_root(runs_dir: str | Path) -> Path:
     """The data root when none is given: a `data` folder beside the runs dir."""
     return Path(runs_dir).resolve().parent / "data"
@@ -197,6 +221,8 @@ def build_app(runs_dir: str | Path = "runs", *, data_root: str | Path | None = N
     root = DataRoot(default_data_root(runs) if data_root is None else data_root)
     predictors = PredictorCache()
     registry = JobRegistry()
+    # each session's last finished run, for the Train tab's "Explain it": a session reaches only its own runs
+    last_runs: OrderedDict[str, Path] = OrderedDict()
     classify_limit = RateLimiter(classify_per_minute, "classify")
     train_limit = RateLimiter(train_per_minute, "training")
     upload_limit = RateLimiter(train_per_minute, "upload")
@@ -223,27 +249,29 @@ def build_app(runs_dir: str | Path = "runs", *, data_root: str | Path | None = N
             raise _public(e, root, CLASSIFY_FALLBACK) from None
 
     def classify_upload(path: str | None, checkpoint: str | None,
-                        request: gr.Request | None = None) -> tuple[Any, str, Any, str]:
+                        request: gr.Request | None = None) -> tuple[Any, str, Any, Any, str]:
         if path is None:
-            return None, "", None, "upload"
+            return None, "", None, None, "upload"
         try:
             classify_limit.check(client_id(request))
             image = open_upload(path)
             predictor, labels, ms = _predict(image, checkpoint)
-            return labels, describe(predictor, checkpoint or SHIPPED, ms), model_input(predictor, image), "upload"
+            return (labels, describe(predictor, checkpoint or SHIPPED, ms), model_input(predictor, image),
+                    looked_at(predictor, image), "upload")
         except Exception as e:  # noqa: BLE001
             raise _public(e, root, CLASSIFY_FALLBACK) from None
 
     def classify_sketch(value: dict | None, checkpoint: str | None,
-                        request: gr.Request | None = None) -> tuple[Any, str, Any, str]:
+                        request: gr.Request | None = None) -> tuple[Any, str, Any, Any, str]:
         try:
             classify_limit.check(client_id(request))
             predictor = predictors.get(resolve_checkpoint(checkpoint, runs))
             image = sketch_to_image(value, predictor.data)
             if image is None:
-                return None, "draw something: one digit, filling most of the canvas", None, "sketch"
+                return None, "draw something: one digit, filling most of the canvas", None, None, "sketch"
             labels, ms = top_k(predictor, image)
-            return labels, describe(predictor, checkpoint or SHIPPED, ms), model_input(predictor, image), "sketch"
+            return (labels, describe(predictor, checkpoint or SHIPPED, ms), model_input(predictor, image),
+                    looked_at(predictor, image), "sketch")
         except Exception as e:  # noqa: BLE001
             raise _public(e, root, CLASSIFY_FALLBACK) from None
 
@@ -269,7 +297,8 @@ def build_app(runs_dir: str | Path = "runs", *, data_root: str | Path | None = N
         keep = isinstance(current, str) and "/" in current
         return (gr.update(choices=list_datasets(domain), value=current if keep else p["dataset"]),
                 gr.update(choices=list_models(domain), value=p["model"]),
-                p["width"], capped(p["epochs"]), p["batch_size"], p["lr"], p["optimizer"])
+                gr.update(value=p["width"], info=_width_info(domain)), capped(p["epochs"]), p["batch_size"], p["lr"],
+                p["optimizer"])
 
     def new_job(request: gr.Request) -> str:
         return registry.new_key(request.session_hash)
@@ -311,7 +340,9 @@ def build_app(runs_dir: str | Path = "runs", *, data_root: str | Path | None = N
                                              batch_size, lr, optimizer, amp, root=root, max_epochs=max_epochs)
         except Exception as e:  # noqa: BLE001 - every failure reaches the user as one public line
             registry.release(key)
-            raise _public(e, root) from None
+            text = _public(e, root).message
+            yield _error_status(text), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            raise gr.Error(text, print_exception=False) from None
         job = TrainJob(config, stop, root.path).start()
         progress = Progress()
         last, dirty = time.monotonic(), False
@@ -329,26 +360,68 @@ def build_app(runs_dir: str | Path = "runs", *, data_root: str | Path | None = N
                 if done or (dirty and now - last >= STREAM_MIN_S) or now - last >= HEARTBEAT_S:
                     plots = (gr.skip(), gr.skip())
                     if dirty:
-                        plots = (_frame(progress.loss_rows(), LOSS_COLUMNS, LOSS_CURVES),
-                                 _frame(progress.acc_rows(), ACC_COLUMNS, ACC_CURVES))
+                        loss_rows = progress.loss_rows()
+                        # a new axis range makes a plot lay itself out again (a new frame alone only swaps the
+                        # data, keeping the margins of the empty chart drawn in the hidden tab, which clipped the
+                        # tick labels and axis titles); round ranges change rarely
+                        x_lim = [0, _nice_top(r["epoch"] for r in loss_rows)]
+                        plots = (gr.update(value=_frame(loss_rows, LOSS_COLUMNS, LOSS_CURVES), x_lim=x_lim,
+                                           y_lim=[0, _nice_top(r["loss"] for r in loss_rows)]),
+                                 gr.update(value=_frame(progress.acc_rows(), ACC_COLUMNS, ACC_CURVES), x_lim=x_lim))
                     if done:
                         break
                     yield progress.status(job.waiting), plots[0], plots[1], gr.skip(), gr.skip(), gr.skip()
                     last, dirty = now, False
                 await asyncio.sleep(POLL_S)
             if job.error is not None:
-                yield f"error: {job.error}", plots[0], plots[1], "", gr.skip(), gr.skip()
+                yield _error_status(job.error), plots[0], plots[1], "", gr.skip(), gr.skip()
                 raise gr.Error(job.error, print_exception=False)
             confusion = gr.skip()
             if progress.confusion is not None:
                 confusion = gr.update(value=Image.open(io.BytesIO(progress.confusion["png"])), visible=True)
             models = gr.update(choices=list_checkpoints(runs)) if domain == "image" else gr.skip()
+            if request is not None and (Path(config.out) / "best.pt").is_file():
+                last_runs[request.session_hash] = Path(config.out)
+                while len(last_runs) > LAST_RUNS:
+                    last_runs.popitem(last=False)
             final = progress.status() if progress.end is not None else "stopped before training started"
             yield final, plots[0], plots[1], progress.result(), confusion, models
         finally:
             # a cancelled request or a closed tab lands here too: the trainer stops after its current step
             stop.set()
             registry.release(key)
+
+    def explain_sample(n: Any, request: gr.Request | None = None) -> tuple[Any, str]:
+        """Explain test sample `n` of this session's last run: its picture and one line."""
+        from resnet_any.evaluate import checkpoint_data
+        from resnet_any.explain.render import explain_test_sample
+        from resnet_any.predict import Predictor
+
+        try:
+            classify_limit.check(client_id(request))
+            run = last_runs.get(request.session_hash) if request is not None else None
+            if run is None:
+                raise PublicError("train a model first: Explain shows what the last finished run looked at")
+            index = _int("test sample", n, 0) or 0
+            pred = Predictor.from_checkpoint(run / "best.pt")
+            png, rec = explain_test_sample(pred, checkpoint_data(run / "best.pt", pred.meta), index)
+        except Exception as e:  # noqa: BLE001 - every failure reaches the user as one public line
+            raise _public(e, root, EXPLAIN_FALLBACK) from None
+        line = (f"{rec['input']} of **{run.name}**: predicted **{rec['predicted']}** "
+                f"({rec['probabilities'][rec['predicted']]:.3f}) · {rec['method']}")
+        return Image.open(io.BytesIO(png)), line
+
+    async def train_page(domain: str, dataset: str, data_dir: str, model: str, width: float, epochs: float,
+                         batch_size: float, lr: float, optimizer: str, amp: str, key: str | None = None,
+                         request: gr.Request | None = None):
+        """`train` for the page's Start button: a failure ends in the status line alone. An error raised to gradio
+        would add a pop-up repeating it and an "Error" badge on each output; API clients (/train) still get it."""
+        try:
+            async for out in train(domain, dataset, data_dir, model, width, epochs, batch_size, lr, optimizer, amp,
+                                   key, request):
+                yield out
+        except gr.Error:
+            return
 
     # ---- layout ---------------------------------------------------------------------------------
 
@@ -379,8 +452,13 @@ def build_app(runs_dir: str | Path = "runs", *, data_root: str | Path | None = N
                     with gr.Column():
                         label = gr.Label(num_top_classes=5, label="Top 5", elem_id="label")
                         info = gr.Markdown(elem_id="info")
-                        seen = gr.Image(label="What the model sees", interactive=False, height=140,
-                                        buttons=[], elem_id="seen")
+                        with gr.Row():
+                            seen = gr.Image(label="What the model sees", interactive=False, height=160,
+                                            buttons=[], elem_id="seen")
+                            # resnet_any.explain: the class activation map of the top class (Grad-CAM where the
+                            # last stage is too coarse), red where the evidence for it is
+                            cam = gr.Image(label="Where it looked for the top class", interactive=False,
+                                           height=160, buttons=[], elem_id="cam")
                 # the API's /classify returns the Label alone, so it hangs off an invisible button of its own
                 hidden = gr.Button(visible=False)
             with gr.Tab("Train", id="train"):
@@ -393,7 +471,7 @@ def build_app(runs_dir: str | Path = "runs", *, data_root: str | Path | None = N
                                           allow_custom_value=True, elem_id="dataset")
                     data_dir = gr.Textbox("", label="Data dir in the data root (only for mnist, folder, manifest, "
                                                     "ucr, ts and UCR names)",
-                                          placeholder="e.g. uploads/1a2b3c4d5e6f/MNIST", elem_id="data_dir")
+                                          placeholder="e.g. my_datasets/MNIST", elem_id="data_dir")
                 with gr.Row():
                     # a short label: a long one wraps over the drop area at this height
                     dataset_file = gr.File(label=f"Upload a dataset (zip, CSV, TSV, Parquet, npz; up to {max_upload_mb} MB)",
@@ -405,7 +483,8 @@ def build_app(runs_dir: str | Path = "runs", *, data_root: str | Path | None = N
                 with gr.Row():
                     model = gr.Dropdown(list_models("image"), value=p["model"], label="Model",
                                         allow_custom_value=True)
-                    width = gr.Number(p["width"], precision=0, minimum=0, label="Width (0: recipe default)")
+                    width = gr.Number(p["width"], precision=0, minimum=0, label="Width", info=_width_info("image"),
+                                      elem_id="width")
                     epochs = gr.Number(capped(p["epochs"]), precision=0, minimum=1, maximum=max_epochs,
                                        label="Epochs" if max_epochs is None else f"Epochs (up to {max_epochs})",
                                        elem_id="epochs")
@@ -430,28 +509,44 @@ def build_app(runs_dir: str | Path = "runs", *, data_root: str | Path | None = N
                 result = gr.Markdown(elem_id="result")
                 confusion = gr.Image(label="Confusion matrix (test split)", visible=False, interactive=False,
                                      elem_id="confusion")
+                with gr.Row(equal_height=True):
+                    sample = gr.Number(0, precision=0, minimum=0, label="Test sample (number in the test split)",
+                                       scale=2, elem_id="sample")
+                    explain = gr.Button("Explain it: what the last run's model looked at", scale=3,
+                                        elem_id="explain")
+                explained_info = gr.Markdown(elem_id="explained_info")
+                explained = gr.Image(label="Explained test sample", interactive=False, buttons=[],
+                                     elem_id="explained")
                 job_key = gr.State(None)
+                hidden_train = gr.Button(visible=False)
 
         # ---- events ---------------------------------------------------------------------------------
         ui = dict(concurrency_id="classify", concurrency_limit=CLASSIFY_CONCURRENCY, api_visibility="private")
         hidden.click(classify_api, [image, checkpoint], label, api_name="classify", concurrency_id="classify",
                      concurrency_limit=CLASSIFY_CONCURRENCY)
-        image.change(classify_upload, [image, checkpoint], [label, info, seen, source], trigger_mode="always_last",
-                     **ui)
-        sketch.change(classify_sketch, [sketch, checkpoint], [label, info, seen, source], show_progress="hidden",
+        shown = [label, info, seen, cam, source]
+        image.change(classify_upload, [image, checkpoint], shown, trigger_mode="always_last", **ui)
+        sketch.change(classify_sketch, [sketch, checkpoint], shown, show_progress="hidden",
                       trigger_mode="always_last", **ui)
-        checkpoint.change(classify_again, [image, sketch, checkpoint, source], [label, info, seen, source],
-                          trigger_mode="always_last", **ui)
+        checkpoint.change(classify_again, [image, sketch, checkpoint, source], shown, trigger_mode="always_last", **ui)
         refresh.click(refresh_checkpoints, checkpoint, checkpoint, queue=False, api_visibility="private")
         demo.load(refresh_checkpoints, checkpoint, checkpoint, queue=False, api_visibility="private")
 
         domain.change(domain_changed, [domain, dataset], [dataset, model, width, epochs, batch_size, lr, optimizer],
                       queue=False, api_visibility="private")
+        train_inputs = [domain, dataset, data_dir, model, width, epochs, batch_size, lr, optimizer, amp, job_key]
+        train_outputs = [status, loss_plot, acc_plot, result, confusion, checkpoint]
+        # the status line reports progress itself
         start.click(new_job, None, job_key, queue=False, api_visibility="private").then(
-            train, [domain, dataset, data_dir, model, width, epochs, batch_size, lr, optimizer, amp, job_key],
-            [status, loss_plot, acc_plot, result, confusion, checkpoint], api_name="train",
+            train_page, train_inputs, train_outputs, show_progress="hidden", api_visibility="private",
             concurrency_id="train", concurrency_limit=1)
+        # the API's /train raises its failures, so it hangs off an invisible button of its own
+        hidden_train.click(train, train_inputs, train_outputs, api_name="train", concurrency_id="train",
+                           concurrency_limit=1)
         stop.click(stop_job, None, None, queue=False, api_visibility="private")
+        # GNNExplainer takes seconds a node: one at a time, beside classification
+        explain.click(explain_sample, sample, [explained, explained_info], api_visibility="private",
+                      concurrency_id="explain", concurrency_limit=1)
         dataset_file.upload(upload_dataset, dataset_file, [domain, dataset, upload_status], api_name="upload_dataset",
                             concurrency_id="upload", concurrency_limit=1)
     return demo

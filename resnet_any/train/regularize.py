@@ -18,6 +18,22 @@ from resnet_any.errors import UserError
 Mix = Callable[[Tensor, Tensor], tuple[Tensor, Tensor]]
 
 
+def confidence_cap(label_smoothing: float, num_classes: int) -> float:
+    """The probability a label-smoothed model learns to give its class: the smoothed target's 1 - e + e/K."""
+    # cross-entropy against a soft target is lowest when the prediction equals that target
+    return 1 - label_smoothing + label_smoothing / num_classes
+
+
+def smoothing_note(label_smoothing: float, num_classes: int) -> str:
+    """One line saying why a label-smoothed model's confidence stops short of 100% (empty when it is off)."""
+    if not label_smoothing or num_classes < 2:
+        return ""
+    cap = confidence_cap(label_smoothing, num_classes)
+    return (f"label smoothing {label_smoothing:g}: the training target gives the true class {cap:.0%} (1 - "
+            f"{label_smoothing:g} + {label_smoothing:g}/{num_classes}), so confidence tops out near {cap:.0%} and the "
+            f"training loss stays above zero, often above the validation loss")
+
+
 def make_ema(model: nn.Module, decay: float) -> AveragedModel:
     """An exponential moving average of `model`'s parameters and buffers (BatchNorm statistics), torch's own."""
     # use_buffers: the averaged weights are evaluated as they are, with statistics averaged alike (no update_bn pass)

@@ -142,48 +142,75 @@ class Curves(Sink):
         self.rows: list[dict[str, Any]] = []
         self.every_s = every_s
         self.last = time.monotonic()
+        self.title = out.name
+        self.best: tuple[int, str] | None = None
 
     def write(self, rec: dict[str, Any]) -> None:
         """Collect epoch rows; draw when due and at the end."""
         if rec["type"] == "start":
             self.rows = list(rec["history"])
+            cfg = rec["config"]
+            self.title = f"{Path(rec['out']).name}: {cfg.get('model')} on {cfg.get('dataset')}"
         elif rec["type"] == "epoch":
             self.rows.append(epoch_row(rec))
             if time.monotonic() - self.last > self.every_s:
                 self.draw()
         elif rec["type"] == "end" and self.rows:
+            if rec.get("best_epoch") is not None:
+                self.best = (int(rec["best_epoch"]), str(rec.get("select", "")))
             self.draw()
 
     def draw(self) -> None:
         """Render the figure to PNG atomically."""
         self.last = time.monotonic()
-        atomic_write(self.path, lambda f: f.write(plot_curves(self.rows)))
+        atomic_write(self.path, lambda f: f.write(plot_curves(self.rows, self.title, self.best)))
 
 
-def plot_curves(rows: list[dict[str, Any]]) -> bytes:
-    """PNG bytes of train/val loss and accuracy against epoch."""
+# a loss range wider than this is drawn on a log axis: one early spike (7.2 on digits) would flatten the rest
+LOG_LOSS_RANGE = 100.0
+
+
+def plot_curves(rows: list[dict[str, Any]], title: str | None = None, best: tuple[int, str] | None = None) -> bytes:
+    """PNG bytes of `curves_figure`."""
+    buf = io.BytesIO()
+    curves_figure(rows, title, best).savefig(buf, format="png")
+    return buf.getvalue()
+
+
+def curves_figure(rows: list[dict[str, Any]], title: str | None = None, best: tuple[int, str] | None = None) -> Any:
+    """Train/val loss and accuracy against epoch (a matplotlib Figure); `best` (epoch, select rule) is marked."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
-    fig = Figure(figsize=(9, 3.5), dpi=100)
+    fig = Figure(figsize=(9, 3.8), dpi=100, layout="constrained")
     epochs = [r["epoch"] for r in rows]
     for i, (metric, label) in enumerate((("loss", "loss"), ("acc", "accuracy"))):
         ax = fig.add_subplot(1, 2, i + 1)
+        values = []
         for split, style in (("train", "-"), ("val", "--")):
             if any(r.get(f"{split}_{metric}") is None for r in rows):
                 continue  # no validation split (--select train_loss)
-            ax.plot(epochs, [r[f"{split}_{metric}"] for r in rows], style, marker="." if len(rows) < 30 else None,
-                    label=split)
+            ys = [r[f"{split}_{metric}"] for r in rows]
+            values += ys
+            ax.plot(epochs, ys, style, marker="." if len(rows) < 30 else None, label=split)
+        if best is not None:
+            ax.axvline(best[0], color="gray", linestyle=":",
+                       label=f"kept: epoch {best[0]}" + (f" ({best[1]})" if best[1] else ""))
+        positive = [v for v in values if v is not None and v > 0]
+        if metric == "loss" and positive and max(positive) / min(positive) > LOG_LOSS_RANGE:
+            ax.set_yscale("log")
+            label += " (log scale)"
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("epoch")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
         ax.legend()
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    return buf.getvalue()
+    if title:
+        fig.suptitle(title)
+    return fig
 
 
 def file_sinks(out: Path) -> list[Sink]:

@@ -26,7 +26,7 @@ from resnet_any.train.optim import Schedule, build_optimizer
 from resnet_any.train.options import TrainConfig
 from resnet_any.train.plan import SPLIT_SEED, Plan, check_model_domain, default_out, make_plan, pick_device  # noqa: F401
 from resnet_any.train.records import EndRecord, EpochRecord, StartRecord
-from resnet_any.train.regularize import balanced_order, inverse_frequency_weights, make_ema, make_mix
+from resnet_any.train.regularize import balanced_order, inverse_frequency_weights, make_ema, make_mix, smoothing_note
 from resnet_any.train.selection import improves, monitored
 from resnet_any.train.sinks import Sink, epoch_row, file_sinks
 from resnet_any.train.state import Progress, checkpoint_state, epoch_generators, restore
@@ -138,6 +138,9 @@ class Trainer:
     def _regularizers(self) -> None:
         """Build what --ema, --class-weights, --sampler and --mixup/--cutmix turn on; each says so in the notes."""
         cfg, kind = self.cfg, self.task.kind
+        note = smoothing_note(cfg.label_smoothing, self.splits.num_classes)
+        if note:
+            self.notes.append(note)
         # the bare model's average, made before a resume loads it and before DDP wraps the model
         self.ema = make_ema(self.model, cfg.ema) if cfg.ema is not None else None
         if self.ema is not None:

@@ -1,0 +1,95 @@
+"""One explanation of one prepared input as (PNG, JSON record): what the CLI writes and the app shows."""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import torch
+
+from resnet_any.explain import attribute, explain_graph, pictures
+from resnet_any.errors import UserError
+
+
+def record(pred: Any, name: str, method: str, probs: torch.Tensor, target: int, attribution: Any,
+           **extra: Any) -> dict[str, Any]:
+    """The JSON of one explanation: classes, probabilities and the raw attribution."""
+    names = pred.class_names
+    return {"input": name, "domain": pred.meta["domain"], "model": pred.meta.get("model"), "method": method,
+            "predicted": names[int(probs.argmax())], "target": names[target],
+            "probabilities": {n: round(float(p), 6) for n, p in zip(names, probs.tolist())},
+            **extra, "attribution": attribution}
+
+
+def title(pred: Any, probs: torch.Tensor, target: int, method: str) -> str:
+    """The picture's title: the prediction, and the class explained when it is another."""
+    names, top = pred.class_names, int(probs.argmax())
+    why = "" if target == top else f"; explaining {names[target]} ({float(probs[target]):.3f})"
+    return f"predicted {names[top]} ({float(probs[top]):.3f}){why} · {method}"
+
+
+def explain_grid_input(pred: Any, x: torch.Tensor, name: str, target: int | None = None, method: str | None = None,
+                       seen: torch.Tensor | None = None, **extra: Any) -> tuple[bytes, dict[str, Any]]:
+    """An image or series `x` (1, C, ...) prepared for `pred`'s model; `seen`: an image's uint8 (C, H, W) pixels."""
+    from resnet_any.explain.grid import default_method
+
+    x = x.to(pred.device)
+    probs = pred.probabilities(x)[0]
+    t = int(probs.argmax()) if target is None else target
+    used = method or default_method(pred.model, x)
+    a = attribute(pred.model, x, target=t, method=used)[0].cpu().numpy()
+    heading = f"{name}: {title(pred, probs, t, used)}"
+    if seen is not None:
+        image = seen.numpy()
+        png = pictures.image_png(image[0] if image.shape[0] == 1 else image.transpose(1, 2, 0), a, heading)
+    else:
+        png = pictures.series_png(x[0].cpu().numpy(), a, heading)
+    return png, record(pred, name, used, probs, t, a.round(6).tolist(), **extra)
+
+
+def explain_graph_input(pred: Any, x: torch.Tensor, edge_index: torch.Tensor, batch: torch.Tensor | None,
+                        index: int, names: Sequence[str], name: str, target: int | None = None,
+                        method: str | None = None) -> tuple[bytes, dict[str, Any]]:
+    """Node `index` of one graph (node models, no `batch`) or graph `index` of `batch`; `names`: the nodes' ids."""
+    from resnet_any.explain.graph import default_graph_method
+
+    used = method or default_graph_method()
+    x, edge_index = x.float().to(pred.device), edge_index.to(pred.device)
+    batch = None if batch is None else batch.to(pred.device)
+    with torch.no_grad():
+        logits = pred.model(x, edge_index, *(() if batch is None else (batch,)))
+    probs = torch.softmax(logits[index].float(), 0).cpu()
+    a = explain_graph(pred.model, x, edge_index, batch, index=index, target=target, method=used)
+    nodes = a.nodes.cpu().tolist()
+    inside = set(nodes)
+    edges = [(u, v, round(float(w), 6)) for (u, v), w in zip(edge_index.cpu().t().tolist(), a.edge_mask.cpu().tolist())
+             if u in inside and v in inside]
+    node_values = {n: float(a.node_mask[n]) for n in nodes}
+    png = pictures.graph_png([(u, v) for u, v, _ in edges], node_values, [w for _, _, w in edges],
+                             {n: names[n] for n in nodes}, f"{name}: {title(pred, probs, a.target, used)}",
+                             center=index if batch is None else None)
+    extra = {"nodes": [names[n] for n in nodes],
+             "edges": [{"source": names[u], "target": names[v], "importance": w} for u, v, w in edges]}
+    return png, record(pred, name, used, probs, a.target, [round(node_values[n], 6) for n in nodes], **extra)
+
+
+def explain_test_sample(pred: Any, splits: Any, n: int) -> tuple[bytes, dict[str, Any]]:
+    """Test sample `n` of `splits` (an image, a series, a node or a graph), explained for its predicted class."""
+    from resnet_any.data import normalize
+
+    if splits.task == "node":
+        test = splits.graph.test_mask.nonzero().view(-1).tolist() if splits.has("test") else []
+    else:
+        test = splits.test if splits.test is not None else []
+    if not 0 <= n < len(test):
+        raise UserError(f"test sample {n} is out of range: the test split holds {len(test)} (0..{len(test) - 1})")
+    if splits.task == "node":
+        g = splits.graph
+        return explain_graph_input(pred, g.x, g.edge_index, None, test[n], [str(i) for i in range(g.num_nodes)],
+                                   f"test node {test[n]}")
+    if splits.task == "graph":
+        g = test[n]
+        return explain_graph_input(pred, g.x, g.edge_index, torch.zeros(g.num_nodes, dtype=torch.long), 0,
+                                   [str(i) for i in range(g.num_nodes)], f"test graph {n}")
+    x = test[n][0]
+    if pred.meta["domain"] == "image":
+        return explain_grid_input(pred, normalize(x[None], pred.data), f"test image {n}", seen=x)
+    return explain_grid_input(pred, x[None].float(), f"test series {n}")
