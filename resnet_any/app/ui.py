@@ -491,7 +491,8 @@ def build_app(runs_dir: str | Path = "runs", *, data_root: str | Path | None = N
                     batch_size = gr.Number(p["batch_size"], precision=0, minimum=1, label="Batch size")
                     lr = gr.Number(p["lr"], minimum=0, label="Learning rate")
                     optimizer = gr.Dropdown(list(OPTIMIZERS), value=p["optimizer"], label="Optimizer")
-                    amp = gr.Dropdown(list(AMP_MODES), value="off", label="AMP")
+                    amp = gr.Dropdown(list(AMP_MODES), value="auto",
+                                      label="AMP (auto: bf16 where this machine computes it natively)")
                 with gr.Row():
                     start = gr.Button("Start", variant="primary", elem_id="start")
                     stop = gr.Button("Stop", variant="stop", elem_id="stop")
