@@ -119,7 +119,9 @@ def test_node_classification_runs_in_one_process(rank_env, tmp_path: Path, capsy
     rank_env(0)
     assert cli_main(args) == 0
     err = capsys.readouterr().err
-    assert err.count("runs in one process") == 1 and len(err.strip().splitlines()) == 1
+    # one epoch of Cora ends near chance, and the run says so too (health.py): the note is the only other line
+    said = [line for line in err.strip().splitlines() if not line.startswith("warning: ")]
+    assert err.count("runs in one process") == 1 and len(said) == 1
     assert (tmp_path / "cora" / "last.pt").is_file() and not torch.distributed.is_initialized()
 
 

@@ -60,7 +60,7 @@ def test_opting_out_is_fp32_nchw_and_the_first_line_says_so(tmp_path: Path) -> N
 
 
 def test_bf16_default_learns_digits_as_well_as_fp32(tmp_path: Path) -> None:
-    """Same seed and epochs: the default precision's test accuracy within 3 points of fp32 NCHW on real digits."""
+    """Same seed and epochs: the default precision's test accuracy no more than 3 points below fp32 NCHW on real digits."""
     if _expected_amp("image") != "bf16":
         pytest.skip("this CPU has no native bf16: the default is fp32 already")
     acc = {}
@@ -68,4 +68,4 @@ def test_bf16_default_learns_digits_as_well_as_fp32(tmp_path: Path) -> None:
         cfg = TrainConfig(domain="image", epochs=3, width=8, out=str(tmp_path / label), quiet=True, device="cpu", **opts)
         acc[label] = [r for r in Trainer(cfg).run() if r["type"] == "end"][0]["test_accuracy"]
     assert acc["fp32"] > 0.8  # the comparison means something only for a model that learned
-    assert abs(acc["default"] - acc["fp32"]) <= 0.03, acc
+    assert acc["default"] >= acc["fp32"] - 0.03, acc

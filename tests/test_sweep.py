@@ -127,7 +127,9 @@ def together(cmd: list[str], *cwds: Path) -> list[str]:
 
 
 def test_kill_9_mid_trial_then_the_same_command_resumes_it_and_finishes(tmp_path):
-    path = write(tmp_path, base={"epochs": 8}, space={"lr": [0.01, 0.003]}, sampler="grid", pruner="none")
+    # 30 epochs: a bf16 digits epoch takes a fraction of a second, and 8 could all end within the second
+    # this test waits after the first checkpoint
+    path = write(tmp_path, base={"epochs": 30}, space={"lr": [0.01, 0.003]}, sampler="grid", pruner="none")
     cmd = [sys.executable, "-m", "resnet_any.sweep", "--config", str(path)]
     run0 = tmp_path / "out" / "trial-0000"
     proc = subprocess.Popen(cmd, cwd=tmp_path, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -141,7 +143,7 @@ def test_kill_9_mid_trial_then_the_same_command_resumes_it_and_finishes(tmp_path
     assert proc.returncode == -signal.SIGKILL
     saved = read_checkpoint(run0 / "last.pt")["epoch"]
     rows_before = (run0 / "metrics.jsonl").read_text().splitlines()[:saved]
-    assert 1 <= saved < 8 and [t.state.name for t in trials_of(tmp_path / "out")] == ["RUNNING"]
+    assert 1 <= saved < 30 and [t.state.name for t in trials_of(tmp_path / "out")] == ["RUNNING"]
 
     again = subprocess.run(cmd, cwd=tmp_path, env=ENV, capture_output=True, text=True, timeout=400)
     assert again.returncode == 0, again.stderr
@@ -153,7 +155,7 @@ def test_kill_9_mid_trial_then_the_same_command_resumes_it_and_finishes(tmp_path
     assert resumed.user_attrs["run"] == str(run0) and resumed.params == trials[0].params
     # the epochs done before the kill were kept, not redone: their rows (timings included) are unchanged
     rows = (run0 / "metrics.jsonl").read_text().splitlines()
-    assert rows[:saved] == rows_before and [yaml.safe_load(r)["epoch"] for r in rows] == list(range(1, 9))
+    assert rows[:saved] == rows_before and [yaml.safe_load(r)["epoch"] for r in rows] == list(range(1, 31))
 
 
 def checkpointed_running_trial(out: Path) -> optuna.trial.FrozenTrial | None:
