@@ -204,7 +204,7 @@ def test_cli_explains_series_rows_and_cora_nodes(tmp_path, capsys):
     assert run_cli(main, ["--checkpoint", str(graph), "2487", "--out", str(tmp_path / "g")]) == 0
     rec = json.loads((tmp_path / "g" / "node_2487.json").read_text())
     assert "2487" in rec["nodes"] and len(rec["attribution"]) == len(rec["nodes"])
-    assert rec["method"] in ("gnnexplainer", "saliency") and rec["edges"]
+    assert rec["method"] == "gnnexplainer" and rec["edges"]  # the default, captum installed or not
     capsys.readouterr()
     assert run_cli(main, ["--checkpoint", str(graph), "99999", "--out", str(tmp_path / "g")]) == 2
     assert "no node '99999' in the dataset" in capsys.readouterr().err

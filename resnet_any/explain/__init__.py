@@ -4,7 +4,7 @@
 spatial shape and no channel axis: (N, H, W) for images, (N, L) for series, (N, D, H, W) for volumes, and
 one value per node for graphs. Grid methods: "cam" (exact for our GAP + linear heads, the default where
 the last stage keeps at least 4 positions an axis) and "gradcam". Graph methods: "gnnexplainer" and, with
-captum installed, "saliency" (the default then) and "integrated_gradients".
+captum installed, "saliency" and "integrated_gradients".
 """
 from __future__ import annotations
 

@@ -28,8 +28,9 @@ def has_captum() -> bool:
 
 
 def default_graph_method() -> str:
-    """A gradient method when captum is installed (fast, deterministic), else GNNExplainer."""
-    return "saliency" if has_captum() else "gnnexplainer"
+    """GNNExplainer, always: a default that changed with the packages installed would change a user's figures
+    silently (captum's gradient methods are there by name)."""
+    return "gnnexplainer"
 
 
 def hops(model: nn.Module) -> int:
