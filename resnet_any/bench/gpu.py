@@ -12,7 +12,6 @@ Rows, each independent (a part that fails records an `error` row and the others 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import subprocess
@@ -24,7 +23,6 @@ from pathlib import Path
 from typing import Any, Callable
 
 import torch
-from torch import nn
 
 from resnet_any.bench.table import make_row
 from resnet_any.errors import UserError
@@ -51,27 +49,6 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, precision: str) -> Callable[[], None]:
-    """One SGD training step as the Trainer takes it: autocast, fp32 loss, GradScaler for fp16."""
-    opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9, weight_decay=1e-4)
-    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
-    scaler = torch.amp.GradScaler(x.device.type) if precision == "fp16" else None
-    model.train()
-
-    def step() -> None:
-        opt.zero_grad(set_to_none=True)
-        with torch.autocast(x.device.type, dtype=dtype) if dtype else contextlib.nullcontext():
-            loss = nn.functional.cross_entropy(model(x).float(), y)
-        if scaler is None:
-            loss.backward()
-            opt.step()
-        else:
-            scaler.scale(loss).backward()
-            scaler.step(opt)
-            scaler.update()
-    return step
-
-
 def _throughput(step: Callable[[], None], device: torch.device, batch: int, warmup: int, steps: int) -> tuple[float, float]:
     """(samples/s over `steps` timed steps, seconds of the warm-up steps: compile time for a compiled model)."""
     t = time.perf_counter()
@@ -89,7 +66,7 @@ def _throughput(step: Callable[[], None], device: torch.device, batch: int, warm
 def step_rows(device: torch.device, smoke: bool, compile_too: bool, log: Callable[[str], None]) -> list[dict]:
     """resnet50 training throughput per precision and memory format, and bf16 with torch.compile."""
     from resnet_any import create_model
-    from resnet_any.bench.speed import machine
+    from resnet_any.bench.speed import machine, make_step
 
     name, batch, size, warmup, steps = ("resnet18", 2, 32, 1, 1) if smoke else ("resnet50", 256, 224, 5, 20)
     where = machine(device)
@@ -102,7 +79,9 @@ def step_rows(device: torch.device, smoke: bool, compile_too: bool, log: Callabl
         torch.manual_seed(0)
         fmt = torch.channels_last if cl else torch.contiguous_format
         model = create_model(name).to(device, memory_format=fmt)
-        ips, _ = _throughput(_step(model, x.contiguous(memory_format=fmt), y, precision), device, batch, warmup, steps)
+        flags = tuple(f for f in (precision, "cl" if cl else "") if f not in ("fp32", ""))
+        ips, _ = _throughput(make_step(model, "train", x.contiguous(memory_format=fmt), y, flags), device, batch,
+                             warmup, steps)
         base = base or ips
         case = f"{name}/train/{precision}" + ("+cl" if cl else "")
         rows.append(make_row("gpu", case, "samples_per_s", ips, PUBLISHED_RN50_AMP if precision != "fp32" else None,
@@ -117,10 +96,10 @@ def step_rows(device: torch.device, smoke: bool, compile_too: bool, log: Callabl
         for compiled in (False, True):
             torch.manual_seed(0)
             model = create_model(name).to(device, memory_format=torch.channels_last)
-            net = torch.compile(model) if compiled else model
-            step = _step(net, x.contiguous(memory_format=torch.channels_last), y, precision)
+            flags = (precision, "cl", "compile") if compiled else (precision, "cl")
+            step = make_step(model, "train", x.contiguous(memory_format=torch.channels_last), y, flags)
             out[compiled] = _throughput(step, device, batch, warmup, steps)
-            del model, net
+            del model
         rows.append(make_row("gpu", f"{name}/train/{precision}+cl/compile", "ratio", out[True][0] / out[False][0], 1.0,
                              "x", device=where, compiled_samples_per_s=out[True][0], eager_samples_per_s=out[False][0],
                              compile_seconds=round(out[True][1], 1),

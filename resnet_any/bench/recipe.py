@@ -89,17 +89,16 @@ def speed_rows(s: Settings, log: Callable[[str], None], quick: bool) -> list[dic
 
     where = machine(s.device)
     rows: list[dict] = []
-    settings = Settings(s.device, [], [], [], s.batch, s.size, s.rounds, s.steps, s.warmup, s.clock)
     for case, domain, name, kwargs, shape, batch in GRID_CASES["quick" if quick else "full"]:
         torch.manual_seed(0)
         model = create_model(name, num_classes=10, in_channels=shape[0], **kwargs)
         flags = flags_for(domain, s.device)
-        t = ab_rounds(_grid_steps(model, shape, batch, flags, s.device), settings, batch)
+        t = ab_rounds(_grid_steps(model, shape, batch, flags, s.device), s, batch)
         rows += _rows(case, t, flags, where, batch=batch, shape=list(shape), goal=GOAL if domain == "image" and not quick else None)
         log(f"  recipe/{case} ({'+'.join(flags) or 'fp32'}): {rows[-1]['ours']:.2f}x the plain fp32 loop")
     with tempfile.TemporaryDirectory(prefix="resnet_any_recipe_") as tmp:
         steps, nodes, flags = _cora_steps(s.device, f"{tmp}/run")
-        t = ab_rounds(steps, settings, nodes)
+        t = ab_rounds(steps, s, nodes)
     rows += _rows("gcn-cora", t, flags, where, batch=nodes, shape=None, goal=None)
     log(f"  recipe/gcn-cora ({'+'.join(flags) or 'fp32'}): {rows[-1]['ours']:.2f}x the plain fp32 loop")
     return rows

@@ -20,7 +20,7 @@ HELP = "training-step and forward throughput of our ResNets against torchvision'
 
 MODELS = ("resnet18", "resnet50")
 MODES = ("train", "forward")
-FLAGS = ("fp32", "bf16", "cl", "compile")
+FLAGS = ("fp32", "bf16", "fp16", "cl", "compile")
 # ResNet-50 AMP training on one A100 80GB: NVIDIA DeepLearningExamples' published 2,470 img/s
 # (timm with channels_last: about 2,600 img/s)
 PUBLISHED_RN50_AMP = 2470.0
@@ -38,7 +38,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     """Options of the speed suite."""
     p.add_argument("--models", default=",".join(MODELS), help="comma list of image models with a torchvision twin")
     p.add_argument("--modes", default=",".join(MODES), help="comma list of: train, forward")
-    p.add_argument("--variants", help="comma list of '+'-joined flags from fp32, bf16, cl (channels_last), "
+    p.add_argument("--variants", help="comma list of '+'-joined flags from fp32, bf16, fp16, cl (channels_last), "
                    "compile; default fp32 on CPU, fp32,bf16+cl,bf16+cl+compile on CUDA")
     p.add_argument("--batch-size", type=int, help="default 32 on CPU (16 with --quick), 256 on CUDA")
     p.add_argument("--image-size", type=int, help="default 224 (64 with --quick)")
@@ -162,10 +162,12 @@ def _sync(device: torch.device) -> None:
 
 def make_step(model: nn.Module, mode: str, x: torch.Tensor, y: torch.Tensor,
               flags: tuple[str, ...]) -> Callable[[], None]:
-    """One training step (SGD, cross-entropy) or one inference forward of `model` on a fixed batch."""
+    """One training step (SGD, cross-entropy; fp16 with a GradScaler, as the Trainer) or one inference forward of
+    `model` on a fixed batch."""
     device_type = x.device.type
-    amp = (torch.autocast(device_type, dtype=torch.bfloat16) if "bf16" in flags
-           else contextlib.nullcontext())
+    dtype = torch.bfloat16 if "bf16" in flags else torch.float16 if "fp16" in flags else None
+    amp = torch.autocast(device_type, dtype=dtype) if dtype else contextlib.nullcontext()
+    scaler = torch.amp.GradScaler(device_type) if "fp16" in flags and mode == "train" else None
     net = torch.compile(model) if "compile" in flags else model
     if mode == "forward":
         model.eval()
@@ -183,8 +185,13 @@ def make_step(model: nn.Module, mode: str, x: torch.Tensor, y: torch.Tensor,
         opt.zero_grad(set_to_none=True)
         with amp:
             loss = nn.functional.cross_entropy(net(x), y)
-        loss.backward()
-        opt.step()
+        if scaler is None:
+            loss.backward()
+            opt.step()
+        else:
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
     return train
 
 
