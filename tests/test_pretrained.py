@@ -115,8 +115,10 @@ def test_plan_sizes_images_to_the_weights_crop(home, tmp_path: Path) -> None:
 
 def test_training_run_uses_the_weights_preprocessing_and_resumes(home, tmp_path: Path, monkeypatch, capsys) -> None:
     out = tmp_path / "run"
+    # fp32: this test is about preprocessing and resume. Under the bf16 default this 16-px run went non-finite
+    # at epoch 2 in one CI run of three (not reproduced; noted on issue 15 as an open risk of the default)
     flags = ["--domain", "image", "--dataset", "digits", "--pretrained", "--image-size", "16", "--batch-size", "256",
-             "--out", str(out)]
+             "--amp", "off", "--out", str(out)]
     code, err = train([*flags, "--epochs", "1"], capsys)
     assert code == 0, err
     gray = dict(mean=[round(sum(IMAGENET_MEAN) / 3, 6)], std=[round(sum(IMAGENET_STD) / 3, 6)])
