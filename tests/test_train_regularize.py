@@ -96,7 +96,8 @@ def test_ema_checkpoint_is_the_average_of_every_step_and_is_what_is_validated(tm
     epoch = next(r for r in records if r["type"] == "epoch")
     for weights, same in ((best["model"], True), (last["train_model"], False)):
         trainer.model.load_state_dict(weights)
-        logits, y = predict_split(trainer.model, trainer.task, "val")
+        with trainer.autocast():  # validation runs in the training precision
+            logits, y = predict_split(trainer.model, trainer.task, "val")
         loss = torch.nn.functional.cross_entropy(logits, y).item()
         assert (abs(loss - epoch["val_loss"]) < 1e-5) is same
 
