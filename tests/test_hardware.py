@@ -69,3 +69,48 @@ def test_bf16_default_learns_digits_as_well_as_fp32(tmp_path: Path) -> None:
         acc[label] = [r for r in Trainer(cfg).run() if r["type"] == "end"][0]["test_accuracy"]
     assert acc["fp32"] > 0.8  # the comparison means something only for a model that learned
     assert acc["default"] >= acc["fp32"] - 0.03, acc
+
+
+def test_validation_runs_in_the_training_precision_and_the_test_split_in_fp32(tmp_path: Path) -> None:
+    """Each epoch's val_loss is that of autocast logits (as Lightning validates); the test metrics are fp32's."""
+    if _expected_amp("image") != "bf16":
+        pytest.skip("this CPU has no native bf16: validation and test are both fp32")
+    from resnet_any.data import load_dataset, normalize
+    from resnet_any.train import load_checkpoint
+
+    cfg = TrainConfig(domain="image", epochs=1, width=8, batch_size=32, out=str(tmp_path / "run"), quiet=True,
+                      device="cpu")
+    trainer = Trainer(cfg)
+    # on a CPU evaluation keeps the training batch size (bigger batches were slower there)
+    assert {len(y) for _, y in trainer.task.batches("val")} <= {32, trainer.task.size("val") % 32}
+    records = list(trainer.run())
+    epoch, end = next(r for r in records if r["type"] == "epoch"), records[-1]
+    model, meta = load_checkpoint(tmp_path / "run" / "best.pt")
+    data = load_dataset("image", "digits", image_size=meta["data"]["image_size"])
+    assert (len(data.val), len(data.test)) == (trainer.task.size("val"), trainer.task.size("test"))
+    model = model.to(memory_format=torch.channels_last).eval()
+
+    def scored(split, amp: bool) -> tuple[float, float]:
+        x = normalize(split.x, meta["data"]).contiguous(memory_format=torch.channels_last)
+        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
+            logits = torch.cat([model(c) for c in x.split(32)]).float()
+        loss = torch.nn.functional.cross_entropy(logits, split.y.long()).item()
+        return loss, (logits.argmax(1) == split.y).float().mean().item()
+
+    bf16_loss, _ = scored(data.val, amp=True)
+    fp32_loss, _ = scored(data.val, amp=False)
+    assert bf16_loss != fp32_loss  # else this test could not tell the precisions apart
+    assert epoch["val_loss"] == pytest.approx(bf16_loss, rel=1e-5)
+    assert end["test_accuracy"] == pytest.approx(scored(data.test, amp=False)[1], abs=1e-9)
+
+
+@pytest.mark.parametrize("size, expected", [(16, ["layer4.0.conv1"]), (32, [])])
+def test_one_pixel_convs_follow_the_imagenet_stems_strides(size: int, expected: list[str]) -> None:
+    """16 px: conv1 /2 -> 8, maxpool /2 -> 4, layer2 -> 2, layer3 -> 1, so layer4's 3x3 stride-2 conv sees 1x1
+    (its 1x1 downsample is unpadded, unaffected); at 32 px layer4 sees 2x2."""
+    from resnet_any import create_model
+    from resnet_any.train.hardware import one_pixel_convs
+
+    model = create_model("resnet18", num_classes=10, in_channels=3)
+    assert one_pixel_convs(model, (3, size, size)) == expected
+    assert model.training  # the probe leaves the model's mode as it found it

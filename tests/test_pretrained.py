@@ -18,6 +18,7 @@ from resnet_any.errors import run_cli
 from resnet_any.evaluate import evaluate_checkpoint
 from resnet_any.train.checkpoint import load_checkpoint
 from resnet_any.train.cli import main as train_main
+from resnet_any.train.hardware import native_bf16
 
 FILE_NAME = os.path.basename(torchvision.models.ResNet18_Weights.IMAGENET1K_V1.url)
 IMAGENET_MEAN, IMAGENET_STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
@@ -115,15 +116,18 @@ def test_plan_sizes_images_to_the_weights_crop(home, tmp_path: Path) -> None:
 
 def test_training_run_uses_the_weights_preprocessing_and_resumes(home, tmp_path: Path, monkeypatch, capsys) -> None:
     out = tmp_path / "run"
-    # fp32: this test is about preprocessing and resume. Under the bf16 default this 16-px run went non-finite
-    # at epoch 2 in one CI run of three (not reproduced; noted on issue 15 as an open risk of the default)
+    # 16 px through the ImageNet stem leaves layer4's strided conv a 1x1 map, where the CPU's bf16 weight
+    # gradient comes out NaN at random (this run went non-finite in 3 of 5 seeds): the default trains it in fp32
     flags = ["--domain", "image", "--dataset", "digits", "--pretrained", "--image-size", "16", "--batch-size", "256",
-             "--amp", "off", "--out", str(out)]
+             "--out", str(out)]
     code, err = train([*flags, "--epochs", "1"], capsys)
     assert code == 0, err
     gray = dict(mean=[round(sum(IMAGENET_MEAN) / 3, 6)], std=[round(sum(IMAGENET_STD) / 3, 6)])
     summary = json.loads((out / "summary.json").read_text())
     note = next(n for n in summary["notes"] if n.startswith("pretrained:"))
+    if native_bf16(torch.device("cpu")):
+        assert any(n.startswith("fp32, not bf16: layer4.0.conv1 sees a 1-pixel map") for n in summary["notes"])
+        assert json.loads((out / "config.json").read_text())["amp"] == "off"
     assert FILE_NAME in note and f"ImageNet mean {gray['mean']} std {gray['std']}" in note
     _, meta = load_checkpoint(out / "last.pt")
     assert meta["config"]["pretrained"] is True

@@ -9,12 +9,16 @@ The rule, measured side by side by `python -m resnet_any.bench speed` (README, "
   bound by indexing rather than arithmetic; bf16 gained under 10% on Cora and rounds its features.
 - only for our registry models (measured); a model the user built keeps fp32 unless --amp says otherwise,
   and so do volumes (unmeasured, and a 3D ResNet diverged in bf16 where fp32 trained).
-- metrics are computed in fp32 whatever the training precision (tasks.predict_split).
+- not where a strided, padded convolution sees a map one pixel wide: there the CPU's bf16 weight gradient
+  (oneDNN, torch 2.14) comes out NaN at random, 8-40% of steps (a 3x3 stride-2 conv on a 1x1 input;
+  fp32 and 2x2 inputs: never), so a 16 px image through the ImageNet stem trains in fp32 (`one_pixel_convs`).
+- the test split, evaluate and predict score in fp32 whatever the training precision (tasks.predict_split).
 - channels_last for image batches: oneDNN's and cuDNN's fast convolution kernels want NHWC.
 """
 from __future__ import annotations
 
 import torch
+from torch import nn
 
 # the domains whose registry models were measured faster in bf16 with unchanged accuracy (bench speed)
 BF16_DOMAINS = ("image", "series")
@@ -53,3 +57,35 @@ def describe(amp: str, channels_last: bool, domain: str, device: torch.device) -
         feature = native_bf16(device) if amp == "bf16" else None
         precision = f"{amp} autocast" + (f" ({feature})" if feature and device.type == "cpu" else "")
     return precision + (", channels_last" if channels_last and domain == "image" else "")
+
+
+def one_pixel_convs(model: nn.Module, sample_shape: tuple[int, ...]) -> list[str]:
+    """The strided, padded convolutions of `model` that see a side of one pixel on a sample of this shape.
+
+    One forward pass of a zero batch in eval mode (shapes depend only on the input's): [] when the model
+    cannot run on a plain tensor (a graph model), since then no convolution can be judged.
+    """
+    found: list[str] = []
+    hooks = []
+    for name, m in model.named_modules():
+        if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d)) and isinstance(m.padding, tuple):
+            def check(mod: nn.Module, args: tuple, name: str = name) -> None:
+                sides = args[0].shape[2:]
+                if any(side == 1 and stride > 1 and pad > 0
+                       for side, stride, pad in zip(sides, mod.stride, mod.padding)):
+                    found.append(name)
+            hooks.append(m.register_forward_pre_hook(check))
+    was_training = model.training
+    try:
+        param = next(model.parameters(), None)
+        x = torch.zeros(1, *sample_shape, device=param.device if param is not None else "cpu")
+        model.eval()
+        with torch.no_grad():
+            model(x)
+    except Exception:  # noqa: BLE001 - a model that takes no plain tensor has no convolution to judge here
+        return []
+    finally:
+        model.train(was_training)
+        for h in hooks:
+            h.remove()
+    return found
