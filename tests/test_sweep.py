@@ -190,7 +190,7 @@ def test_a_worker_killed_mid_trial_is_resumed_by_the_other_and_the_sweep_finishe
 
 
 def test_another_machines_dead_trial_is_requeued_by_heartbeat_and_a_surplus_ask_is_refused(tmp_path, monkeypatch):
-    from resnet_any import sweep as sweep_module
+    from resnet_any.sweep import study as sweep_module  # where the heartbeat's timings are read
 
     monkeypatch.setattr(sweep_module, "HEARTBEAT_S", 1)
     monkeypatch.setattr(sweep_module, "GRACE_S", 1)
@@ -208,7 +208,7 @@ def test_another_machines_dead_trial_is_requeued_by_heartbeat_and_a_surplus_ask_
     storage.record_heartbeat(storage.get_trial_id_from_study_id_trial_number(study._study_id, 0))
     # a third ask at the same instant as B's two (another machine, no shared lock) would be one too many
     extra = study.ask()
-    assert sweep_module._surplus(study, extra, sweep)
+    assert sweep_module.is_surplus(study, extra, sweep)
     study.tell(extra, state=optuna.trial.TrialState.FAIL)
     sweep_module.fail_dead_trials(study)  # machine A's pass: B's trial 1 is stale, trial 0 is alive
     trials = study.get_trials()
@@ -216,7 +216,7 @@ def test_another_machines_dead_trial_is_requeued_by_heartbeat_and_a_surplus_ask_
     assert trials[3].params == trials[1].params and trials[3].user_attrs["run"] == trials[1].user_attrs["run"]
     assert trials[3].system_attrs["failed_trial"] == 1
     retry = study.ask()  # the queued retry comes first, and now fits: trials 0 and 3 hold the two slots
-    assert retry.number == 3 and not sweep_module._surplus(study, retry, sweep)
+    assert retry.number == 3 and not sweep_module.is_surplus(study, retry, sweep)
 
 
 @pytest.mark.parametrize("change, message", [
