@@ -97,6 +97,19 @@ def test_speed_recipe_rows_compare_the_default_step_with_plain_fp32(tmp_path):
     assert acc["case"] == "recipe/digits/accuracy" and acc["ours"] > 0.5 and acc["anchor"] > 0.5
 
 
+def test_startup_times_fresh_processes_against_import_torch(tmp_path):
+    rows = run_suite(tmp_path, "startup", "--rounds", "1")
+    seconds = {r["case"]: r["ours"] for r in rows if r["metric"] == "seconds"}
+    ratios = {r["case"]: r for r in rows if r["metric"] == "ratio"}
+    assert set(seconds) == {"import torch", "import torch_geometric, torchmetrics", "train --help",
+                            "train --domain graph --epochs 1"}
+    for case, row in ratios.items():  # one round: the ratio is the two times' quotient
+        assert row["ours"] == pytest.approx(seconds[case] / seconds["import torch"])
+    # the run imports torch and more, and trains: it cannot beat the bare import
+    assert seconds["train --domain graph --epochs 1"] > seconds["import torch"]
+    assert ratios["train --domain graph --epochs 1"]["limit"] == 2.0
+
+
 def test_gpu_suite_smoke_runs_its_paths_on_the_cpu(tmp_path):
     rows = run_suite(tmp_path, "gpu", "--smoke", "--skip", "ddp")
     assert not [r for r in rows if r["metric"] == "error"], rows
@@ -164,6 +177,7 @@ def test_image_smoke_digits_beats_chance(tmp_path):
     (["ucr", "--datasets", "NoSuchSet"], "NoSuchSet"),
     (["image", "--datasets", "imagenet"], "unknown dataset 'imagenet'"),
     (["speed", "--quick", "--json", "/proc/no/such/dir/rows.json"], "--json"),
+    (["startup", "--rounds", "0"], "--rounds must be >= 1"),
 ])
 def test_bad_args_give_one_stderr_line_and_exit_2(argv, words, capsys):
     assert main(argv) == 2
