@@ -53,10 +53,10 @@ def run(args: argparse.Namespace, log: Callable[[str], None]) -> list[dict]:
     if args.rounds < 1:
         raise UserError(f"--rounds must be >= 1, got {args.rounds}")
     with tempfile.TemporaryDirectory(prefix="resnet_any_startup_") as tmp:
-        commands = _commands(Path(tmp) / "run")
-        names = list(commands)
+        names = list(_commands(Path(tmp)))
         times: dict[str, list[float]] = {n: [] for n in names}
         for r in range(args.rounds):
+            commands = _commands(Path(tmp) / f"run{r}")  # a new --out each round: a run never resumes another
             for i in range(len(names)):
                 name = names[(i + r) % len(names)]  # rotate: each command takes each position in turn
                 times[name].append(_time(commands[name]))
