@@ -1,8 +1,8 @@
 """startup: seconds from a fresh interpreter to the end of a one-epoch run, beside `python -c "import torch"`.
 
 Each command runs in its own new process, in rotating order over the rounds (drift and the disk cache
-spread evenly); medians. The libraries' own import (PyG and torchmetrics, what any graph run needs) is
-timed too: it is the floor under which no graph run can start.
+spread evenly); medians. Two floors are timed too: one plain PyTorch optimizer step (what any training
+run pays) and the libraries' own import (PyG and torchmetrics, what any graph run needs).
 """
 from __future__ import annotations
 
@@ -31,6 +31,9 @@ def _commands(out: Path) -> dict[str, list[str]]:
     py = [sys.executable, "-W", "ignore"]
     return {
         "import torch": [*py, "-c", "import torch"],
+        # the first optimizer step imports torch._dynamo (torch.optim checks for compilation): any training pays it
+        "import torch + one Adam step": [*py, "-c", "import torch; p = torch.zeros(1, requires_grad=True); "
+                                         "p.sum().backward(); torch.optim.Adam([p]).step()"],
         "import torch_geometric, torchmetrics": [*py, "-c", "import torch_geometric.nn, torchmetrics"],
         "train --help": [*py, "-m", "resnet_any.train", "--help"],
         "train --domain graph --epochs 1": [*py, "-m", "resnet_any.train", "--domain", "graph", "--epochs", "1",
