@@ -23,7 +23,7 @@ the trials, `best.yaml` is the winner for `python -m resnet_any.train --config b
 """
 from resnet_any.sweep.cli import main
 from resnet_any.sweep.config import METRICS, Sweep, load_sweep
-from resnet_any.sweep.report import report, results
+from resnet_any.sweep.outputs import report, results
 from resnet_any.sweep.study import fail_dead_trials, open_study
 from resnet_any.sweep.trials import run_trial, work
 

@@ -10,7 +10,7 @@ import time
 import resnet_any.sweep
 from resnet_any.errors import Parser, cli_environment, command
 from resnet_any.sweep.config import load_sweep
-from resnet_any.sweep.report import report
+from resnet_any.sweep.outputs import report
 from resnet_any.sweep.study import counts, open_study
 from resnet_any.sweep.trials import work
 
