@@ -114,3 +114,35 @@ def test_one_pixel_convs_follow_the_imagenet_stems_strides(size: int, expected: 
     model = create_model("resnet18", num_classes=10, in_channels=3)
     assert one_pixel_convs(model, (3, size, size)) == expected
     assert model.training  # the probe leaves the model's mode as it found it
+
+
+def _plan_bf16(data, **options):
+    """The plan of a CPU run of `data` with bf16 asked (or auto): its amp and notes."""
+    from resnet_any.train.plan import make_plan
+
+    plan = make_plan(TrainConfig(device="cpu", **options), data=(data,))
+    return plan.config.amp, plan.notes
+
+
+def test_asked_bf16_is_kept_on_a_one_pixel_map_with_a_warning(tmp_path: Path) -> None:
+    """8x8 images through the ImageNet stem (/4 -> 2x2, layer2 -> 1x1): layer3's strided conv sees 1 pixel."""
+    if _expected_amp("image") != "bf16":
+        pytest.skip("this CPU has no native bf16")
+    torch.manual_seed(0)
+    x, y = torch.randint(0, 256, (40, 3, 8, 8), dtype=torch.uint8), torch.arange(40) % 2
+    common = dict(domain="image", model="resnet18", model_kwargs={"stem": "imagenet"}, out=str(tmp_path / "run"))
+    amp, notes = _plan_bf16((x, y), amp="bf16", **common)
+    assert amp == "bf16" and any(n.startswith("--amp bf16 kept as asked, but layer3.0.conv1") for n in notes), notes
+    amp, notes = _plan_bf16((x, y), **common)
+    assert amp == "off" and any(n.startswith("fp32, not bf16: layer3.0.conv1") for n in notes), notes
+
+
+def test_graph_level_data_with_bf16_asked_plans_without_probing(tmp_path: Path) -> None:
+    """Graph samples are PyG Data, not tensors: nothing is probed, nothing crashes."""
+    from torch_geometric.data import Data
+
+    torch.manual_seed(0)
+    graphs = [Data(x=torch.randn(5, 3), edge_index=torch.tensor([[0, 1, 2, 3], [1, 2, 3, 4]]), y=torch.tensor([i % 2]))
+              for i in range(30)]
+    amp, notes = _plan_bf16(graphs, domain="graph", amp="bf16", out=str(tmp_path / "run"))
+    assert amp == "bf16" and not any("1-pixel" in n for n in notes)

@@ -414,7 +414,7 @@ def make_plan(options: TrainConfig, *, model: nn.Module | None = None, data: Any
     out = _shared_out(Path(cfg.out) if cfg.out else None, domain, dist)
     config = config.replace(out=str(out))
     built, spec, report = _build_model(config, splits, device, model)
-    config, bf16_note = _bf16_hazard(config, cfg.amp, built, splits, device)
+    config, bf16_note = _bf16_hazard(config, cfg.amp, built, splits, device) if model is None else (config, None)
     return Plan(config=config, splits=splits, model=built, model_spec=spec, device=device, dist=dist, out=out,
                 batch_size=_local_batch(config, splits, dist), resume=resume, init_report=report,
                 owns_group=owns_group, epoch_budget=None if resume is not None else budget,
@@ -432,20 +432,27 @@ def _hardware(config: RunConfig, device: torch.device, own_model: bool) -> RunCo
 
 def _bf16_hazard(config: RunConfig, asked: str | None, model: nn.Module, splits: DataSplits,
                  device: torch.device) -> tuple[RunConfig, str | None]:
-    """bf16 on a CPU where a strided convolution sees a 1-pixel side (hardware.one_pixel_convs): fp32 if auto, else a warning."""
-    if config.amp != "bf16" or device.type != "cpu" or splits.task == "node" or not len(splits.train):
+    """bf16 on a CPU where a strided convolution sees a 1-pixel side (hardware.one_pixel_convs): fp32 if auto, else a warning.
+
+    Registry models only (the caller's check): probing a user's model would run its forward once more, with
+    whatever side effects it has. Graphs are never probed: their samples are not plain tensors.
+    """
+    if config.amp != "bf16" or device.type != "cpu" or splits.task != "classify" or not len(splits.train):
         return config, None
-    sample = splits.train[0][0]
+    item = splits.train[0]
+    sample = item[0] if isinstance(item, (tuple, list)) else None
     convs = hardware.one_pixel_convs(model, tuple(sample.shape)) if isinstance(sample, torch.Tensor) else []
     if not convs:
         return config, None
     where = f"{convs[0]}" + (f" and {len(convs) - 1} more" if len(convs) > 1 else "")
+    larger = "a larger --image-size" if config.domain == "image" else "longer or larger samples"
     if asked in (None, "auto"):
         return config.replace(amp="off"), (
             f"fp32, not bf16: {where} sees a 1-pixel map at input size {tuple(sample.shape)}, where the CPU's "
-            "bf16 weight gradients come out NaN at random; a larger --image-size gets bf16")
-    return config, (f"--amp bf16 kept as asked, but {where} sees a 1-pixel map at this input size, where the CPU's "
-                    "bf16 weight gradients come out NaN at random: expect non-finite steps (--amp off avoids them)")
+            f"bf16 weight gradients come out NaN at random; {larger} would train in bf16")
+    return config, (f"--amp bf16 kept as asked, but {where} sees a 1-pixel map at input size {tuple(sample.shape)}, "
+                    "where the CPU's bf16 weight gradients come out NaN at random: expect non-finite steps "
+                    "(--amp off avoids them)")
 
 
 def _derive(cfg: TrainConfig, domain: str, splits: DataSplits,

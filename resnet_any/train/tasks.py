@@ -16,15 +16,18 @@ from resnet_any.errors import UserError
 
 # The order in which one epoch visits the training samples; DDP swaps in a rank-sharded version.
 OrderFn = Callable[[int, torch.Generator], Tensor]
-# Evaluation batches on a GPU (more samples per launch keep it busy). On a CPU evaluation keeps the training
-# batch size: batches of 256 ran 1.2-2.4x slower than 32-64 on 4 of 5 shapes (resnet18 at 32/64/224 px,
-# resnet50 at 160 px, series_resnet at 150 steps; 2-core EPYC) as their activations spill out of the cache.
+# Evaluation batches on a GPU (more samples per launch keep it busy). On a CPU 32-64: batches of 256 ran
+# 1.2-2.4x slower than 32 or 64 (the fastest on each of 5 shapes: resnet18 at 32/64/224 px, resnet50 at
+# 160 px, series_resnet at 150 and 1,000 steps; 2-core EPYC) as their activations spill out of the cache.
 EVAL_BATCH_GPU = 256
+EVAL_BATCH_CPU = (32, 64)
 
 
 def eval_batch_size(batch_size: int, device: torch.device) -> int:
-    """Samples per evaluation batch: the training batch size on a CPU, at least EVAL_BATCH_GPU elsewhere."""
-    return batch_size if device.type == "cpu" else max(batch_size, EVAL_BATCH_GPU)
+    """Samples per evaluation batch: the training batch size held within EVAL_BATCH_CPU on a CPU, else >= 256."""
+    if device.type == "cpu":
+        return min(max(batch_size, EVAL_BATCH_CPU[0]), EVAL_BATCH_CPU[1])
+    return max(batch_size, EVAL_BATCH_GPU)
 
 
 def shuffled(n: int, generator: torch.Generator) -> Tensor:
