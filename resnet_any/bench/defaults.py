@@ -3,14 +3,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Callable
 
+from resnet_any.bench.runs import timed_command
 from resnet_any.bench.table import seeds_row
 from resnet_any.errors import UserError
 
@@ -33,12 +31,7 @@ def run_command(domain: str, seed: int, out: Path, extra: list[str]) -> tuple[di
     cmd = [sys.executable, "-m", "resnet_any.train", "--domain", domain, "--out", str(out), "--quiet"]
     if seed:
         cmd += ["--seed", str(seed)]
-    start = time.perf_counter()
-    done = subprocess.run(cmd + extra, capture_output=True, text=True, env=os.environ.copy())
-    wall = time.perf_counter() - start
-    if done.returncode != 0:
-        tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        raise UserError(f"`{' '.join(cmd[1:] + extra)}` failed (exit {done.returncode}): {tail}")
+    wall = timed_command(cmd + extra)
     return json.loads((out / "summary.json").read_text(encoding="utf-8")), wall
 
 

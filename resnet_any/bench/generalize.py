@@ -10,15 +10,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tarfile
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from resnet_any.bench.runs import timed_command
 from resnet_any.bench.table import make_row
 from resnet_any.errors import UserError
 
@@ -276,12 +275,7 @@ def run_case(case: Case, dataset: Path, out: Path) -> tuple[dict, float]:
     """The default training command on one panel dataset; (summary.json, wall seconds)."""
     cmd = [sys.executable, "-m", "resnet_any.train", "--dataset", str(dataset), "--out", str(out), "--quiet",
            *case.extra]
-    start = time.perf_counter()
-    done = subprocess.run(cmd, capture_output=True, text=True)
-    wall = time.perf_counter() - start
-    if done.returncode != 0:
-        tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        raise UserError(f"`{' '.join(cmd[1:])}` failed (exit {done.returncode}): {tail}")
+    wall = timed_command(cmd)
     return json.loads((out / "summary.json").read_text(encoding="utf-8")), wall
 
 

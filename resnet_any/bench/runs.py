@@ -1,10 +1,24 @@
 """Runs of the toolkit's own Trainer for the accuracy suites, in throwaway folders, with optional early stopping."""
 from __future__ import annotations
 
+import subprocess
 import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
+
+from resnet_any.errors import UserError
+
+
+def timed_command(cmd: list[str]) -> float:
+    """Run a command in a fresh process; its wall seconds, or a UserError with its last stderr line if it failed."""
+    start = time.perf_counter()
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    if done.returncode != 0:
+        tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise UserError(f"`{' '.join(cmd[1:])}` failed (exit {done.returncode}): {tail}")
+    return wall
 
 
 def train_once(config: dict[str, Any], *, patience: int | None = None, target: float | None = None) -> dict[str, Any]:

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Callable
 
+from resnet_any.bench.runs import timed_command
 from resnet_any.bench.table import make_row, summary
 from resnet_any.errors import UserError
 
@@ -41,16 +40,6 @@ def _commands(out: Path) -> dict[str, list[str]]:
     }
 
 
-def _time(cmd: list[str]) -> float:
-    t = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    seconds = time.perf_counter() - t
-    if proc.returncode != 0:
-        last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-        raise UserError(f"startup: {' '.join(cmd[3:])} exited {proc.returncode}: {last}")
-    return seconds
-
-
 def run(args: argparse.Namespace, log: Callable[[str], None]) -> list[dict]:
     """Time each command `--rounds` times in fresh processes; ratios to `import torch`."""
     if args.rounds < 1:
@@ -62,7 +51,7 @@ def run(args: argparse.Namespace, log: Callable[[str], None]) -> list[dict]:
             commands = _commands(Path(tmp) / f"run{r}")  # a new --out each round: a run never resumes another
             for i in range(len(names)):
                 name = names[(i + r) % len(names)]  # rotate: each command takes each position in turn
-                times[name].append(_time(commands[name]))
+                times[name].append(timed_command(commands[name]))
             log(f"  round {r + 1}: " + "  ".join(f"{n} {times[n][-1]:.2f}s" for n in names))
     torch_s = statistics.median(times["import torch"])
     rows = [make_row("startup", "import torch", "seconds", torch_s, None, "s", **summary(times["import torch"]))]
