@@ -257,7 +257,8 @@ def predict_split(model: nn.Module, task: Task, split: str) -> tuple[Tensor, Ten
 
     It computes in the caller's precision: the trainer's per-epoch validation runs under its autocast;
     the run's test scores, `evaluate` and `predict` call it outside any, so an exported model reproduces
-    the reported test metrics exactly whatever --amp the run trained with.
+    the reported test metrics whatever --amp the run trained with (to float rounding where evaluation
+    batch sizes differ).
     """
     model.eval()
     logits, targets = [], []
