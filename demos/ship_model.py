@@ -20,7 +20,8 @@ KEEP = ("format", "version", "model_name", "model_kwargs", "model", "epoch", "be
 
 def ship(src: str | Path, dst: str | Path) -> dict:
     """Write the inference-only copy of checkpoint `src` to `dst` and return its meta, checked by reloading it."""
-    from resnet_any.train.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
+    from resnet_any.files import read_checkpoint, save_checkpoint
+    from resnet_any.domains.weights import load_checkpoint
 
     ckpt = read_checkpoint(src)
     save_checkpoint(dst, {k: ckpt[k] for k in KEEP if k in ckpt})

@@ -12,7 +12,7 @@ _LAZY = {
         "BASIC", "BOTTLENECK", "BlockSpec", "GraphOps", "GridOps", "Ops", "ResidualBlock", "ResNet", "StemSpec",
         "register_model")},
     **{name: "resnet_any.domains" for name in ("create_model", "list_models")},
-    "load_checkpoint": "resnet_any.train.checkpoint",
+    "load_checkpoint": "resnet_any.domains.weights",
     "fit": "resnet_any.train.fit",
     "DataSplits": "resnet_any.data.base",
 }

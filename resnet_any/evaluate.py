@@ -9,7 +9,8 @@ from typing import Any, Sequence
 import torch
 
 from resnet_any.errors import Parser, UserError, run_cli
-from resnet_any.train.checkpoint import atomic_write, load_checkpoint
+from resnet_any.files import atomic_write
+from resnet_any.domains.weights import load_checkpoint
 from resnet_any.train.metrics import classification_metrics
 from resnet_any.train.tasks import make_task, predict_split
 from resnet_any.train.plan import SPLIT_SEED, pick_device

@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--format", default="onnx", help=f"one of {', '.join(FORMATS)}")
     p.add_argument("--out", required=True, help="the file to write (e.g. model.onnx, model.pt, model.pt2)")
     args = p.parse_args(argv)
-    from resnet_any.train.checkpoint import load_checkpoint
+    from resnet_any.domains.weights import load_checkpoint
 
     if args.format not in FORMATS:
         raise UserError(f"unknown export format {args.format!r}; valid: {', '.join(FORMATS)}")

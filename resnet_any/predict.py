@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from resnet_any.errors import Parser, UserError, read_text_file, run_cli
-from resnet_any.train.checkpoint import load_checkpoint
+from resnet_any.domains.weights import load_checkpoint
 from resnet_any.train.trainer import pick_device
 
 

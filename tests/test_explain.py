@@ -78,7 +78,7 @@ def _digits_as_mnist(n: int) -> tuple[torch.nn.Module, torch.Tensor, torch.Tenso
     from sklearn.datasets import load_digits
 
     from resnet_any.data import normalize, preprocess_image
-    from resnet_any.train.checkpoint import load_checkpoint
+    from resnet_any.domains.weights import load_checkpoint
 
     model, meta = load_checkpoint(SHIPPED, "cpu")
     d = load_digits()

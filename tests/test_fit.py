@@ -15,7 +15,7 @@ import resnet_any
 from resnet_any import BASIC, BOTTLENECK, GridOps, ResNet, UserError
 from resnet_any.data import load_dataset
 from resnet_any.train.callbacks import Callback
-from resnet_any.train.checkpoint import read_checkpoint
+from resnet_any.files import read_checkpoint
 
 
 class TinyNet(nn.Module):

@@ -16,7 +16,7 @@ import torchvision
 from resnet_any import UserError, create_model
 from resnet_any.errors import run_cli
 from resnet_any.evaluate import evaluate_checkpoint
-from resnet_any.train.checkpoint import load_checkpoint
+from resnet_any.domains.weights import load_checkpoint
 from resnet_any.train.cli import main as train_main
 from resnet_any.train.hardware import native_bf16
 

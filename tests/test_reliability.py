@@ -17,8 +17,8 @@ import torch
 
 from resnet_any.errors import UserError
 from resnet_any.train import TrainConfig, Trainer, load_checkpoint, train
-from resnet_any.train import checkpoint as ckpt_mod
-from resnet_any.train.checkpoint import TMP_MARK, read_checkpoint
+from resnet_any import files as ckpt_mod
+from resnet_any.files import TMP_MARK, read_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
@@ -30,15 +30,16 @@ FLAGS = ["--domain", "image", "--width", "4", "--epochs", "10", "--seed", "5", "
 # epoch is checkpointed (the 10 s interval would otherwise leave nothing between start and end).
 WRAPPER = """
 import io, sys, time
-from resnet_any.train import checkpoint, sinks, trainer
+from resnet_any import files
+from resnet_any.train import sinks, trainer
 from resnet_any.train.cli import entry
-orig = checkpoint.atomic_write
+orig = files.atomic_write
 def slow(path, write):
     def w(f):
         buf = io.BytesIO(); write(buf); data = buf.getvalue()
         f.write(data[: len(data) // 2]); f.flush(); time.sleep(0.15); f.write(data[len(data) // 2:])
     orig(path, w)
-checkpoint.atomic_write = trainer.atomic_write = sinks.atomic_write = slow
+files.atomic_write = trainer.atomic_write = sinks.atomic_write = slow
 trainer.Trainer.checkpoint_interval_s = 0.0
 clean = trainer.remove_stale_temps
 def started(directory):

@@ -16,7 +16,7 @@ import yaml
 from resnet_any import UserError
 from resnet_any.sweep import load_sweep, main
 from resnet_any.train import cli as train_cli
-from resnet_any.train.checkpoint import read_checkpoint
+from resnet_any.files import read_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
 # digits at width 4: about a second an epoch on a shared CPU core, and 1e-6 vs 1e-2 is night and day after one

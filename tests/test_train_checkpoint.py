@@ -12,7 +12,8 @@ from resnet_any import create_model
 from resnet_any.data import load_dataset, normalize
 from resnet_any.errors import UserError
 from resnet_any.train import TrainConfig, Trainer, load_checkpoint
-from resnet_any.train.checkpoint import atomic_write, init_from, read_checkpoint
+from resnet_any.files import atomic_write, read_checkpoint
+from resnet_any.domains.weights import init_from
 
 
 class Payload:

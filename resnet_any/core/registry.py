@@ -1,7 +1,8 @@
 """One registry of model names -> builders, across every domain.
 
-A leaf, as timm's `_registry` is: it imports no model file. Model files register themselves when imported;
-`resnet_any.domains` imports the built-in ones, so look models up through it (or `resnet_any.create_model`).
+A leaf, as timm's `_registry` is: it imports no model file and loads no weights. Model files register
+themselves when imported; `resnet_any.domains` imports the built-in ones and holds the factory
+(`create_model`, with weights) above this table, as timm's `_factory` sits above its registry.
 """
 from __future__ import annotations
 
@@ -42,11 +43,10 @@ def _check_name(name: str) -> None:
         raise UserError(f"unknown model {name!r}{hint}; valid: {', '.join(sorted(_MODELS))}")
 
 
-def create_model(name: str, *, pretrained: bool = False, **kwargs) -> nn.Module:
-    """Build the model registered as `name` with keyword overrides (num_classes, in_channels, ...).
+def build(name: str, **kwargs) -> nn.Module:
+    """Build the model registered as `name` with fresh weights and keyword overrides (num_classes, in_channels, ...).
 
-    `pretrained` loads torchvision's ImageNet weights from torch.hub's cache (never downloaded); a head of
-    another `num_classes` stays fresh. Only the image ResNets that are torchvision's architectures have them.
+    Loading weights (`pretrained`, checkpoints) happens a floor up, in resnet_any.domains.factory.
     """
     _check_name(name)
     builder = _MODELS[name][1]
@@ -56,12 +56,4 @@ def create_model(name: str, *, pretrained: bool = False, **kwargs) -> nn.Module:
         if unknown:
             valid = ", ".join(params)
             raise UserError(f"model {name!r} takes no argument {', '.join(unknown)}; valid: {valid}")
-    if not pretrained:
-        return builder(**kwargs)
-    # imported here: the registry stays a leaf that imports no model file
-    from resnet_any.domains.pretrained import load_weights, weights_file
-
-    path = weights_file(name, kwargs.get("in_channels", 3))  # before building: a missing file fails at once
-    model = builder(**kwargs)
-    load_weights(model, name, path)
-    return model
+    return builder(**kwargs)

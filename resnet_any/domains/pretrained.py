@@ -16,6 +16,7 @@ from urllib.parse import urlparse
 from torch import nn
 
 from resnet_any.domains.image import DEPTHS, EXTRAS
+from resnet_any.domains.weights import init_from
 from resnet_any.errors import UserError
 
 # our image ResNets whose architecture and state_dict names are torchvision's model of the same name
@@ -54,8 +55,6 @@ def weights_file(name: str, in_channels: int = 3) -> Path:
 
 def load_weights(model: nn.Module, name: str, path: Path) -> dict[str, Any]:
     """Load the weights file into `model` (a head of another class count stays fresh); refuses a partial fit."""
-    from resnet_any.train.checkpoint import init_from
-
     report = init_from(model, path, flag="--pretrained")
     # an option that changes the architecture (--attn, avg_down, ...) would leave layers fresh or weights unused
     left = report["missing"] or report["unused"]

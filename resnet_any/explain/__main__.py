@@ -23,7 +23,7 @@ from resnet_any.errors import Parser, UserError, run_cli  # noqa: E402
 from resnet_any.explain import GRAPH_METHODS, GRID_METHODS  # noqa: E402
 from resnet_any.explain.render import explain_graph_input, explain_grid_input  # noqa: E402
 from resnet_any.predict import Predictor  # noqa: E402
-from resnet_any.train.checkpoint import atomic_write, atomic_write_text  # noqa: E402
+from resnet_any.files import atomic_write, atomic_write_text  # noqa: E402
 
 
 def class_index(value: str | None, names: Sequence[str]) -> int | None:

@@ -15,7 +15,7 @@ def __getattr__(name: str) -> Any:
 
         return getattr(trainer, name)
     if name == "load_checkpoint":
-        from resnet_any.train.checkpoint import load_checkpoint
+        from resnet_any.domains.weights import load_checkpoint
 
         return load_checkpoint
     raise AttributeError(f"module 'resnet_any.train' has no attribute {name!r}")

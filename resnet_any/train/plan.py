@@ -19,7 +19,8 @@ from torch import nn
 from resnet_any.data.base import DataSplits
 from resnet_any.errors import UserError
 from resnet_any.train import distributed, hardware, recipes
-from resnet_any.train.checkpoint import init_from, is_resnet_any, read_checkpoint
+from resnet_any.files import is_resnet_any, read_checkpoint
+from resnet_any.domains.weights import init_from
 from resnet_any.train.config import check_out
 from resnet_any.train.derive import derive, describe, profile
 from resnet_any.train.options import DEFAULTS, OPTIONS, RESUME_MUTABLE, RunConfig, TrainConfig, validate

@@ -10,7 +10,7 @@ import warnings
 from pathlib import Path
 from typing import Any, TextIO
 
-from resnet_any.train.checkpoint import atomic_write, atomic_write_json
+from resnet_any.files import atomic_write, atomic_write_json
 from resnet_any.errors import UserError
 from resnet_any.train.metrics import EXTRA_METRICS
 

@@ -12,7 +12,7 @@ from torch import nn
 from torch.optim.swa_utils import AveragedModel
 
 from resnet_any.errors import UserError
-from resnet_any.train.checkpoint import FORMAT, VERSION
+from resnet_any.files import FORMAT, VERSION
 
 
 def plain(obj: Any) -> Any:

@@ -21,7 +21,7 @@ from resnet_any.train import distributed
 from resnet_any.train.callbacks import Callback, EarlyStopping
 from resnet_any.train.health import Health
 from resnet_any.train.metrics import EXTRA_METRICS, classification_metrics, no_metrics
-from resnet_any.train.checkpoint import atomic_write, read_checkpoint, remove_stale_temps
+from resnet_any.files import atomic_write, read_checkpoint, remove_stale_temps
 from resnet_any.train.optim import Schedule, build_optimizer
 from resnet_any.train.options import TrainConfig
 from resnet_any.train.plan import SPLIT_SEED, Plan, check_model_domain, default_out, make_plan, pick_device  # noqa: F401

@@ -1,0 +1,21 @@
+"""The model factory: a registered model built, with torchvision's ImageNet weights when asked (timm's `_factory`)."""
+from __future__ import annotations
+
+from torch import nn
+
+from resnet_any.core.registry import build
+from resnet_any.domains.pretrained import load_weights, weights_file
+
+
+def create_model(name: str, *, pretrained: bool = False, **kwargs) -> nn.Module:
+    """Build the model registered as `name` with keyword overrides (num_classes, in_channels, ...).
+
+    `pretrained` loads torchvision's ImageNet weights from torch.hub's cache (never downloaded); a head of
+    another `num_classes` stays fresh. Only the image ResNets that are torchvision's architectures have them.
+    """
+    if not pretrained:
+        return build(name, **kwargs)
+    path = weights_file(name, kwargs.get("in_channels", 3))  # before building: a missing file fails at once
+    model = build(name, **kwargs)
+    load_weights(model, name, path)
+    return model
