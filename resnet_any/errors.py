@@ -17,6 +17,10 @@ class UserError(ValueError):
     """
 
 
+class NotThisRank(Exception):
+    """Raised on ranks > 0 for work that runs in one process (full-batch node classification): exit cleanly."""
+
+
 def read_text_file(path: str | os.PathLike, what: str) -> str:
     """The text of a user's file, or a UserError saying it is missing or unreadable (`what` names it)."""
     from pathlib import Path

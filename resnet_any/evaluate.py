@@ -11,8 +11,8 @@ import torch
 from resnet_any.errors import Parser, UserError, run_cli
 from resnet_any.files import atomic_write
 from resnet_any.domains.weights import load_checkpoint
-from resnet_any.train.metrics import classification_metrics
-from resnet_any.train.tasks import make_task, predict_split
+from resnet_any.train.run.metrics import classification_metrics
+from resnet_any.train.run.tasks import make_task, predict_split
 from resnet_any.train.plan import SPLIT_SEED, pick_device
 
 

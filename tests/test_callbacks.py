@@ -1,7 +1,7 @@
 """Callbacks: early stopping counts epochs without a gain, and a resumed run stops where an uninterrupted one would."""
 from __future__ import annotations
 
-from resnet_any.train.callbacks import EarlyStopping
+from resnet_any.train.run.callbacks import EarlyStopping
 
 # val_acc, val_loss per epoch; with patience 2 the count of epochs without a gain (neither a higher
 # accuracy nor the same accuracy at a lower loss) is 0, 0, 1, 2 -> stop after epoch 4

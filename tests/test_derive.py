@@ -10,7 +10,7 @@ import pytest
 
 from resnet_any.data import load_dataset
 from resnet_any.train import TrainConfig
-from resnet_any.train.derive import RULES, Profile, derive, profile, rules_markdown
+from resnet_any.train.plan.derive import RULES, Profile, derive, profile, rules_markdown
 from resnet_any.train.plan import make_plan
 
 README = Path(__file__).resolve().parents[1] / "README.md"

@@ -14,7 +14,7 @@ from torch import nn
 import resnet_any
 from resnet_any import BASIC, BOTTLENECK, GridOps, ResNet, UserError
 from resnet_any.data import load_dataset
-from resnet_any.train.callbacks import Callback
+from resnet_any.train.run.callbacks import Callback
 from resnet_any.files import read_checkpoint
 
 
@@ -274,7 +274,7 @@ import torch
 from sklearn.datasets import load_digits
 from torch import nn
 import resnet_any
-from resnet_any.train.callbacks import Callback
+from resnet_any.train.run.callbacks import Callback
 
 
 class Slow(Callback):

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from resnet_any.train import TrainConfig, Trainer
-from resnet_any.train.hardware import auto_amp, native_bf16
+from resnet_any.train.plan.hardware import auto_amp, native_bf16
 
 
 def _cpu_flags() -> set[str]:
@@ -109,7 +109,7 @@ def test_one_pixel_convs_follow_the_imagenet_stems_strides(size: int, expected: 
     """16 px: conv1 /2 -> 8, maxpool /2 -> 4, layer2 -> 2, layer3 -> 1, so layer4's 3x3 stride-2 conv sees 1x1
     (its 1x1 downsample is unpadded, unaffected); at 32 px layer4 sees 2x2."""
     from resnet_any import create_model
-    from resnet_any.train.hardware import one_pixel_convs
+    from resnet_any.train.plan.hardware import one_pixel_convs
 
     model = create_model("resnet18", num_classes=10, in_channels=3)
     assert one_pixel_convs(model, (3, size, size)) == expected

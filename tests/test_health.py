@@ -9,7 +9,7 @@ import pytest
 from sklearn.datasets import load_digits
 
 import resnet_any
-from resnet_any.train.health import Health, chance_level
+from resnet_any.train.run.health import Health, chance_level
 
 
 def test_chance_level_is_the_majority_rate_plus_two_standard_errors() -> None:

@@ -13,10 +13,10 @@ from sklearn import metrics as skm
 from resnet_any.data import load_dataset
 from resnet_any.evaluate import evaluate_checkpoint
 from resnet_any.train import TrainConfig, Trainer, load_checkpoint
-from resnet_any.train.metrics import classification_metrics, no_metrics
+from resnet_any.train.run.metrics import classification_metrics, no_metrics
 from resnet_any.train.plan import SPLIT_SEED
-from resnet_any.train.selection import improves
-from resnet_any.train.tasks import make_task, predict_split
+from resnet_any.train.run.selection import improves
+from resnet_any.train.run.tasks import make_task, predict_split
 
 
 def sklearn_metrics(logits: torch.Tensor, targets: torch.Tensor) -> dict:

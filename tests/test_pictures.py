@@ -4,8 +4,8 @@ from __future__ import annotations
 import warnings
 
 from resnet_any.errors import run_cli
-from resnet_any.train.regularize import smoothing_note
-from resnet_any.train.sinks import curves_figure
+from resnet_any.train.plan.notes import smoothing_note
+from resnet_any.train.run.sinks import curves_figure
 
 
 def _rows(losses: list[float]) -> list[dict]:

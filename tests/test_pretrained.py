@@ -18,7 +18,7 @@ from resnet_any.errors import run_cli
 from resnet_any.evaluate import evaluate_checkpoint
 from resnet_any.domains.weights import load_checkpoint
 from resnet_any.train.cli import main as train_main
-from resnet_any.train.hardware import native_bf16
+from resnet_any.train.plan.hardware import native_bf16
 
 FILE_NAME = os.path.basename(torchvision.models.ResNet18_Weights.IMAGENET1K_V1.url)
 IMAGENET_MEAN, IMAGENET_STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]

@@ -31,7 +31,7 @@ FLAGS = ["--domain", "image", "--width", "4", "--epochs", "10", "--seed", "5", "
 WRAPPER = """
 import io, sys, time
 from resnet_any import files
-from resnet_any.train import sinks, trainer
+from resnet_any.train.run import sinks, trainer
 from resnet_any.train.cli import entry
 orig = files.atomic_write
 def slow(path, write):

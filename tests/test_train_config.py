@@ -9,7 +9,7 @@ import pytest
 from resnet_any.errors import UserError
 from resnet_any.train.cli import config_from_args
 from resnet_any.train.config import TrainConfig, load_config_file, validate
-from resnet_any.train.recipes import BASE, DATASET_RECIPES, TASK_RECIPES, resolve
+from resnet_any.train.plan.recipes import BASE, DATASET_RECIPES, TASK_RECIPES, resolve
 
 
 def test_flags_override_file_and_file_overrides_recipe(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from torch import nn
 
 from resnet_any import create_model
 from resnet_any.train import TrainConfig, Trainer
-from resnet_any.train.optim import Schedule, build_optimizer, param_groups
+from resnet_any.train.run.optim import Schedule, build_optimizer, param_groups
 
 SPE = 5  # steps per epoch
 

@@ -19,9 +19,10 @@ from resnet_any.data import load_dataset
 from resnet_any.errors import UserError
 from resnet_any.train import TrainConfig, Trainer, train
 from resnet_any.train.plan import make_plan
-from resnet_any.train.regularize import inverse_frequency_weights, make_mix
+from resnet_any.train.plan.derive import inverse_frequency_weights
+from resnet_any.train.run.regularize import make_mix
 from resnet_any.train.state import epoch_generators
-from resnet_any.train.tasks import predict_split
+from resnet_any.train.run.tasks import predict_split
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -218,7 +219,7 @@ def test_series_mixup_is_elementwise_mixup_of_the_batch() -> None:
     """v2.MixUp takes 4-D batches only; a (N, C, L) series batch mixes as it would: lam x + (1 - lam) x_prev."""
     splits = load_dataset("series", "gunpoint", seed=0)
     x, y = splits.train.x[:16], splits.train.y[:16]
-    mix = make_mix(0.4, 0.0, 2, "series", "classify")
+    mix = make_mix(0.4, 0.0, 2)
     torch.manual_seed(0)
     mixed, soft = mix(x, y)
     i = int(torch.nonzero(y != y.roll(1)).view(-1)[0])  # a sample paired with one of the other class
@@ -233,7 +234,7 @@ def test_series_mixup_is_elementwise_mixup_of_the_batch() -> None:
 
 def test_mixing_refuses_what_it_cannot_mix(mutag: Path, tmp_path: Path) -> None:
     with pytest.raises(UserError, match="--cutmix pastes image rectangles; series data takes --mixup only"):
-        make_mix(0.0, 1.0, 2, "series", "classify")
+        Trainer(TrainConfig(out=str(tmp_path / "series"), domain="series", width=4, device="cpu", cutmix=1.0))
     with pytest.raises(UserError, match="graph classification cannot be mixed"):
         Trainer(TrainConfig(out=str(tmp_path / "run"), domain="graph", dataset="MUTAG", data_dir=str(mutag),
                             width=8, device="cpu", mixup=0.2))

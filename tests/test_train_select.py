@@ -41,7 +41,7 @@ def test_series_trains_on_every_official_train_series_and_keeps_the_lowest_train
             lr /= 2
         expected.append(lr)
     assert [r["lr"] for r in epochs] == pytest.approx(expected)
-    from resnet_any.train.sinks import format_epoch
+    from resnet_any.train.run.sinks import format_epoch
 
     assert format_epoch(epochs[0], 5).startswith("epoch 1/5  train_loss ") and "val_" not in format_epoch(epochs[0], 5)
     rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]

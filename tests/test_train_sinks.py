@@ -5,7 +5,7 @@ import io
 import json
 from pathlib import Path
 
-from resnet_any.train.sinks import Console, MetricsFile, file_sinks
+from resnet_any.train.run.sinks import Console, MetricsFile, file_sinks
 
 START = {"type": "start", "config": {"epochs": 3, "model": "resnet18", "dataset": "digits", "domain": "image"},
          "parameters": 1234, "samples": {"train": 10, "val": 5, "test": 5}, "num_classes": 10, "device": "cpu",

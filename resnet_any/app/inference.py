@@ -14,7 +14,7 @@ from PIL import Image, UnidentifiedImageError
 from resnet_any.app.limits import upload_size
 from resnet_any.app.messages import PublicError
 from resnet_any.errors import UserError
-from resnet_any.train.regularize import confidence_cap
+from resnet_any.train.plan.notes import confidence_cap
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 SHIPPED_FILE = ASSETS / "mnist_resnet.pt"

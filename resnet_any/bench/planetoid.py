@@ -58,7 +58,7 @@ class Recipe:
 
 
 # "gcnii" is GCNII's published recipe (Chen et al. 2020): Cora's is the trainer's recipe for Cora
-# (resnet_any/train/recipes.py), so on Cora the benchmark measures what `train --domain graph` runs at each
+# (resnet_any/train/plan/recipes.py), so on Cora the benchmark measures what `train --domain graph` runs at each
 # depth; CiteSeer and PubMed take the paper's published changes to it (their scripts), as the trainer's
 # default for those graphs is the 2-convolution GCN ResNet. "res+" swaps in DeepGCN's pre-activation
 # residual over GCN convolutions, for comparison with ResGCN.
@@ -72,7 +72,7 @@ RECIPES = ("gcnii", "res+")
 
 def recipe_for(name: str, dataset: str) -> Recipe:
     """The named recipe for a Planetoid dataset, as training options."""
-    from resnet_any.train.recipes import recipe_for as trainer_recipe
+    from resnet_any.train.plan.recipes import recipe_for as trainer_recipe
 
     base = trainer_recipe("graph", "node", "cora")
     keep = ("model_kwargs", "optimizer", "lr", "weight_decay", "weight_decay_by_prefix", "schedule")

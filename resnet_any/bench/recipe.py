@@ -18,7 +18,7 @@ from torch import nn
 
 from resnet_any.bench.speed import Settings, ab_rounds, machine, make_step, pair_rows
 from resnet_any.bench.table import make_row
-from resnet_any.train import hardware
+from resnet_any.train.plan import hardware
 
 # (case, domain, model, model kwargs, input shape without the batch, batch); --quick shrinks the images
 GRID_CASES = {

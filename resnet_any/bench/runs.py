@@ -31,7 +31,7 @@ def train_once(config: dict[str, Any], *, patience: int | None = None, target: f
     `target`: also time the first epoch whose validation accuracy reaches it.
     """
     from resnet_any.train import TrainConfig, Trainer
-    from resnet_any.train.callbacks import EarlyStopping
+    from resnet_any.train.run.callbacks import EarlyStopping
 
     with tempfile.TemporaryDirectory(prefix="resnet_any_bench_") as tmp:
         # progress printing is the bench's job: the trainer stays quiet and writes only to tmp

@@ -11,7 +11,7 @@ import yaml
 
 from resnet_any.errors import UserError, read_text_file
 from resnet_any.train.options import BY_NAME, TrainConfig, check_value, validate
-from resnet_any.train.recipes import check_domain
+from resnet_any.train.plan.recipes import check_domain
 
 if TYPE_CHECKING:
     import optuna

@@ -34,8 +34,8 @@ def run_trial(study: "optuna.Study", trial: "optuna.Trial", sweep: Sweep) -> Non
     from optuna.storages import RetryHeartbeatStaleTrialCallback
     from optuna.trial import TrialState
 
-    from resnet_any.train.callbacks import Pruning
-    from resnet_any.train.trainer import train
+    from resnet_any.train.run.callbacks import Pruning
+    from resnet_any.train.run.trainer import train
 
     run = Path(trial.user_attrs.get("run") or sweep.out / f"trial-{trial.number:04d}")
     trial.set_user_attr("run", str(run))

@@ -11,7 +11,7 @@ __all__ = ["TrainConfig", "Trainer", "load_checkpoint", "train"]
 def __getattr__(name: str) -> Any:
     # torch loads only when the trainer is used, so the CLI rejects bad flags without importing it
     if name in ("Trainer", "train"):
-        from resnet_any.train import trainer
+        from resnet_any.train.run import trainer
 
         return getattr(trainer, name)
     if name == "load_checkpoint":

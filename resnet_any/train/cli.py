@@ -8,10 +8,9 @@ import sys
 import threading
 from typing import Iterator, Sequence
 
-from resnet_any.errors import Parser, run_cli
-from resnet_any.train.config import check_out, load_config_file
-from resnet_any.train.options import BY_NAME, TrainConfig, add_arguments, validate
-from resnet_any.train.recipes import check_domain
+from resnet_any.errors import NotThisRank, Parser, run_cli
+from resnet_any.train.config import load_config_file
+from resnet_any.train.options import BY_NAME, TrainConfig, add_arguments
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -62,20 +61,15 @@ def stop_on_signals(stop: threading.Event) -> Iterator[list[int]]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Train from command-line flags; returns the exit code."""
     cfg = config_from_args(argv)
-    # checks that need no torch come first: a typo fails in a fraction of a second
-    validate(cfg)
-    check_out(cfg)
-    if not cfg.resume and not cfg.dataset:  # a path's domain is read from its files by the plan
-        check_domain(cfg.domain)
-    from resnet_any.train.distributed import NotThisRank
     from resnet_any.train.plan import make_plan
-    from resnet_any.train.sinks import Console
-    from resnet_any.train.trainer import Trainer, is_main_process
 
     try:
-        plan = make_plan(cfg)  # options + data -> one resolved run; every check happens here
+        plan = make_plan(cfg)  # options + data -> one resolved run; every check happens here, the cheap ones first
     except NotThisRank:
         return 0  # rank 0 trains this one-process task alone and said so
+    from resnet_any.train.run.sinks import Console
+    from resnet_any.train.run.trainer import Trainer, is_main_process
+
     # under torchrun only rank 0 prints progress (and writes files, see Trainer)
     trainer = Trainer(plan, sinks=[Console(quiet=bool(plan.config.quiet))] if is_main_process() else [])
     stop = threading.Event()

@@ -11,10 +11,6 @@ from torch import nn
 from resnet_any.errors import UserError
 
 
-class NotThisRank(Exception):
-    """Raised on ranks > 0 for work that runs in one process (full-batch node classification): exit cleanly."""
-
-
 @dataclass(frozen=True)
 class DistInfo:
     """Where this process sits in the job: rank among world_size, and its local GPU index."""
@@ -60,9 +56,6 @@ def wrap(model: nn.Module, info: DistInfo, device: torch.device, sync_bn: bool =
     if not info.enabled:
         return model
     if sync_bn:
-        # torch's SyncBatchNorm only reduces statistics of CUDA/XPU tensors; on CPUs it raises mid-step
-        if device.type == "cpu":
-            raise UserError("--sync-bn needs GPUs (torch's SyncBatchNorm does not run on CPU); drop it for gloo/CPU runs")
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
     ids = [device.index] if device.type == "cuda" else None
     return nn.parallel.DistributedDataParallel(model, device_ids=ids)

@@ -8,9 +8,9 @@ from typing import Any, Sequence
 from torch import nn
 
 from resnet_any.errors import UserError
-from resnet_any.train.callbacks import Callback
+from resnet_any.train.run.callbacks import Callback
 from resnet_any.train.options import TrainConfig
-from resnet_any.train.sinks import Sink
+from resnet_any.train.run.sinks import Sink
 
 
 def fit(model: nn.Module | str | None, train: Any, val: Any = None, test: Any = None, *,
@@ -28,10 +28,10 @@ def fit(model: nn.Module | str | None, train: Any, val: Any = None, test: Any = 
     Everything the CLI guarantees holds: checkpoints in `out`, resume (pass the same model again),
     kill-safety, AMP, DDP under torchrun, the sinks and cooperative `stop`.
     """
-    from resnet_any.train.distributed import NotThisRank
+    from resnet_any.errors import NotThisRank
     from resnet_any.train.plan import make_plan
-    from resnet_any.train.sinks import Console
-    from resnet_any.train.trainer import Trainer, is_main_process
+    from resnet_any.train.run.sinks import Console
+    from resnet_any.train.run.trainer import Trainer, is_main_process
 
     given = dict(options)
     if out is not None:
@@ -50,7 +50,7 @@ def fit(model: nn.Module | str | None, train: Any, val: Any = None, test: Any = 
         data = (train, val, test)  # made into DataSplits by the plan, once a resumed run's options are known
     config = TrainConfig.from_dict(given, source="fit")
     try:
-        plan = make_plan(config, model=model, data=data)
+        plan = make_plan(config, model=model, data=data, callbacks=callbacks)
     except NotThisRank:
         # under torchrun, full-batch node classification trains on rank 0 alone (it said so); the others
         # have nothing to return

@@ -4,15 +4,19 @@ from __future__ import annotations
 import json
 import random
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from torch import nn
 from torch.optim.swa_utils import AveragedModel
 
+from resnet_any.data.base import DataSplits
 from resnet_any.errors import UserError
 from resnet_any.files import FORMAT, VERSION
+
+if TYPE_CHECKING:
+    from resnet_any.train.plan.types import Plan
 
 
 def plain(obj: Any) -> Any:
@@ -77,20 +81,18 @@ class Progress:
     skipped_steps: int = 0
 
 
-def checkpoint_state(plan: Any, optimizer: torch.optim.Optimizer, schedule: Any, scaler: Any,
+def checkpoint_state(plan: Plan, optimizer: torch.optim.Optimizer, schedule: Any, scaler: Any,
                      progress: Progress, elapsed: float, ema: AveragedModel | None = None) -> dict[str, Any]:
     """Everything `last.pt`/`best.pt` hold: weights, optimizer, schedule, RNG, progress and how to rebuild the model.
 
     With --ema, "model" holds the averaged weights (what was evaluated and what evaluate, predict, export and
     --init load), "train_model" the raw ones and "ema_updates" the average's step count, for --resume.
     """
-    from resnet_any.train.plan import split_sizes
-
     spec = plan.model_spec
     state = {"format": FORMAT, "version": VERSION, "model_name": spec.name, "model_class": spec.cls,
              "model_kwargs": plain(spec.kwargs), "model": plan.model.state_dict(),
              "optimizer": optimizer.state_dict(), "scheduler": schedule.state_dict(),
-             "scaler": scaler.state_dict() if scaler is not None else None,
+             "scaler": scaler.state_dict() if scaler is not None and scaler.is_enabled() else None,
              "epoch": progress.epoch, "best": dict(progress.best), "rng": rng_states(),
              "config": plain(plan.config.to_dict()),
              "class_names": [str(c) for c in plan.splits.class_names], "num_classes": plan.splits.num_classes,
@@ -115,10 +117,19 @@ def restore(ckpt: dict[str, Any], model: nn.Module, optimizer: torch.optim.Optim
     except (RuntimeError, ValueError, KeyError) as e:
         raise UserError(f"--resume: last.pt does not fit this run: {' '.join(str(e).split())[:200]}") from None
     schedule.load_state_dict(ckpt["scheduler"])
-    if scaler is not None and ckpt.get("scaler"):
+    if scaler is not None and scaler.is_enabled() and ckpt.get("scaler"):
         scaler.load_state_dict(ckpt["scaler"])
     epoch = int(ckpt["epoch"])
     progress = Progress(epoch=epoch, best=dict(ckpt["best"]), history=[dict(r) for r in ckpt["history"]][:epoch],
                         elapsed=float(ckpt.get("elapsed", 0.0)), skipped_steps=int(ckpt.get("skipped_steps", 0)))
     set_rng_states(ckpt["rng"])
     return progress
+
+
+def split_sizes(splits: DataSplits) -> dict[str, int]:
+    """Samples (nodes for one graph) per split: what a checkpoint records to recognise its data."""
+    if splits.task == "node":
+        g = splits.graph
+        return {k: int(g[f"{k}_mask"].sum()) if getattr(g, f"{k}_mask", None) is not None else 0
+                for k in ("train", "val", "test")}
+    return {k: len(getattr(splits, k)) if getattr(splits, k) is not None else 0 for k in ("train", "val", "test")}

@@ -12,13 +12,7 @@ from __future__ import annotations
 
 import math
 from statistics import NormalDist
-from typing import TYPE_CHECKING, Any
-
-from resnet_any.train.callbacks import Callback
-
-if TYPE_CHECKING:
-    from resnet_any.train.records import EndRecord, EpochRecord, StartRecord
-    from resnet_any.train.trainer import Trainer
+from typing import Any
 
 # epochs before judging the curves (divergence, a training loss that never falls): the first ones of a
 # warm-up schedule may legitimately look like noise. Where a run *ends* is judged whatever its length.
@@ -56,24 +50,25 @@ def chance_level(counts: list[int], looks: int = 1) -> float:
     return _errors_above(max(counts) / n, n, looks) if n else 1.0
 
 
-class Health(Callback):
-    """Watches the epochs for a run that learns nothing; the trainer adds one to every run."""
+class Health:
+    """Watches the epochs for a run that learns nothing; the trainer keeps one for every run and asks its verdict.
 
-    def __init__(self) -> None:
+    Not a callback: it never changes the run, and the loop reads its verdict into the summary itself.
+    """
+
+    def __init__(self, num_classes: int = 2, val_counts: list[int] | None = None,
+                 epoch_budget: int | None = None) -> None:
         self.warnings: list[str] = []
         self.history: list[dict[str, Any]] = []
-        self.num_classes = 2
-        self.val_counts: list[int] = []
-        self.epoch_budget: int | None = None
+        self.num_classes = num_classes
+        self.val_counts = list(val_counts or [])
+        self.epoch_budget = epoch_budget
 
-    def on_start(self, trainer: "Trainer", record: "StartRecord") -> None:
-        """Learn the class count and the validation split's class balance (a resumed run replays its history)."""
-        self.num_classes = record["num_classes"]
-        self.val_counts = trainer.class_counts("val")
-        self.epoch_budget = getattr(trainer.plan, "epoch_budget", None)
-        self.history = [dict(r) for r in record["history"]]
+    def replay(self, history: list[dict[str, Any]]) -> None:
+        """Start from a resumed run's finished epochs (a fresh run: none)."""
+        self.history = [dict(r) for r in history]
 
-    def on_epoch_end(self, trainer: "Trainer", record: "EpochRecord") -> None:
+    def observe(self, record: dict[str, Any]) -> None:
         """Keep the epoch's metrics; judging waits for the end, when the whole curve is known."""
         self.history.append(dict(record))
 
@@ -122,6 +117,3 @@ class Health(Callback):
             out.append(f"training loss never fell below its first epoch's ({train[0]:.3g}): lower the learning "
                        "rate, or check that inputs and labels belong together")
         return out
-
-    def on_end(self, trainer: "Trainer", record: "EndRecord") -> None:
-        """Nothing: the trainer asks for the verdict before it writes the summary."""

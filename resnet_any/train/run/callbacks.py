@@ -7,16 +7,24 @@ groups. Lightning's callbacks are the model; ours are few and typed.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from torch import nn
 
-from resnet_any.train.selection import improves
+from resnet_any.train.run.selection import improves
 
 if TYPE_CHECKING:
     from resnet_any.train.options import RunConfig
-    from resnet_any.train.records import EndRecord, EpochRecord, StartRecord
-    from resnet_any.train.trainer import Trainer
+    from resnet_any.train.run.records import EndRecord, EpochRecord, StartRecord
+
+
+class Run(Protocol):
+    """What a callback may use of the run it watches (the Trainer): its options, and a request to stop."""
+
+    cfg: "RunConfig"
+
+    def request_stop(self, early: bool = True) -> None:
+        """End the run after the current epoch."""
 
 
 class Callback:
@@ -26,13 +34,13 @@ class Callback:
         """Parameter groups for the optimizer (each a dict with "params" and optional "weight_decay"), or None."""
         return None
 
-    def on_start(self, trainer: "Trainer", record: "StartRecord") -> None:
+    def on_start(self, trainer: Run, record: "StartRecord") -> None:
         """Called once before the first step."""
 
-    def on_epoch_end(self, trainer: "Trainer", record: "EpochRecord") -> None:
+    def on_epoch_end(self, trainer: Run, record: "EpochRecord") -> None:
         """Called after each finished epoch (its metrics are in `record`, its checkpoint is queued)."""
 
-    def on_end(self, trainer: "Trainer", record: "EndRecord") -> None:
+    def on_end(self, trainer: Run, record: "EndRecord") -> None:
         """Called once with the summary."""
 
 
@@ -54,7 +62,7 @@ class EarlyStopping(Callback):
         self.bests: dict[str, dict[str, Any]] = {}
         self.since = 0
 
-    def on_start(self, trainer: "Trainer", record: "StartRecord") -> None:
+    def on_start(self, trainer: Run, record: "StartRecord") -> None:
         """Replay the finished epochs of a resumed run, so it stops where an uninterrupted one would."""
         self._reset()
         if self.select is None:  # the run's own rule (a resumed run keeps its saved one)
@@ -62,7 +70,7 @@ class EarlyStopping(Callback):
         for row in record["history"]:
             self._count(row)
 
-    def on_epoch_end(self, trainer: "Trainer", record: "EpochRecord") -> None:
+    def on_epoch_end(self, trainer: Run, record: "EpochRecord") -> None:
         """Count epochs without a gain; ask the run to stop after `patience` of them."""
         self._count(record)
         if self.since >= self.patience and self.stopped_epoch is None:
@@ -97,7 +105,7 @@ class Pruning(Callback):
         if value is not None and math.isfinite(value):
             self.trial.report(value, step=row["epoch"])
 
-    def on_start(self, trainer: "Trainer", record: "StartRecord") -> None:
+    def on_start(self, trainer: Run, record: "StartRecord") -> None:
         """A resumed run reports its finished epochs again, and stops at once if they already condemn it."""
         for row in record["history"]:
             self._report(row)
@@ -105,7 +113,7 @@ class Pruning(Callback):
             self.stopped_epoch = record["history"][-1]["epoch"]
             trainer.request_stop()
 
-    def on_epoch_end(self, trainer: "Trainer", record: "EpochRecord") -> None:
+    def on_epoch_end(self, trainer: Run, record: "EpochRecord") -> None:
         """Report the epoch; ask the run to stop if the pruner judges the trial hopeless (not after its last epoch)."""
         self._report(record)
         if record["epoch"] < trainer.cfg.epochs and self.trial.should_prune():

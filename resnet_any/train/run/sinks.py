@@ -12,7 +12,7 @@ from typing import Any, TextIO
 
 from resnet_any.files import atomic_write, atomic_write_json
 from resnet_any.errors import UserError
-from resnet_any.train.metrics import EXTRA_METRICS
+from resnet_any.train.run.metrics import EXTRA_METRICS
 
 
 class Sink:

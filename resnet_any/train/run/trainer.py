@@ -18,19 +18,20 @@ from torch import nn
 
 from resnet_any.errors import UserError
 from resnet_any.train import distributed
-from resnet_any.train.callbacks import Callback, EarlyStopping
-from resnet_any.train.health import Health
-from resnet_any.train.metrics import EXTRA_METRICS, classification_metrics, no_metrics
-from resnet_any.files import atomic_write, read_checkpoint, remove_stale_temps
-from resnet_any.train.optim import Schedule, build_optimizer
+from resnet_any.train.run.callbacks import Callback, EarlyStopping
+from resnet_any.train.run.health import Health
+from resnet_any.train.run.metrics import EXTRA_METRICS, classification_metrics, no_metrics
+from resnet_any.files import read_checkpoint, remove_stale_temps
+from resnet_any.train.run.checkpoints import CheckpointWriter
+from resnet_any.train.run.optim import Schedule, build_optimizer
 from resnet_any.train.options import TrainConfig
-from resnet_any.train.plan import SPLIT_SEED, Plan, check_model_domain, default_out, make_plan, pick_device  # noqa: F401
-from resnet_any.train.records import EndRecord, EpochRecord, StartRecord
-from resnet_any.train.regularize import balanced_order, inverse_frequency_weights, make_ema, make_mix, smoothing_note
-from resnet_any.train.selection import improves, monitored
-from resnet_any.train.sinks import Sink, epoch_row, file_sinks
+from resnet_any.train.plan import Plan, make_plan
+from resnet_any.train.run.records import EndRecord, EpochRecord, StartRecord
+from resnet_any.train.run.regularize import balanced_order, make_ema, make_mix
+from resnet_any.train.run.selection import improves, monitored
+from resnet_any.train.run.sinks import Sink, epoch_row, file_sinks
 from resnet_any.train.state import Progress, checkpoint_state, epoch_generators, restore
-from resnet_any.train.tasks import make_task, predict_split, shuffled
+from resnet_any.train.run.tasks import make_task, predict_split, shuffled
 
 STEP_INTERVAL_S = 0.1
 
@@ -56,41 +57,34 @@ class Trainer:
     def __init__(self, plan: Plan | TrainConfig, sinks: list[Sink] | None = None,
                  callbacks: Sequence[Callback] = ()) -> None:
         if not isinstance(plan, Plan):
-            plan = make_plan(plan)
+            plan = make_plan(plan, callbacks=callbacks)
         self.plan = plan
         self.cfg = plan.config
         self.splits, self.model, self.device, self.dist, self.out = plan.splits, plan.model, plan.device, plan.dist, plan.out
         self.selects_on_val = plan.selects_on_val
-        self.health = Health()  # every run watches for learning nothing (health.py)
-        self.callbacks = [*callbacks, self.health]
+        # every run watches for learning nothing (health.py); it judges the curves the loop hands it
+        self.health = Health(self.splits.num_classes, self.class_counts("val"), plan.epoch_budget)
+        self.callbacks = list(callbacks)
         if self.cfg.early_stop:
             self.callbacks.append(EarlyStopping(self.cfg.early_stop, self.cfg.select, self.cfg.min_delta))
         self.notes = list(plan.notes)  # said once at the start, kept in summary.json
         self.task = make_task(self.splits, self.device, plan.batch_size, self.cfg.workers,
                               channels_last=plan.channels_last, order=self.sample_order)
-        for split in ("train", "val") if self.selects_on_val else ("train",):
-            if self.task.size(split) == 0:
-                raise UserError(f"dataset {self.splits.name!r} has an empty {split} split")
-        # data without a test split (fit without test=, a split column with no test rows) trains all the same
-        self.has_test = self.task.has("test") and self.task.size("test") > 0
-        if not self.has_test:
-            self.notes.append("no test split: the summary has no test metrics (pass test data to score one)")
+        self.has_test = plan.has_test
         self._regularizers()
         self.steps_per_epoch = self.task.steps_per_epoch()
-        groups = next((g for g in (c.param_groups(self.model, self.cfg) for c in self.callbacks) if g is not None), None)
-        self.optimizer = build_optimizer(self.model, self.cfg, groups)
-        if groups is not None:
-            self.notes.append("the optimizer's parameter groups come from a callback: weight_decay and "
-                              "weight_decay_by_prefix apply only where its groups say so")
+        self.optimizer = build_optimizer(self.model, self.cfg, plan.param_groups)
         self.schedule = Schedule(self.optimizer, self.cfg, self.steps_per_epoch)
-        self.scaler = torch.amp.GradScaler("cuda") if self.cfg.amp == "fp16" else None
-        self.criterion = nn.CrossEntropyLoss(weight=self.class_weights, label_smoothing=self.cfg.label_smoothing)
+        # one precision path: the scaler is a no-op unless fp16 (as nanoGPT's GradScaler(enabled=...))
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.cfg.amp == "fp16")
+        weights = torch.tensor(plan.class_weights, device=self.device) if plan.class_weights is not None else None
+        self.criterion = nn.CrossEntropyLoss(weight=weights, label_smoothing=self.cfg.label_smoothing)
         self.amp_dtype = plan.amp_dtype
         self.init_report = plan.init_report
         self.progress = Progress()
-        if plan.resume is not None:
-            self.progress = restore(plan.resume, self.model, self.optimizer, self.schedule, self.scaler, self.ema)
-            plan.resume = None  # the tensors now live in the model/optimizer; free the copy
+        if plan.resume_from is not None:
+            self.progress = restore(read_checkpoint(plan.resume_from), self.model, self.optimizer, self.schedule,
+                                    self.scaler, self.ema)
             if self.dist.enabled:  # every rank has read last.pt before rank 0 may overwrite it
                 distributed.barrier()
         self.start_epoch = self.progress.epoch
@@ -98,8 +92,10 @@ class Trainer:
         wrapped = distributed.wrap(self.model, self.dist, self.device, bool(self.cfg.sync_bn))
         self.forward_model = torch.compile(wrapped) if self.cfg.compile else wrapped
         self.sinks: list[Sink] = (file_sinks(self.out) if is_main_process() else []) + list(sinks or [])
+        self.checkpoints = CheckpointWriter(self.out, self.sinks, self.checkpoint_interval_s)
         self._stop = threading.Event()
         self._early_stop = False
+        self._owns_group = plan.owns_group
 
     # ---- what callers may call -------------------------------------------------------------------
 
@@ -136,37 +132,12 @@ class Trainer:
         return distributed.shard(order, self.dist, self.task.batch_size)
 
     def _regularizers(self) -> None:
-        """Build what --ema, --class-weights, --sampler and --mixup/--cutmix turn on; each says so in the notes."""
-        cfg, kind = self.cfg, self.task.kind
-        note = smoothing_note(cfg.label_smoothing, self.splits.num_classes)
-        if note:
-            self.notes.append(note)
+        """Build what --ema, --sampler and --mixup/--cutmix turn on (the plan checked them and said so)."""
+        cfg = self.cfg
         # the bare model's average, made before a resume loads it and before DDP wraps the model
         self.ema = make_ema(self.model, cfg.ema) if cfg.ema is not None else None
-        if self.ema is not None:
-            self.notes.append(f"EMA of the weights (decay {cfg.ema:g}): validation, the kept epoch and best.pt use "
-                              "the averaged weights (last.pt keeps the raw ones too, for --resume)")
-        self.class_weights = None
-        if cfg.class_weights == "auto":
-            weights = inverse_frequency_weights(self.class_counts("train"))
-            self.class_weights = weights.to(self.device)
-            shown = ", ".join(f"{name} {w:.3g}" for name, w in zip(self.splits.class_names[:20], weights.tolist()))
-            more = ", ..." if len(weights) > 20 else ""
-            self.notes.append(f"class-weighted loss, N / (K n_k) of the training split (absent classes 0): "
-                              f"{shown}{more}")
-        self._train_labels = None
-        if cfg.sampler == "balanced":
-            if kind == "node":
-                raise UserError("--sampler balanced draws the samples of mini-batches; node classification trains "
-                                "on the whole graph at once: use --class-weights auto instead")
-            self._train_labels = self.labels("train")
-            self.notes.append("balanced sampler: each epoch draws as many training samples as there are, with "
-                              "replacement, every class equally likely")
-        self.task.mix = make_mix(cfg.mixup, cfg.cutmix, self.splits.num_classes, cfg.domain, kind)
-        if self.task.mix is not None:
-            how = " or ".join(f"{name} (alpha {a:g})" for name, a in (("mixup", cfg.mixup), ("CutMix", cfg.cutmix)) if a)
-            self.notes.append(f"training batches mixed by {how}: the loss takes soft targets, train_acc counts the "
-                              "original labels")
+        self._train_labels = self.labels("train") if cfg.sampler == "balanced" else None
+        self.task.mix = make_mix(cfg.mixup, cfg.cutmix, self.splits.num_classes)
 
     # ---- the loop ----------------------------------------------------------------------------
 
@@ -202,11 +173,9 @@ class Trainer:
                 raise UserError(f"cannot create --out {str(self.out)!r}: {e.strerror or e}") from None
             remove_stale_temps(self.out)
         stopped = False
-        self._pending: dict[str, bytes] = {}
-        # the first finished epoch is checkpointed at once: until last.pt exists a kill leaves nothing to resume
-        self._last_write = -math.inf
         try:
             start = self._emit(self._start_record())
+            self.health.replay(start["history"])
             for c in self.callbacks:
                 c.on_start(self, start)
             yield start
@@ -220,13 +189,14 @@ class Trainer:
                 self._emit(rec)  # metrics.jsonl first: a kill before last.pt just redoes this epoch on resume
                 self.progress.history.append(epoch_row(rec))
                 self._save(epoch, rec, t_run)
+                self.health.observe(rec)
                 for c in self.callbacks:
                     c.on_epoch_end(self, rec)
                 yield rec
                 if self._stop_everywhere(stop) and epoch < cfg.epochs:
                     stopped = True
                     break
-            self._flush_checkpoints()
+            self.checkpoints.flush()
             if self.dist.enabled:  # the other ranks wait for rank 0's best.pt before their test pass reads it
                 distributed.barrier()
             end = self._emit(self._finish(stopped, t_run))
@@ -234,13 +204,13 @@ class Trainer:
                 c.on_end(self, end)
             yield end
         finally:
-            if self.plan.owns_group:
-                self.plan.owns_group = False
+            if self._owns_group:
+                self._owns_group = False
                 distributed.teardown()
-            if self._pending:
+            if self.checkpoints.pending:
                 # the consumer closed the generator or an error escaped: finished epochs are still kept
                 with contextlib.suppress(Exception):
-                    self._flush_checkpoints()
+                    self.checkpoints.flush()
             for sink in self.sinks:
                 sink.close()
 
@@ -290,18 +260,12 @@ class Trainer:
                 opt.zero_grad(set_to_none=True)
                 continue
             opt.zero_grad(set_to_none=True)
-            if self.scaler is not None:
-                self.scaler.scale(loss).backward()
-                if cfg.clip_grad:
-                    self.scaler.unscale_(opt)
-                    torch.nn.utils.clip_grad_norm_(params, cfg.clip_grad)
-                self.scaler.step(opt)
-                self.scaler.update()
-            else:
-                loss.backward()
-                if cfg.clip_grad:
-                    torch.nn.utils.clip_grad_norm_(params, cfg.clip_grad)
-                opt.step()
+            self.scaler.scale(loss).backward()  # scale, unscale_ and step pass through unless fp16
+            if cfg.clip_grad:
+                self.scaler.unscale_(opt)
+                torch.nn.utils.clip_grad_norm_(params, cfg.clip_grad)
+            self.scaler.step(opt)
+            self.scaler.update()
             self.schedule.step_batch()
             if self.ema is not None:
                 self.ema.update_parameters(self.model)
@@ -382,25 +346,7 @@ class Trainer:
         state = checkpoint_state(self.plan, self.optimizer, self.schedule, self.scaler, self.progress,
                                  self.progress.elapsed + time.monotonic() - t_run, self.ema)
         torch.save(state, buf)
-        data = buf.getvalue()
-        if improved:
-            self._pending["best.pt"] = data
-        self._pending["last.pt"] = data
-        if time.monotonic() - self._last_write >= self.checkpoint_interval_s:
-            self._flush_checkpoints()
-
-    def _flush_checkpoints(self) -> None:
-        """Write the newest finished epoch's checkpoints, after making the sinks' rows for it durable."""
-        if not self._pending:
-            return
-        for sink in self.sinks:
-            sink.flush()
-        # best.pt before last.pt: on disk, best.pt is never older than the best epoch last.pt records
-        for name in ("best.pt", "last.pt"):
-            if name in self._pending:
-                data = self._pending.pop(name)
-                atomic_write(self.out / name, lambda f: f.write(data))
-        self._last_write = time.monotonic()
+        self.checkpoints.queue(buf.getvalue(), best=improved)
 
     def _finish(self, stopped: bool, t_run: float) -> EndRecord:
         test = no_metrics()

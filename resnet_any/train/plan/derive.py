@@ -15,7 +15,11 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+import torch
+from torch import Tensor
+
 from resnet_any.data.base import DataSplits
+from resnet_any.train.plan.recipes import published
 
 
 @dataclass(frozen=True)
@@ -188,3 +192,41 @@ def rules_markdown() -> str:
     for r in RULES:
         lines.append(f"| `{r.option}` | {', '.join(r.domains)} | {r.quantity} | {r.text} | {r.why} |")
     return "\n".join(lines)
+
+
+def inverse_frequency_weights(counts: list[int]) -> Tensor:
+    """Loss weight per class, N / (K * n_k) over the K classes present (scikit-learn's "balanced"); 0 for absent ones.
+
+    A class with no training sample never is a target, so its weight changes nothing but label smoothing's
+    share; 0 keeps it from counting, and the present classes' weights stay scikit-learn's.
+    """
+    n = torch.tensor(counts, dtype=torch.float64)
+    present = n > 0
+    weights = torch.zeros_like(n)
+    weights[present] = n.sum() / (int(present.sum()) * n[present])
+    return weights.float()
+
+
+def for_run(cfg: Any, domain: str, splits: DataSplits, recorded: str | None,
+            world_size: int) -> tuple[DataSplits, dict[str, Any], Profile, int | None]:
+    """(splits, derived values, profile, epoch budget): the rules on this data, around the user's and a published recipe's values.
+
+    The epoch budget is the epochs the rules (or a published recipe) would run without the user's --epochs.
+    A derived select train_loss moves the validation samples into training (as --select train_loss does) and
+    the rules run again on the larger split; under torchrun a derived batch rounds up to divide by the processes.
+    """
+    given = published(domain, splits.task, None if recorded else splits.name)
+    fixed = {**given, **cfg.explicit()}
+    data_profile = profile(splits)
+    derived = derive(data_profile, fixed)
+    if derived.get("select") == "train_loss":
+        splits = splits.without_validation()
+        data_profile = profile(splits)
+        derived = {"select": "train_loss", **derive(data_profile, {**fixed, "select": "train_loss"})}
+    if "batch_size" in derived and world_size > 1:
+        derived["batch_size"] = -(-derived["batch_size"] // world_size) * world_size
+    budget = None
+    if "epochs" in cfg.explicit():  # what the run would be without the user's --epochs: the rules' epochs
+        rest = {k: v for k, v in {**fixed, **derived}.items() if k != "epochs"}
+        budget = given.get("epochs") or derive(data_profile, rest).get("epochs")
+    return splits, derived, data_profile, budget

@@ -20,6 +20,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from resnet_any.data.base import DataSplits
+from resnet_any.errors import UserError
+from resnet_any.train.options import RunConfig
+
 # the domains whose registry models were measured faster in bf16 with unchanged accuracy (bench speed)
 BF16_DOMAINS = ("image", "series")
 
@@ -89,3 +93,56 @@ def one_pixel_convs(model: nn.Module, sample_shape: tuple[int, ...]) -> list[str
         for h in hooks:
             h.remove()
     return found
+
+
+def pick_device(name: str) -> torch.device:
+    """Resolve auto|cpu|cuda[:N]|mps to a device that exists, or raise a UserError."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise UserError(f"--device {name} but no CUDA device is available; use --device cpu or auto")
+        dev = torch.device(name)
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise UserError(f"--device {name} but only {torch.cuda.device_count()} CUDA device(s) exist")
+        return dev
+    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise UserError("--device mps but MPS is not available; use --device cpu or auto")
+    return torch.device(name)
+
+
+def check_amp(amp: str | None, device: torch.device) -> None:
+    """Refuse an explicit --amp the device cannot run (before the data loads, so it fails at once)."""
+    if amp == "fp16" and device.type != "cuda":
+        raise UserError(f"--amp fp16 needs a CUDA device (this run is on {device.type}); use --amp bf16 or off")
+    if amp == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        raise UserError("--amp bf16 is not supported by this GPU; use --amp fp16")
+
+
+def precision(config: RunConfig, asked: str | None, device: torch.device, model: nn.Module, splits: DataSplits,
+              own_model: bool) -> tuple[RunConfig, str | None]:
+    """--amp and --channels-last resolved in one place: the device's native precision, then the 1-pixel-conv hazard.
+
+    Returns the config with amp and channels_last set, and the note the hazard gave (None without one).
+    Registry models only are probed: probing a user's model would run its forward once more, with whatever
+    side effects it has. Graphs are never probed: their samples are not plain tensors.
+    """
+    amp = auto_amp(config.domain, device, own_model) if config.amp == "auto" else config.amp
+    cl = auto_channels_last(config.domain) if config.channels_last is None else config.channels_last
+    config = config.replace(amp=amp, channels_last=cl)
+    if own_model or amp != "bf16" or device.type != "cpu" or splits.task != "classify" or not len(splits.train):
+        return config, None
+    item = splits.train[0]
+    sample = item[0] if isinstance(item, (tuple, list)) else None
+    convs = one_pixel_convs(model, tuple(sample.shape)) if isinstance(sample, torch.Tensor) else []
+    if not convs:
+        return config, None
+    where = f"{convs[0]}" + (f" and {len(convs) - 1} more" if len(convs) > 1 else "")
+    larger = "a larger --image-size" if config.domain == "image" else "longer or larger samples"
+    if asked in (None, "auto"):
+        return config.replace(amp="off"), (
+            f"fp32, not bf16: {where} sees a 1-pixel map at input size {tuple(sample.shape)}, where the CPU's "
+            f"bf16 weight gradients come out NaN at random; {larger} would train in bf16")
+    return config, (f"--amp bf16 kept as asked, but {where} sees a 1-pixel map at input size {tuple(sample.shape)}, "
+                    "where the CPU's bf16 weight gradients come out NaN at random: expect non-finite steps "
+                    "(--amp off avoids them)")

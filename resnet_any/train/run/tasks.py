@@ -192,13 +192,7 @@ class NodeTask(Task):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        g = self.splits.graph
-        if g is None:
-            raise UserError(f"dataset {self.splits.name!r} has no graph for node classification")
-        for split in ("train", "val"):
-            if getattr(g, f"{split}_mask", None) is None:
-                raise UserError(f"graph dataset {self.splits.name!r} has no {split}_mask")
-        self.graph = g.to(self.device)
+        self.graph = self.splits.graph.to(self.device)  # its masks were checked by the plan (inputs.check_run)
 
     def size(self, split: str) -> int:
         """Number of nodes in a split's mask."""

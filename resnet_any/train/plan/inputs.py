@@ -1,0 +1,130 @@
+"""The data a run trains on, and every check of the data against the options, made once before anything heavy."""
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any
+
+from resnet_any.data.base import DataSplits
+from resnet_any.errors import UserError
+from resnet_any.train.options import DEFAULTS, RunConfig, TrainConfig
+
+# Datasets are split with one fixed seed so runs with different --seed are scored on the same test set.
+SPLIT_SEED = 0
+
+
+def as_splits(cfg: TrainConfig, data: Any) -> DataSplits | None:
+    """What `fit` takes from Python (a tuple of its train, val and test arguments) as DataSplits; others as given.
+
+    Carved after a resumed run's options are known: its val_fraction decides the carving.
+    """
+    if not isinstance(data, tuple):
+        return data
+    from resnet_any.data.python import as_splits as carve
+
+    return carve(*data, seed=SPLIT_SEED, val_fraction=cfg.val_fraction or DEFAULTS["val_fraction"], domain=cfg.domain)
+
+
+def domain_of_files(cfg: TrainConfig) -> str | None:
+    """The domain of --dataset PATH read from its files (a folder of train/test tables is series, ...)."""
+    from resnet_any.data import infer_domain
+
+    return infer_domain(cfg.dataset) if cfg.dataset else None
+
+
+def recorded_dataset(cfg: TrainConfig, domain: str) -> str | None:
+    """A path to the user's own files as an absolute path (resume and evaluate may run elsewhere); None for names."""
+    from resnet_any.data import dataset_path
+
+    path = dataset_path(domain, cfg.dataset, cfg.data_dir)
+    return str(path.resolve()) if path is not None else None
+
+
+def _known_names(domains: Any) -> list[str]:
+    from resnet_any.data import list_datasets
+
+    names: list[str] = []
+    for domain in domains:
+        try:
+            names += list_datasets(domain)
+        except Exception:  # noqa: BLE001 - a domain that cannot list its names offers none to suggest
+            pass
+    return names
+
+
+def _near_paths(text: str) -> list[str]:
+    """Existing files and folders spelt nearly as `text` (beside where it points), for "did you mean"."""
+    path = Path(text).expanduser()
+    folder = path.parent if str(path.parent) else Path(".")
+    try:
+        entries = [e.name for e in folder.iterdir() if not e.name.startswith(".")]
+    except OSError:
+        return []
+    return [str(folder / n) if str(path.parent) not in ("", ".") else n
+            for n in difflib.get_close_matches(path.name, entries, n=3, cutoff=0.75)]
+
+
+def check_dataset_exists(cfg: TrainConfig, domain: str | None) -> None:
+    """A --dataset that is neither a file or folder nor a dataset name: say the path does not exist, with near names.
+
+    With a domain, only a name spelt nearly as an existing file or folder is judged here (other names may be
+    ones the domain's reader finds or downloads, and it says so itself).
+    """
+    text = cfg.dataset
+    if not text or cfg.data_dir is not None or Path(str(text)).expanduser().exists():
+        return
+    from resnet_any.data import DOMAINS
+
+    known = _known_names([domain] if domain else DOMAINS)
+    if str(text).lower() in {n.lower() for n in known}:
+        return
+    near = _near_paths(str(text))
+    if domain is not None and not near:
+        return
+    close = near or difflib.get_close_matches(str(text), known, n=3)
+    hint = f" (did you mean {', '.join(close)}?)" if close else ""
+    raise UserError(f"--dataset {str(text)!r} does not exist: no such file or folder, and no dataset is named "
+                    f"so{hint}")
+
+
+def load(cfg: TrainConfig, domain: str, image_size: int | None) -> DataSplits:
+    """The named or given dataset, images sized `image_size` (None: the reader's default)."""
+    from resnet_any.data import load_dataset
+
+    # only the file readers take these two (a table's label column, an edge list's direction)
+    readers = {k: v for k, v in (("label_column", cfg.label_column), ("directed", cfg.directed)) if v is not None}
+    return load_dataset(domain, cfg.dataset, cfg.data_dir, seed=SPLIT_SEED,
+                        val_fraction=cfg.val_fraction if cfg.val_fraction is not None else 0.2,
+                        image_size=image_size, cache_dir=cfg.cache_dir, **readers)
+
+
+def check_classes(splits: DataSplits) -> None:
+    """One class makes every prediction right and the loss zero: a run that learns nothing, silently."""
+    if splits.num_classes < 2:
+        raise UserError(f"dataset {splits.name!r} has only one class ({', '.join(map(str, splits.class_names))}); "
+                        "a classifier needs at least two")
+
+
+def check_run(config: RunConfig, splits: DataSplits) -> None:
+    """The options that the resolved data must allow: the splits a run needs, the sampler, batch mixing."""
+    from resnet_any.train.state import split_sizes
+
+    if splits.task == "node":
+        if splits.graph is None:
+            raise UserError(f"dataset {splits.name!r} has no graph for node classification")
+        for split in ("train", "val"):
+            if getattr(splits.graph, f"{split}_mask", None) is None:
+                raise UserError(f"graph dataset {splits.name!r} has no {split}_mask")
+    sizes = split_sizes(splits)
+    for split in ("train", "val") if config.select != "train_loss" else ("train",):
+        if sizes[split] == 0:
+            raise UserError(f"dataset {splits.name!r} has an empty {split} split")
+    if config.sampler == "balanced" and splits.task == "node":
+        raise UserError("--sampler balanced draws the samples of mini-batches; node classification trains "
+                        "on the whole graph at once: use --class-weights auto instead")
+    if config.mixup or config.cutmix:
+        if splits.task != "classify":
+            raise UserError(f"--mixup and --cutmix mix batches of images or series; {splits.task} classification "
+                            "cannot be mixed: drop them")
+        if config.cutmix and config.domain != "image":
+            raise UserError(f"--cutmix pastes image rectangles; {config.domain} data takes --mixup only")

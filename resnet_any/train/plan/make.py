@@ -1,0 +1,131 @@
+"""make_plan: options (CLI, config file, `fit`, the app) plus data -> one frozen Plan, one call per decision.
+
+Nothing is written to the run directory here (data readers may fill their cache), so a bad option never
+damages an existing run. Torch-free to import: the option checks run before anything heavy loads.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Sequence
+
+from resnet_any.errors import UserError
+from resnet_any.train.options import TrainConfig
+from resnet_any.train.plan.checks import check_options
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from resnet_any.train.plan.types import Plan
+
+
+def make_plan(options: TrainConfig, *, model: nn.Module | None = None, data: Any = None,
+              callbacks: Sequence[Any] = ()) -> Plan:
+    """Resolve options (+ optionally the user's own model and data) into a frozen Plan; every check happens here, once.
+
+    Args:
+        options: what the user set (unset options are None and resolved here).
+        model: the user's own nn.Module, or None for the registry model the recipe names.
+        data: a DataSplits, or what `fit` takes from Python (a tuple of its train, val and test arguments).
+        callbacks: the run's callbacks; the first that returns optimizer parameter groups decides them.
+    """
+    check_options(options, has_data=data is not None, has_model=model is not None)
+    import torch
+
+    from resnet_any.train import distributed
+    from resnet_any.train.options import validate
+    from resnet_any.train.plan import derive, distribute, hardware, inputs, notes, recipes, resume
+    from resnet_any.train.plan import model as models
+    from resnet_any.train.plan.types import Plan
+    from resnet_any.train.state import split_sizes
+
+    # the saved run's options, then the data's domain
+    cfg, ckpt = (resume.saved_options(options) if options.resume else (options, None))
+    data = inputs.as_splits(cfg, data)
+    found = None if cfg.domain is not None else data.domain if data is not None else inputs.domain_of_files(cfg)
+    inferred = found is not None
+    if inferred:
+        cfg = cfg.merged({"domain": found})
+    if model is not None and ckpt is not None:
+        saved = ckpt.get("model_class")
+        if saved and saved != models.class_path(model):
+            raise UserError(f"--resume: the run in {cfg.out} trained a {saved}, not a {models.class_path(model)}; "
+                            "pass the same model class again")
+    if model is None and data is not None and cfg.domain == "custom":
+        shape = tuple(data.meta.get("shape") or ())
+        raise UserError(f"samples shaped {shape} fit no registry model: reshape them to (1, {shape[-1] if shape else 'L'}) "
+                        "for a series or (C, H, W) for images, or pass your own nn.Module")
+    if data is None:
+        inputs.check_dataset_exists(cfg, cfg.domain)
+    domain = cfg.domain if model is not None else recipes.check_domain(cfg.domain)
+
+    # cheap checks before the (slow) data load, so a typo fails at once
+    device = hardware.pick_device(cfg.device or "auto")
+    hardware.check_amp(cfg.amp, device)
+    if model is None and cfg.model is not None:
+        models.check_model_domain(cfg.model, domain)
+    recorded = inputs.recorded_dataset(cfg, domain) if data is None else None
+    # before the data load: a model without weights fails at once, and the weights' crop sizes the images
+    pretrained = models.pretrained_model(cfg, domain, model, recorded) if cfg.pretrained else None
+
+    # the data
+    size = cfg.image_size if cfg.image_size is not None or pretrained is None else models.weights_image_size(pretrained)
+    splits = data if data is not None else inputs.load(cfg, domain, size)
+    if pretrained is not None:
+        splits = models.weights_preprocessing(splits, pretrained)
+    if cfg.select == "train_loss":  # nothing is held out: the epoch is chosen on training loss instead
+        splits = splits.without_validation()
+    inputs.check_classes(splits)
+
+    # the recipe: the saved run's, or the published and derived values around the user's
+    said: list[str] = []
+    budget = None
+    if ckpt is not None:
+        resume.check_data(ckpt, splits)
+        config = resume.resumed_config(ckpt["config"], cfg, Path(cfg.out))
+    else:
+        image_size = splits.meta.get("image_size")
+        values, data_profile = {}, None
+        if model is None:
+            splits, values, data_profile, budget = derive.for_run(cfg, domain, splits, recorded,
+                                                                  distributed.from_env().world_size)
+
+        def resolve(derived: dict[str, Any]) -> Any:
+            return recipes.resolve(cfg, splits.task, splits.name,
+                                   max(image_size) if isinstance(image_size, (list, tuple)) else image_size,
+                                   own_model=None if model is None else models.class_path(model), recorded=recorded,
+                                   derived=derived)
+
+        config = resolve(values)
+        said = notes.choices(cfg, config, splits, model, data, inferred, from_files=recorded is not None)
+        if values:
+            said.append(notes.derived(config, resolve({}), values, data_profile))
+        if data_profile is not None:
+            said.append(notes.rare_classes(data_profile, splits.class_names))
+    if model is None:
+        models.check_model_domain(config.model, config.domain)
+    inputs.check_run(config, splits)
+
+    # processes, the model, then device and precision in one place
+    dist, device, owns_group = distribute.join_group(config, splits, device, distributed.from_env())
+    out = distribute.shared_out(Path(cfg.out) if cfg.out else None, domain, dist)
+    config = config.replace(out=str(out))
+    built, spec, report = models.build(config, splits, device, model)
+    config, precision_note = hardware.precision(config, cfg.amp, device, built, splits, own_model=model is not None)
+    validate(config)
+    if config.channels_last and config.domain == "image":
+        built.to(memory_format=torch.channels_last)
+    if ckpt is None:
+        said.append(precision_note)
+
+    # what the loop builds from the plan: the loss's class weights, a callback's parameter groups
+    weights = None
+    if config.class_weights == "auto":
+        weights = tuple(derive.inverse_frequency_weights(splits.class_counts("train")).tolist())
+    groups = next((g for g in (c.param_groups(built, config) for c in callbacks) if g is not None), None)
+    has_test = split_sizes(splits)["test"] > 0
+    said += notes.training(config, splits, has_test, weights, groups is not None)
+    return Plan(config=config, splits=splits, model=built, model_spec=spec, device=device, dist=dist, out=out,
+                batch_size=distribute.local_batch(config, splits, dist),
+                resume_from=Path(cfg.out) / "last.pt" if ckpt is not None else None, init_report=report,
+                has_test=has_test, owns_group=owns_group, notes=tuple(filter(None, said)), epoch_budget=budget, class_weights=weights,
+                param_groups=groups)
