@@ -21,7 +21,7 @@ from torch import nn
 
 from resnet_any.errors import Parser, UserError, read_text_file, run_cli
 from resnet_any.domains.weights import load_checkpoint
-from resnet_any.train.run.trainer import pick_device
+from resnet_any.train.plan import pick_device
 
 
 class Predictor:

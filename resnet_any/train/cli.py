@@ -73,10 +73,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # under torchrun only rank 0 prints progress (and writes files, see Trainer)
     trainer = Trainer(plan, sinks=[Console(quiet=bool(plan.config.quiet))] if is_main_process() else [])
     stop = threading.Event()
-    end: dict = {}
     with stop_on_signals(stop) as received:
-        for end in trainer.run(stop):
-            pass
+        end = trainer.run_to_end(stop)
     if end.get("stopped"):
         print(f"stopped after epoch {end['epochs']}; continue with: python -m resnet_any.train --resume "
               f"--out {end['out']}", file=sys.stderr)

@@ -57,7 +57,5 @@ def fit(model: nn.Module | str | None, train: Any, val: Any = None, test: Any = 
         return {}
     if sinks is None:
         sinks = [Console(quiet=bool(plan.config.quiet))] if is_main_process() else []
-    end: dict[str, Any] = {}
-    for end in Trainer(plan, sinks=list(sinks), callbacks=callbacks).run(stop):
-        pass
+    end = Trainer(plan, sinks=list(sinks), callbacks=callbacks).run_to_end(stop)
     return {k: v for k, v in end.items() if k != "type"}

@@ -57,6 +57,8 @@ def make_plan(options: TrainConfig, *, model: nn.Module | None = None, data: Any
     if data is None:
         inputs.check_dataset_exists(cfg, cfg.domain)
     domain = cfg.domain if model is not None else recipes.check_domain(cfg.domain)
+    if domain is None:
+        raise UserError(f"choose a domain (domain= or --domain): {', '.join(recipes.DOMAINS)}")
 
     # cheap checks before the (slow) data load, so a typo fails at once
     device = hardware.pick_device(cfg.device or "auto")

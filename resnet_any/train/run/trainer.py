@@ -30,6 +30,7 @@ from resnet_any.train.run.records import EndRecord, EpochRecord, StartRecord
 from resnet_any.train.run.regularize import balanced_order, make_ema, make_mix
 from resnet_any.train.run.selection import improves, monitored
 from resnet_any.train.run.sinks import Sink, epoch_row, file_sinks
+from resnet_any.train.run.stopping import Stopping
 from resnet_any.train.state import Progress, checkpoint_state, epoch_generators, restore
 from resnet_any.train.run.tasks import make_task, predict_split, shuffled
 
@@ -93,16 +94,14 @@ class Trainer:
         self.forward_model = torch.compile(wrapped) if self.cfg.compile else wrapped
         self.sinks: list[Sink] = (file_sinks(self.out) if is_main_process() else []) + list(sinks or [])
         self.checkpoints = CheckpointWriter(self.out, self.sinks, self.checkpoint_interval_s)
-        self._stop = threading.Event()
-        self._early_stop = False
+        self.stopping = Stopping(self.cfg.epochs)
         self._owns_group = plan.owns_group
 
     # ---- what callers may call -------------------------------------------------------------------
 
     def request_stop(self, early: bool = True) -> None:
         """End the run after the current epoch (a callback's early stop: the summary says early_stopped, not stopped)."""
-        self._early_stop = self._early_stop or early
-        self._stop.set()
+        self.stopping.request(early)
 
     @property
     def best(self) -> dict[str, Any]:
@@ -161,9 +160,7 @@ class Trainer:
 
     def run(self, stop: threading.Event | None = None) -> Iterator[dict[str, Any]]:
         """Train, yielding records; set `stop` to end after the current step (last.pt keeps the last finished epoch)."""
-        if stop is not None:  # a caller's stop (the app's button, a signal) and the callbacks' share one event
-            self._stop = stop
-        stop = self._stop
+        self.stopping.use(stop)  # a caller's stop (the app's button, a signal) and the callbacks' share one event
         t_run = time.monotonic()
         cfg = self.cfg
         if is_main_process():
@@ -172,7 +169,6 @@ class Trainer:
             except OSError as e:
                 raise UserError(f"cannot create --out {str(self.out)!r}: {e.strerror or e}") from None
             remove_stale_temps(self.out)
-        stopped = False
         try:
             start = self._emit(self._start_record())
             self.health.replay(start["history"])
@@ -182,9 +178,9 @@ class Trainer:
             self._steps_done = 0
             self._steps_total = (cfg.epochs - self.start_epoch) * self.steps_per_epoch
             for epoch in range(self.start_epoch + 1, cfg.epochs + 1):
-                rec = yield from self._train_epoch(epoch, stop, t_run)
+                rec = yield from self._train_epoch(epoch, t_run)
                 if rec is None:
-                    stopped = True
+                    self.stopping.interrupted()
                     break
                 self._emit(rec)  # metrics.jsonl first: a kill before last.pt just redoes this epoch on resume
                 self.progress.history.append(epoch_row(rec))
@@ -193,13 +189,12 @@ class Trainer:
                 for c in self.callbacks:
                     c.on_epoch_end(self, rec)
                 yield rec
-                if self._stop_everywhere(stop) and epoch < cfg.epochs:
-                    stopped = True
+                if self.stopping.done(epoch, self._asked_anywhere()):
                     break
             self.checkpoints.flush()
             if self.dist.enabled:  # the other ranks wait for rank 0's best.pt before their test pass reads it
                 distributed.barrier()
-            end = self._emit(self._finish(stopped, t_run))
+            end = self._emit(self._finish(t_run))
             for c in self.callbacks:
                 c.on_end(self, end)
             yield end
@@ -214,6 +209,13 @@ class Trainer:
             for sink in self.sinks:
                 sink.close()
 
+    def run_to_end(self, stop: threading.Event | None = None) -> dict[str, Any]:
+        """Train to the end (or a stop) with the records going to the sinks only; returns the summary (the "end" record)."""
+        end: dict[str, Any] = {}
+        for end in self.run(stop):
+            pass
+        return end
+
     def _start_record(self) -> StartRecord:
         params = sum(p.numel() for p in self.model.parameters())
         trainable = sum(p.numel() for p in self.model.parameters() if p.requires_grad)
@@ -224,7 +226,7 @@ class Trainer:
                 "device": str(self.device), "precision": self.plan.precision,
                 "history": [dict(r) for r in self.history], "out": str(self.out), "notes": list(self.notes)}
 
-    def _train_epoch(self, epoch: int, stop: threading.Event, t_run: float) -> Iterator[dict[str, Any]]:
+    def _train_epoch(self, epoch: int, t_run: float) -> Iterator[dict[str, Any]]:
         cfg, model, opt = self.cfg, self.forward_model, self.optimizer
         order, aug = epoch_generators(cfg.seed, epoch, self.dist.rank, self.device, self.task.kind == "classify")
         self._train_mode()
@@ -235,7 +237,7 @@ class Trainer:
         seen = 0
         params = [p for g in opt.param_groups for p in g["params"]]
         for step, batch in enumerate(self.task.batches("train", order), 1):
-            if stop.is_set() and not self.dist.enabled:
+            if self.stopping.asked() and not self.dist.enabled:
                 return None
             with self.autocast():
                 logits, y, target = self.task.train_forward(model, batch, generator=aug)
@@ -248,7 +250,7 @@ class Trainer:
             finite = bool(torch.isfinite(loss))
             if self.dist.enabled:
                 # DDP's backward is a collective: every rank must stop or skip at the same step (one reduce)
-                stopping, nonfinite = distributed.any_rank([stop.is_set(), not finite], self.device)
+                stopping, nonfinite = distributed.any_rank([self.stopping.asked(), not finite], self.device)
                 if stopping:
                     return None
                 finite = not nonfinite
@@ -319,11 +321,11 @@ class Trainer:
             logits, targets = predict_split(model, self.task, split)
         return classification_metrics(logits, targets, self.splits.class_names)
 
-    def _stop_everywhere(self, stop: threading.Event) -> bool:
+    def _asked_anywhere(self) -> bool:
         """Whether a stop was asked on any rank (all ranks must agree to leave the loop together)."""
         if not self.dist.enabled:
-            return stop.is_set()
-        return distributed.any_rank([stop.is_set()], self.device)[0]
+            return self.stopping.asked()
+        return distributed.any_rank([self.stopping.asked()], self.device)[0]
 
     def _improves(self, rec: dict[str, Any]) -> bool:
         """Whether an epoch beats the best so far under --select (selection.py; ties on accuracy: lower loss)."""
@@ -348,7 +350,7 @@ class Trainer:
         torch.save(state, buf)
         self.checkpoints.queue(buf.getvalue(), best=improved)
 
-    def _finish(self, stopped: bool, t_run: float) -> EndRecord:
+    def _finish(self, t_run: float) -> EndRecord:
         test = no_metrics()
         best_path = self.out / "best.pt"
         if self.best["epoch"] is not None and best_path.is_file() and self.has_test:
@@ -360,8 +362,6 @@ class Trainer:
             self.model.load_state_dict(best_weights)
             test = self.evaluate("test")
         chosen = self.best["epoch"] is not None
-        early = stopped and self._early_stop
-        early_epoch = next((c.stopped_epoch for c in self.callbacks if getattr(c, "stopped_epoch", None)), None)
         warnings = self.health.verdict(test["acc"], self.class_counts("test") if test["acc"] is not None else None,
                                        test["balanced_accuracy"])
         return {"type": "end", "best_epoch": self.best["epoch"], "select": self.cfg.select,
@@ -374,15 +374,12 @@ class Trainer:
                 "parameters": sum(p.numel() for p in self.model.parameters()),
                 "wall_seconds": self.progress.elapsed + time.monotonic() - t_run, "dataset": self.splits.name,
                 "model": self.cfg.model, "domain": self.cfg.domain, "epochs": len(self.history),
-                "skipped_steps": self.progress.skipped_steps, "out": str(self.out), "stopped": stopped and not early,
-                **({"early_stopped": True, "early_stopped_epoch": early_epoch or len(self.history)} if early else {}), **({"notes": list(self.notes)} if self.notes else {}),
+                "skipped_steps": self.progress.skipped_steps, "out": str(self.out), **self.stopping.summary(self.callbacks, len(self.history)),
+                **({"notes": list(self.notes)} if self.notes else {}),
                 "warnings": warnings}
 
 
 def train(config: TrainConfig | Plan, stop: threading.Event | None = None, sinks: list[Sink] | None = None,
           callbacks: Sequence[Callback] = ()) -> dict[str, Any]:
     """Run a whole training and return the summary (the "end" record)."""
-    rec: dict[str, Any] = {}
-    for rec in Trainer(config, sinks=sinks, callbacks=callbacks).run(stop):
-        pass
-    return rec
+    return Trainer(config, sinks=sinks, callbacks=callbacks).run_to_end(stop)
