@@ -20,7 +20,7 @@ Graphs get a seeded stratified train/val/test split, as the TU loader does.
 
 Class names are the label strings, ordered as splits.encode_labels orders them. Every error is one
 UserError line naming the file, the row (counted as a spreadsheet shows it: the header is row 1) or
-column, and what was expected (a DataError: see tables.py).
+column, and what was expected (a DataError: see frames.py).
 """
 from __future__ import annotations
 
@@ -33,11 +33,11 @@ import torch
 
 from ..errors import UserError
 from .base import DataSplits
-from .splits import TEST_FRACTION, canonical_label, encode_labels, train_val_test
-from .tables import Where, file_error, list_names, missing_columns_error, numeric_values, read_frame
+from .frames import (Where, file_error, list_names, lookup, numeric_values, read_frame, read_optional_frame,
+                     require_columns, require_unique, require_values)
+from .splits import SPLIT_NAMES, TEST_FRACTION, canonical_label, encode_labels, train_val_test
 
 NODES, EDGES, GRAPHS = "nodes.csv", "edges.csv", "graphs.csv"
-SPLIT_VALUES = {"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"}
 NODE_LAYOUT = ("nodes.csv (id, label, optional split, numeric feature columns) and edges.csv (source, target, "
                "optional weight)")
 GRAPH_LAYOUT = ("graphs.csv (graph_id, label), edges.csv (graph_id, source, target, optional weight) and optional "
@@ -46,52 +46,6 @@ LAYOUT = f"a folder holding {NODE_LAYOUT} for node classification, or {GRAPH_LAY
 
 
 # ---------------------------------------------------------------- shared pieces
-
-def _require(df, path: Path, columns: list[str], expected: str) -> None:
-    missing = [c for c in columns if c not in df.columns]
-    if missing:
-        raise missing_columns_error(path, missing, list(df.columns), expected)
-
-
-def _present(df, where: Where, column: str, what: str) -> None:
-    """Every row has a value in `column` (a text column), else a UserError naming the first row without."""
-    empty = df[column].isna().to_numpy()
-    if empty.any():
-        i = int(np.flatnonzero(empty)[0])
-        raise where.error(f"the {what} is missing; every row needs one", int(df.index[i]), column)
-
-
-def _unique(df, where: Where, columns: list[str], what: str) -> None:
-    """No two rows share the values of `columns`, else a UserError naming the second row and the first."""
-    dup = df.duplicated(subset=columns, keep="first").to_numpy()
-    if dup.any():
-        i = int(np.flatnonzero(dup)[0])
-        values = tuple(df[c].iloc[i] for c in columns)
-        same = np.ones(len(df), bool)
-        for c, v in zip(columns, values):
-            same &= (df[c] == v).to_numpy()
-        j = int(np.flatnonzero(same)[0])
-        shown = " ".join(f"{c} {v!r}" for c, v in zip(columns, values))
-        first = where.row(int(df.index[j]))
-        verb = "appears" if len(columns) == 1 else "appear"
-        raise where.error(f"{shown} already appears in {first}; {what} must be unique", int(df.index[i]), columns[-1],
-                          value=values, expected=f"the same {' and '.join(columns)} already {verb} in {first}; "
-                                                 f"{what} must be unique")
-
-
-def _read_optional_frame(path: Path, text: set[str]):
-    """read_frame, but a file with a header and no rows is an empty frame (an edge list may be empty)."""
-    import pandas as pd
-
-    try:
-        return read_frame(path, text, exact=False)
-    except UserError as e:
-        if "but no data rows" not in str(e):
-            raise
-        header = pd.read_csv(path, nrows=0, skipinitialspace=True)
-        columns = [str(c).strip() for c in header.columns]
-        return pd.DataFrame({c: pd.Series([], dtype=object) for c in columns}), Where(path, "text")
-
 
 def _features(df, where: Where, columns: list[str]) -> np.ndarray | None:
     if not columns:
@@ -104,19 +58,6 @@ def _weights(df, where: Where) -> np.ndarray | None:
         return None
     return numeric_values(df[["weight"]], where, missing="every edge needs a weight when the column is there",
                           finite=True)[:, 0]
-
-
-def _lookup(index, values: list, df, where: Where, column: str, ref: str, public_ref: str) -> np.ndarray:
-    """Positions of `values` in `index`; the first value not found is a UserError naming its row.
-
-    `public_ref` is `ref` naming files by their name only (no folder), for messages to remote users.
-    """
-    pos = index.get_indexer(values)
-    if (pos < 0).any():
-        i = int(np.flatnonzero(pos < 0)[0])
-        v = values[i]
-        raise where.error(f"{v!r} is not {ref}", int(df.index[i]), column, value=v, expected=f"the value is not {public_ref}")
-    return pos
 
 
 def _undirected(edge_index: torch.Tensor, weight: torch.Tensor | None, n: int, directed: bool):
@@ -189,10 +130,10 @@ def read_nodes(folder: str | Path, *, directed: bool = False, labels: bool = Tru
             raise file_error(folder, f"{str(folder)!r} has no {p.name}; expected {LAYOUT}",
                              f"the folder has no {p.name}; expected {LAYOUT}")
     nodes, nw = read_frame(nodes_path, {"id", "label", "split"}, exact=False)
-    _require(nodes, nodes_path, ["id"] + (["label"] if labels else []),
+    require_columns(nodes, nodes_path, ["id"] + (["label"] if labels else []),
              "id, label (empty for unlabelled nodes), optional split (train/val/test) and numeric feature columns")
-    _present(nodes, nw, "id", "node id")
-    _unique(nodes, nw, ["id"], "node ids")
+    require_values(nodes, nw, "id", "node id")
+    require_unique(nodes, nw, ["id"], "node ids")
     feature_columns = [c for c in nodes.columns if c not in ("id", "label", "split")]
     x = _features(nodes, nw, feature_columns)
     node_labels = [None if v is None else canonical_label(v) for v in nodes["label"]] \
@@ -204,7 +145,7 @@ def read_nodes(folder: str | Path, *, directed: bool = False, labels: bool = Tru
             if v is None:
                 splits.append(None)
                 continue
-            key = SPLIT_VALUES.get(str(v).lower())
+            key = SPLIT_NAMES.get(str(v).lower())
             if key is None:
                 valid = "valid: train, val, test, or an empty cell for a node in no split"
                 raise nw.error(f"unknown split {v!r}; {valid}", int(nodes.index[i]), "split", value=v,
@@ -214,10 +155,10 @@ def read_nodes(folder: str | Path, *, directed: bool = False, labels: bool = Tru
                                int(nodes.index[i]), "label")
             splits.append(key)
     index = pd.Index(list(nodes["id"]))
-    edges, ew = _read_optional_frame(edges_path, {"source", "target"})
-    _require(edges, edges_path, ["source", "target"], "source, target (node ids of nodes.csv) and optional weight")
+    edges, ew = read_optional_frame(edges_path, {"source", "target"})
+    require_columns(edges, edges_path, ["source", "target"], "source, target (node ids of nodes.csv) and optional weight")
     for c in ("source", "target"):
-        _present(edges, ew, c, f"{c} node id")
+        require_values(edges, ew, c, f"{c} node id")
     # the first row naming an unknown id, whichever column it is in
     src, dst = index.get_indexer(list(edges["source"])), index.get_indexer(list(edges["target"]))
     bad = np.flatnonzero((src < 0) | (dst < 0))
@@ -324,32 +265,32 @@ def read_graphs(folder: str | Path, *, directed: bool = False, labels: bool = Tr
         raise file_error(folder, f"{str(folder)!r} has {GRAPHS} but no {EDGES}; expected {GRAPH_LAYOUT}",
                          f"the folder has {GRAPHS} but no {EDGES}; expected {GRAPH_LAYOUT}")
     gdf, gw = read_frame(graphs_path, {"graph_id", "label"}, exact=False)
-    _require(gdf, graphs_path, ["graph_id"] + (["label"] if labels else []), "graph_id and label")
-    _present(gdf, gw, "graph_id", "graph id")
-    _unique(gdf, gw, ["graph_id"], "graph ids")
+    require_columns(gdf, graphs_path, ["graph_id"] + (["label"] if labels else []), "graph_id and label")
+    require_values(gdf, gw, "graph_id", "graph id")
+    require_unique(gdf, gw, ["graph_id"], "graph ids")
     if labels:
-        _present(gdf, gw, "label", "label")
+        require_values(gdf, gw, "label", "label")
     graph_labels = [None if v is None else canonical_label(v) for v in gdf["label"]] \
         if "label" in gdf.columns else [None] * len(gdf)
     gindex = pd.Index(list(gdf["graph_id"]))
     num_graphs = len(gdf)
 
-    edges, ew = _read_optional_frame(edges_path, {"graph_id", "source", "target"})
-    _require(edges, edges_path, ["graph_id", "source", "target"],
+    edges, ew = read_optional_frame(edges_path, {"graph_id", "source", "target"})
+    require_columns(edges, edges_path, ["graph_id", "source", "target"],
              "graph_id, source, target (node ids within the graph) and optional weight")
     for c, what in (("graph_id", "graph id"), ("source", "source node id"), ("target", "target node id")):
-        _present(edges, ew, c, what)
-    e_graph = _lookup(gindex, list(edges["graph_id"]), edges, ew, "graph_id", f"a graph_id of {str(graphs_path)!r}",
+        require_values(edges, ew, c, what)
+    e_graph = lookup(gindex, list(edges["graph_id"]), edges, ew, "graph_id", f"a graph_id of {str(graphs_path)!r}",
                      f"a graph_id of {GRAPHS}")
     weight = _weights(edges, ew)
 
     if nodes_path.is_file():
         ndf, nw = read_frame(nodes_path, {"graph_id", "id"}, exact=False)
-        _require(ndf, nodes_path, ["graph_id", "id"], "graph_id, id and numeric feature columns")
-        _present(ndf, nw, "graph_id", "graph id")
-        _present(ndf, nw, "id", "node id")
-        _unique(ndf, nw, ["graph_id", "id"], "node ids within a graph")
-        n_graph = _lookup(gindex, list(ndf["graph_id"]), ndf, nw, "graph_id", f"a graph_id of {str(graphs_path)!r}",
+        require_columns(ndf, nodes_path, ["graph_id", "id"], "graph_id, id and numeric feature columns")
+        require_values(ndf, nw, "graph_id", "graph id")
+        require_values(ndf, nw, "id", "node id")
+        require_unique(ndf, nw, ["graph_id", "id"], "node ids within a graph")
+        n_graph = lookup(gindex, list(ndf["graph_id"]), ndf, nw, "graph_id", f"a graph_id of {str(graphs_path)!r}",
                      f"a graph_id of {GRAPHS}")
         n_ids = [str(v) for v in ndf["id"]]
         feature_columns = [c for c in ndf.columns if c not in ("graph_id", "id")]

@@ -114,7 +114,7 @@ def _pad_stack(series: list[np.ndarray], length: int) -> np.ndarray:
     return out
 
 
-def _trim(s: np.ndarray) -> np.ndarray:
+def trim_padding(s: np.ndarray) -> np.ndarray:
     """Drop trailing all-NaN time steps (padding), keeping at least one step."""
     observed = np.isfinite(s).any(axis=0)
     last = int(np.flatnonzero(observed)[-1]) + 1 if observed.any() else 1
@@ -179,7 +179,7 @@ def read_ucr_tsv(path: str | Path) -> tuple[list[np.ndarray], list[str]]:
         if not np.isfinite(s).any():
             raise DataError(f"{str(path)!r} line {lineno}: the series has no values", path=path, row=lineno,
                             unit="line", expected="the series has no values")
-        series.append(_trim(s))
+        series.append(trim_padding(s))
         labels.append(fields[0].strip())
     if not series:
         raise DataError(f"UCR file {str(path)!r} is empty; expected {UCR_LAYOUT}", path=path,
@@ -215,7 +215,7 @@ def read_ts(path: str | Path) -> tuple[list[np.ndarray], list[str]]:
     except Exception as e:  # noqa: BLE001 - aeon raises IOError/ValueError/IndexError on malformed files
         raise DataError(f"cannot read .ts file {str(path)!r}: {e}", path=path, value=str(e),
                         expected="cannot read the file in the .ts format") from e
-    series = [_trim(np.asarray(s, dtype=np.float64).reshape(-1, np.asarray(s).shape[-1])) for s in X]
+    series = [trim_padding(np.asarray(s, dtype=np.float64).reshape(-1, np.asarray(s).shape[-1])) for s in X]
     return series, [str(v) for v in y]
 
 
