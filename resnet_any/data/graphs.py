@@ -13,7 +13,7 @@ import torch
 from ..errors import UserError
 from .base import DataSplits
 from .splits import train_val_test
-from .storage import cache_root, copy_files, locked, online, require_dir, tree_fingerprint
+from .storage import cache_root, copy_files, find_or_download, locked, require_dir, tree_fingerprint
 
 DEFAULT = "cora"
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
@@ -80,16 +80,13 @@ def _load_planetoid(key: str, data_dir: str | None, *, cache_dir: str | None) ->
         if _planetoid_raw(raw, canonical) is None:
             raise UserError(f"the package data {str(raw)!r} is incomplete; reinstall resnet_any")
     else:
-        raw = _planetoid_raw(cache / "planetoid" / "download", canonical)
-        if raw is None:
-            if not online("github.com"):
-                raise UserError(f"{key} needs a download and the network is unreachable; pass --data-dir with "
-                                f"{_planetoid_layout(canonical)}")
-            try:
-                Planetoid(str(cache / "planetoid" / "download"), canonical)
-            except Exception as e:  # noqa: BLE001 - any download failure becomes one clear line
-                raise UserError(f"downloading {canonical} failed: {e}") from e
-            raw = _planetoid_raw(cache / "planetoid" / "download", canonical)
+        download_root = cache / "planetoid" / "download"
+        raw = find_or_download(
+            lambda: _planetoid_raw(download_root, canonical), lambda: Planetoid(str(download_root), canonical),
+            host="github.com", offline=f"{key} needs a download and the network is unreachable; pass --data-dir with "
+                                       f"{_planetoid_layout(canonical)}",
+            failed=f"downloading {canonical} failed",
+            missing=f"{canonical} download into {download_root} did not produce {_planetoid_layout(canonical)}")
     files = [raw / f"ind.{low}.{s}" for s in PLANETOID_SUFFIXES]
     work = cache / "planetoid" / tree_fingerprint(files)
     try:
@@ -166,18 +163,12 @@ def _load_tu(name: str, data_dir: str | None, *, seed: int, val_fraction: float,
     else:
         canonical = known[name.lower()]
         download_root = cache / "TUDataset" / "download"
-        found = _tu_raw(download_root, canonical)
-        if found is None:
-            if not online("www.chrsmrrs.com"):
-                raise UserError(f"{canonical} needs a download and the network is unreachable; pass --data-dir with "
-                                f"{_tu_layout(canonical)}")
-            try:
-                TUDataset(str(download_root), canonical)
-            except Exception as e:  # noqa: BLE001 - any download failure becomes one clear line
-                raise UserError(f"downloading {canonical} failed: {e}") from e
-            found = _tu_raw(download_root, canonical)
-            if found is None:
-                raise UserError(f"{canonical} download into {download_root} did not produce {_tu_layout(canonical)}")
+        found = find_or_download(
+            lambda: _tu_raw(download_root, canonical), lambda: TUDataset(str(download_root), canonical),
+            host="www.chrsmrrs.com", offline=f"{canonical} needs a download and the network is unreachable; pass "
+                                             f"--data-dir with {_tu_layout(canonical)}",
+            failed=f"downloading {canonical} failed",
+            missing=f"{canonical} download into {download_root} did not produce {_tu_layout(canonical)}")
     canonical, raw = found
     files = sorted(f for f in raw.iterdir() if f.is_file())
     work = cache / "TUDataset" / tree_fingerprint(files)

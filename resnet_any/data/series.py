@@ -29,7 +29,7 @@ import torch
 from ..errors import DataError, UserError
 from .base import DataSplits
 from .splits import ArrayDataset, encode_labels, stratified_split
-from .storage import cache_root, online, require_dir
+from .storage import cache_root, find_or_download, require_dir
 
 DEFAULT = "GunPoint"
 GENERIC = ("ucr", "ts")
@@ -306,20 +306,13 @@ def _download(name: str, cache: Path) -> tuple[str, Path, Path]:
 
     canonical = next(n for n in tsc_zenodo if n.lower() == name.lower())
     target = cache / "aeon"
-    found = _find_pair(target, canonical) if target.is_dir() else None
-    if found:
-        return found
-    if not online("zenodo.org"):
-        raise UserError(f"series dataset {canonical!r} is not shipped with aeon and the network is unreachable; "
-                        f"pass --data-dir with {UCR_LAYOUT.replace('NAME', canonical)} or the .ts pair")
-    try:
-        load_classification(canonical, extract_path=str(target))
-    except Exception as e:  # noqa: BLE001 - any download failure becomes one clear line
-        raise UserError(f"downloading {canonical!r} with aeon failed: {e}") from e
-    found = _find_pair(target, canonical)
-    if not found:
-        raise UserError(f"aeon downloaded {canonical!r} into {target} but no NAME_TRAIN/NAME_TEST files were found")
-    return found
+    return find_or_download(
+        lambda: _find_pair(target, canonical) if target.is_dir() else None,
+        lambda: load_classification(canonical, extract_path=str(target)), host="zenodo.org",
+        offline=f"series dataset {canonical!r} is not shipped with aeon and the network is unreachable; pass "
+                f"--data-dir with {UCR_LAYOUT.replace('NAME', canonical)} or the .ts pair",
+        failed=f"downloading {canonical!r} with aeon failed",
+        missing=f"aeon downloaded {canonical!r} into {target} but no NAME_TRAIN/NAME_TEST files were found")
 
 
 def _downloadable(name: str) -> bool:

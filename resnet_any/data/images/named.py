@@ -12,7 +12,7 @@ from ...errors import DataError, UserError
 from ..archives import extract
 from ..base import DataSplits
 from ..splits import ArrayDataset, stratified_split, train_val_test
-from ..storage import cache_root, online, require_dir
+from ..storage import cache_root, find_or_download, require_dir
 from .decode import make_splits, resize_batch
 from .folders import load_folder
 
@@ -91,17 +91,18 @@ def load_mnist(data_dir: str | None = None, *, seed: int = 0, val_fraction: floa
                             expected=f"no MNIST files in the folder; expected {MNIST_LAYOUT}")
     else:
         cache = cache_root(cache_dir)
-        files = _find_mnist(cache)
-        if files is None:
-            if not online("ossci-datasets.s3.amazonaws.com"):
-                raise UserError(f"MNIST is not embedded and the network is unreachable; put the files in "
-                                f"{cache / 'MNIST' / 'raw'} or pass --data-dir (expected {MNIST_LAYOUT})")
+
+        def download() -> None:
             import torchvision
 
             torchvision.datasets.MNIST(str(cache), train=True, download=True)
-            files = _find_mnist(cache)
-            if files is None:
-                raise UserError(f"MNIST download into {cache} did not produce {MNIST_LAYOUT}")
+
+        files = find_or_download(
+            lambda: _find_mnist(cache), download, host="ossci-datasets.s3.amazonaws.com",
+            offline=f"MNIST is not embedded and the network is unreachable; put the files in {cache / 'MNIST' / 'raw'} "
+                    f"or pass --data-dir (expected {MNIST_LAYOUT})",
+            failed=f"downloading MNIST into {cache} failed",
+            missing=f"MNIST download into {cache} did not produce {MNIST_LAYOUT}")
     arrays = {k: read_idx(p) for k, p in files.items()}
     for split in ("train", "test"):
         if len(arrays[f"{split}_images"]) != len(arrays[f"{split}_labels"]):
@@ -194,20 +195,17 @@ def _load_cifar(name: str, data_dir: str | None, *, seed: int, val_fraction: flo
             splits.name = name
             return splits
     else:
-        folder = _find_cifar(cache, name, cache)
-        if folder is None:
-            if not online("www.cs.toronto.edu"):
-                raise UserError(f"{name} needs a download and the network is unreachable; put "
-                                f"{CIFAR[name]['folder']}/ in {cache} or pass --data-dir (expected {_cifar_layout(name)})")
+        def download() -> None:
             import torchvision
 
-            try:
-                getattr(torchvision.datasets, CIFAR[name]["cls"])(str(cache), train=True, download=True)
-            except Exception as e:  # noqa: BLE001 - any download failure becomes one clear line
-                raise UserError(f"downloading {name} into {cache} failed: {e}") from e
-            folder = _find_cifar(cache, name, cache)
-            if folder is None:
-                raise UserError(f"{name} download into {cache} did not produce {CIFAR[name]['folder']}/")
+            getattr(torchvision.datasets, CIFAR[name]["cls"])(str(cache), train=True, download=True)
+
+        folder = find_or_download(
+            lambda: _find_cifar(cache, name, cache), download, host="www.cs.toronto.edu",
+            offline=f"{name} needs a download and the network is unreachable; put {CIFAR[name]['folder']}/ in {cache} "
+                    f"or pass --data-dir (expected {_cifar_layout(name)})",
+            failed=f"downloading {name} into {cache} failed",
+            missing=f"{name} download into {cache} did not produce {CIFAR[name]['folder']}/")
     x_train, y_train, x_test, y_test, names = _read_cifar(folder, name)
     x_train = resize_batch(x_train, image_size, "dark")
     x_test = resize_batch(x_test, image_size, "dark")
