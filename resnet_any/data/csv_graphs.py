@@ -31,9 +31,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..errors import UserError
+from ..errors import DataError, UserError
 from .base import DataSplits
-from .frames import (Where, file_error, list_names, lookup, numeric_values, read_frame, read_optional_frame,
+from .frames import (Where, list_names, lookup, numeric_values, read_frame, read_optional_frame,
                      require_columns, require_unique, require_values)
 from .splits import SPLIT_NAMES, TEST_FRACTION, canonical_label, encode_labels, train_val_test
 
@@ -127,8 +127,7 @@ def read_nodes(folder: str | Path, *, directed: bool = False, labels: bool = Tru
     nodes_path, edges_path = folder / NODES, folder / EDGES
     for p in (nodes_path, edges_path):
         if not p.is_file():
-            raise file_error(folder, f"{str(folder)!r} has no {p.name}; expected {LAYOUT}",
-                             f"the folder has no {p.name}; expected {LAYOUT}")
+            raise DataError(f"{{path}} has no {p.name}; expected {LAYOUT}", path=folder)
     nodes, nw = read_frame(nodes_path, {"id", "label", "split"}, exact=False)
     require_columns(nodes, nodes_path, ["id"] + (["label"] if labels else []),
              "id, label (empty for unlabelled nodes), optional split (train/val/test) and numeric feature columns")
@@ -262,8 +261,7 @@ def read_graphs(folder: str | Path, *, directed: bool = False, labels: bool = Tr
     folder = Path(folder).expanduser()
     graphs_path, edges_path, nodes_path = folder / GRAPHS, folder / EDGES, folder / NODES
     if not edges_path.is_file():
-        raise file_error(folder, f"{str(folder)!r} has {GRAPHS} but no {EDGES}; expected {GRAPH_LAYOUT}",
-                         f"the folder has {GRAPHS} but no {EDGES}; expected {GRAPH_LAYOUT}")
+        raise DataError(f"{{path}} has {GRAPHS} but no {EDGES}; expected {GRAPH_LAYOUT}", path=folder)
     gdf, gw = read_frame(graphs_path, {"graph_id", "label"}, exact=False)
     require_columns(gdf, graphs_path, ["graph_id"] + (["label"] if labels else []), "graph_id and label")
     require_values(gdf, gw, "graph_id", "graph id")
@@ -408,17 +406,15 @@ def load_path(path: str | Path, *, seed: int = 0, val_fraction: float = 0.2, dir
     """A graph DataSplits from a folder of CSV files: task "graph" with graphs.csv, else task "node"."""
     folder = Path(path).expanduser()
     if not folder.exists():
-        raise file_error(folder, f"graph dataset path {str(folder)!r} does not exist; expected {LAYOUT}",
-                         f"does not exist; expected {LAYOUT}")
+        raise DataError(f"graph dataset path {{path}} does not exist; expected {LAYOUT}", path=folder)
     if not folder.is_dir():
-        raise file_error(folder, f"graph dataset path {str(folder)!r} is a file; expected {LAYOUT}",
-                         f"is a file; expected {LAYOUT}")
+        raise DataError(f"graph dataset path {{path}} is a file; expected {LAYOUT}", path=folder)
     if is_graph_folder(folder):
         return _load_graphs(folder, seed=seed, val_fraction=val_fraction, directed=directed)
     if not (folder / NODES).is_file():
         found = sorted(f.name for f in folder.iterdir())
-        raise file_error(folder, f"{str(folder)!r} has neither {NODES} nor {GRAPHS} (found {list_names(found)}); "
-                         f"expected {LAYOUT}", f"the folder has neither {NODES} nor {GRAPHS}; expected {LAYOUT}", found)
+        raise DataError(f"{{path}} has neither {NODES} nor {GRAPHS} (found {list_names(found)}); expected {LAYOUT}",
+                        path=folder, value=found, expected=f"the folder has neither {NODES} nor {GRAPHS}; expected {LAYOUT}")
     return _load_nodes(folder, seed=seed, val_fraction=val_fraction, directed=directed)
 
 

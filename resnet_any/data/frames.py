@@ -41,34 +41,24 @@ class Where:
         """The row number a user sees for the 0-based data row `i`."""
         return i + 2 if self.kind == "text" else i + 1 if self.kind == "parquet" else i
 
-    def row(self, i: int) -> str:
-        return f"{'sample' if self.kind == 'npz' else 'row'} {self.number(i)}"
+    @property
+    def unit(self) -> str:
+        """What a row is called: a sample of an .npz, a row of a table."""
+        return "sample" if self.kind == "npz" else "row"
 
-    def at(self, i: int | None = None, column: str | None = None) -> str:
-        """"'file' row 7 (convention), column 'c'" with the parts that are known."""
-        text = repr(str(self.path))
-        if i is not None:
-            text += f" {self.row(i)} ({self.CONVENTIONS[self.kind]})"
-        if column is not None:
-            text += f"{',' if i is not None else ''} column {column!r}"
-        return text
+    def row(self, i: int) -> str:
+        """"row 7" (or "sample 7") for the 0-based data row `i`."""
+        return f"{self.unit} {self.number(i)}"
 
     def error(self, problem: str, i: int | None = None, column: str | None = None, *, value: object = None,
               expected: str | None = None) -> DataError:
         """The DataError "'file' row 7 (convention), column 'c': problem" at 0-based data row `i` and `column`.
 
-        `expected` is `problem` without what was read from the file (default: `problem`, which then must hold
-        none); `value` is what was read there.
+        When `problem` quotes what was read from the file (`value`), `expected` is `problem` without it.
         """
-        return DataError(f"{self.at(i, column)}: {problem}", path=self.path,
-                         row=None if i is None else self.number(i), column=column, value=value,
-                         expected=expected or problem, unit="sample" if self.kind == "npz" else "row",
+        return DataError(f"{{at}}: {problem}", path=self.path, row=None if i is None else self.number(i),
+                         column=column, value=value, expected=expected, unit=self.unit,
                          counting=None if i is None else self.CONVENTIONS[self.kind])
-
-
-def file_error(path: Path, message: str, expected: str, value: object = None) -> DataError:
-    """A DataError about a whole file or folder: `message` for its owner, `expected` (no content of it) for others."""
-    return DataError(message, path=path, value=value, expected=expected)
 
 
 def list_names(names: Iterable[object], limit: int = 12) -> str:
@@ -79,6 +69,7 @@ def list_names(names: Iterable[object], limit: int = 12) -> str:
 
 
 def cell_text(value: object) -> str:
+    """A cell's text quoted and cut to 30 characters, for messages."""
     text = str(value)
     return repr(text[:30] + ("..." if len(text) > 30 else ""))
 
@@ -98,19 +89,18 @@ def read_frame(path: Path, text_columns: Iterable[str] = (), *, exact: bool = Tr
     text_columns = set(text_columns)
     suffix = path.suffix.lower()
     if not path.is_file():
-        raise file_error(path, f"{str(path)!r} does not exist or is not a file", "does not exist or is not a file")
+        raise DataError("{path} does not exist or is not a file", path=path)
     if suffix == ".parquet":
         where = Where(path, "parquet")
         try:
             df = pd.read_parquet(path)
         except Exception as e:  # noqa: BLE001 - pyarrow raises ArrowInvalid, OSError and more on bad files
             reason = ' '.join(str(e).split())[:200]
-            raise file_error(path, f"cannot read Parquet file {str(path)!r}: {reason}",
-                             "cannot read it as a Parquet file", reason) from None
+            raise DataError(f"cannot read Parquet file {{path}}: {reason}", path=path, value=reason,
+                            expected="cannot read it as a Parquet file") from None
         df.columns = [str(c).strip() for c in df.columns]
         if not len(df.columns):
-            raise file_error(path, f"{str(path)!r} is empty (no columns); expected a header row naming the columns",
-                             "the file is empty (no columns); expected a header row naming the columns")
+            raise DataError("{path} is empty (no columns); expected a header row naming the columns", path=path)
         for c in df.columns:
             if c in text_columns:
                 df[c] = _text(df[c])
@@ -130,18 +120,19 @@ def read_frame(path: Path, text_columns: Iterable[str] = (), *, exact: bool = Tr
                              float_precision="round_trip" if exact else None)
         except pd.errors.EmptyDataError:
             expected = "expected a header row naming the columns, then one row per record"
-            raise file_error(path, f"{str(path)!r} is empty; {expected}", f"the file is empty; {expected}") from None
+            raise DataError(f"{{path}} is empty; {expected}", path=path) from None
         except pd.errors.ParserError as e:
             reason = ' '.join(str(e).split())[:200]
-            raise file_error(path, f"cannot parse {str(path)!r}: {reason} (line 1 is the header)",
-                             f"cannot parse it as {'tab' if sep == chr(9) else 'comma'}-separated text; every row "
-                             f"needs as many cells as the header", reason) from None
+            raise DataError(f"cannot parse {{path}}: {reason} (line 1 is the header)", path=path, value=reason,
+                            expected=f"cannot parse it as {'tab' if sep == chr(9) else 'comma'}-separated text; every "
+                                     f"row needs as many cells as the header") from None
         except UnicodeDecodeError as e:
-            raise file_error(path, f"{str(path)!r} is not UTF-8 text: {e}", "the file is not UTF-8 text",
-                             str(e)) from None
+            raise DataError(f"{{path}} is not UTF-8 text: {e}", path=path, value=str(e),
+                            expected="the file is not UTF-8 text") from None
         except (OSError, ValueError) as e:
             reason = ' '.join(str(e).split())[:200]
-            raise file_error(path, f"cannot read {str(path)!r}: {reason}", "cannot read the file", reason) from None
+            raise DataError(f"cannot read {{path}}: {reason}", path=path, value=reason,
+                            expected="cannot read the file") from None
         df.columns = [stripped[c] for c in names]
         for c in df.columns:
             if c in text_columns:
@@ -150,16 +141,15 @@ def read_frame(path: Path, text_columns: Iterable[str] = (), *, exact: bool = Tr
         if blank.any():
             df = df[~blank]
     if not len(df):
-        raise file_error(path, f"{str(path)!r} has a header ({list_names(df.columns, 6)}) but no data rows",
-                         "the file has a header but no data rows", list(df.columns))
+        raise DataError(f"{{path}} has a header ({list_names(df.columns, 6)}) but no data rows", path=path,
+                        value=list(df.columns), expected="the file has a header but no data rows")
     unnamed = [i for i, c in enumerate(df.columns) if not str(c) or str(c).startswith("Unnamed: ")]
     if unnamed:
         # pandas' to_csv writes its row index as a first column without a name; read as a time step it would
         # shift every series by one value and train on the row numbers
         i = unnamed[0]
-        raise file_error(path, f"{where.at(None, f'#{i + 1}')} has no name in the header (pandas writes its index so: "
-                         "save with index=False); name the column or drop it",
-                         f"column #{i + 1} has no name in the header; name it or drop it (pandas: index=False)")
+        raise DataError("{at} has no name in the header (pandas writes its index so: save with index=False); name "
+                        "the column or drop it", path=path, column=f"#{i + 1}")
     return df, where
 
 
@@ -226,8 +216,8 @@ def missing_columns_error(path: Path, missing: Sequence[str], found: Sequence[st
         hint = " (the first row looks like data: the file needs a header row naming its columns)"
     which = ", ".join(repr(m) for m in missing)
     no = f"has no column{'s' if len(missing) > 1 else ''} {which}"
-    return file_error(path, f"{str(path)!r} {no}; found columns {list_names(found)}; expected {expected}{hint}",
-                      f"the file {no}; expected {expected}{hint}", list(found))
+    return DataError(f"{{path}} {no}; found columns {list_names(found)}; expected {expected}{hint}", path=path,
+                     value=list(found), expected=f"the file {no}; expected {expected}{hint}")
 
 
 def _is_number(text: object) -> bool:

@@ -35,7 +35,7 @@ import torch
 
 from ..errors import DataError, UserError
 from .base import DataSplits
-from .frames import Where, cell_text, file_error, list_names, missing_columns_error, numeric_values, read_frame
+from .frames import Where, cell_text, list_names, missing_columns_error, numeric_values, read_frame
 from .series import trim_padding, pad_and_standardise
 from .splits import (SPLIT_NAMES, TEST_FRACTION, ArrayDataset, canonical_label, encode_labels, stratified_split,
                      train_val_test)
@@ -93,8 +93,8 @@ def _read_wide(df, where: Where, label_column: str, required: bool, id_column: s
     if not value_cols:
         expected = ("expected one column per time step beside the label column (wide layout) or an 'id' column "
                     "(long layout)")
-        raise file_error(where.path, f"{str(where.path)!r} has no value columns (found {list_names(df.columns)}); "
-                         f"{expected}", f"the file has no value columns; {expected}", list(df.columns))
+        raise DataError(f"{{path}} has no value columns (found {list_names(df.columns)}); {expected}", path=where.path,
+                        value=list(df.columns), expected=f"the file has no value columns; {expected}")
     values = numeric_values(df[value_cols], where)
     labels, has = _labels_of(df, where, label_column, required)
     rows = [int(i) for i in df.index]
@@ -140,10 +140,9 @@ def _read_long(df, where: Where, label_column: str, required: bool) -> SeriesTab
     channel_cols = [c for c in df.columns if c not in (ID_COLUMN, label_column, TIME_COLUMN)]
     if not channel_cols:
         expected = f"expected id, {label_column}, optional time and one numeric column per channel"
-        raise file_error(where.path, f"{str(where.path)!r} (long layout: it has an 'id' column) has no channel columns; "
-                         f"found {list_names(df.columns)}; {expected}",
-                         f"the file (long layout: it has an 'id' column) has no channel columns; {expected}",
-                         list(df.columns))
+        raise DataError(f"{{path}} (long layout: it has an 'id' column) has no channel columns; found "
+                        f"{list_names(df.columns)}; {expected}", path=where.path, value=list(df.columns),
+                        expected=f"the file (long layout: it has an 'id' column) has no channel columns; {expected}")
     ids = df[ID_COLUMN]
     if ids.isna().any():
         i = int(np.flatnonzero(ids.isna().to_numpy())[0])
@@ -193,47 +192,46 @@ def _read_long(df, where: Where, label_column: str, required: bool) -> SeriesTab
 def _read_npz(path: Path, required: bool) -> SeriesTable:
     where = Where(path, "npz")
     if not path.is_file():
-        raise file_error(path, f"{str(path)!r} does not exist or is not a file", "does not exist or is not a file")
+        raise DataError("{path} does not exist or is not a file", path=path)
     if path.stat().st_size == 0:
         expected = "expected a NumPy .npz archive with arrays x and y"
-        raise file_error(path, f"{str(path)!r} is empty; {expected}", f"the file is empty; {expected}")
+        raise DataError(f"{{path}} is empty; {expected}", path=path)
     try:
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
         reason = ' '.join(str(e).split())[:160]
         what = "as a NumPy .npz archive (arrays x and y, no Python objects)"
-        raise file_error(path, f"cannot read {str(path)!r} {what}: {reason}", f"cannot read the file {what}",
-                         reason) from None
+        raise DataError(f"cannot read {{path}} {what}: {reason}", path=path, value=reason,
+                        expected=f"cannot read the file {what}") from None
     if "x" not in arrays or (required and "y" not in arrays):
         missing = [k for k in ("x", "y") if k not in arrays and (k == "x" or required)]
         no = f"has no array {', '.join(repr(m) for m in missing)}"
         expected = "expected x of shape (N, L) or (N, C, L) and y of shape (N,)"
-        raise file_error(path, f"{str(path)!r} {no}; found arrays {list_names(arrays)}; {expected}",
-                         f"the file {no}; {expected}", list(arrays))
+        raise DataError(f"{{path}} {no}; found arrays {list_names(arrays)}; {expected}", path=path,
+                        value=list(arrays), expected=f"the file {no}; {expected}")
     x = arrays["x"]
     if not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):
-        raise DataError(f"{str(path)!r} array 'x' holds {x.dtype} values; expected numbers", path=path, column="x",
-                        expected=f"array 'x' holds {x.dtype} values; expected numbers")
+        raise DataError(f"{{path}} array 'x' holds {x.dtype} values; expected numbers", path=path, column="x")
     if x.ndim == 2:
         x = x[:, None, :]
     if x.ndim != 3 or x.shape[0] == 0 or x.shape[2] == 0:
         problem = (f"array 'x' has shape {tuple(arrays['x'].shape)}; expected (N, L) or (N, C, L) with N and L at "
                    f"least 1")
-        raise DataError(f"{str(path)!r} {problem}", path=path, column="x", expected=problem)
+        raise DataError(f"{{path}} {problem}", path=path, column="x")
     labels = None
     if "y" in arrays:
         y = arrays["y"]
         if y.ndim != 1 or len(y) != len(x):
             problem = f"array 'y' has shape {tuple(y.shape)}; expected ({len(x)},): one label per series of x"
-            raise DataError(f"{str(path)!r} {problem}", path=path, column="y", expected=problem)
+            raise DataError(f"{{path}} {problem}", path=path, column="y")
         labels = []
         for i, v in enumerate(y.tolist()):
             if v is None or (isinstance(v, float) and np.isnan(v)) or str(v).strip() == "":
                 if required:
                     problem = "the label is missing; every series needs one"
-                    raise DataError(f"{where.at(i)}, array 'y': {problem}", path=path, row=i, column="y",
-                                    expected=problem, unit="sample", counting=Where.CONVENTIONS["npz"])
+                    raise DataError(f"{{at}}, array 'y': {problem}", path=path, row=i, unit="sample",
+                                    counting=Where.CONVENTIONS["npz"])
                 labels.append(None)
             else:
                 labels.append(canonical_label(v))
@@ -253,8 +251,7 @@ def read_table(path: str | Path, *, label_column: str = "label", labels: bool = 
     if suffix not in EXTENSIONS:
         kind = f"a {path.suffix} file" if path.suffix else "a file without a suffix"
         valid = f"valid extensions: {', '.join(EXTENSIONS)}"
-        raise file_error(path, f"cannot read {str(path)!r} as series ({kind}); {valid}",
-                         f"cannot read {kind} as series; {valid}")
+        raise DataError(f"cannot read {{path}} as series ({kind}); {valid}", path=path)
     if suffix == ".npz":
         return _read_npz(path, labels)
     df, where = read_frame(path, {label_column, ID_COLUMN, TIME_COLUMN})
@@ -283,28 +280,29 @@ def _split_files(folder: Path) -> dict[str, Path]:
     for split, files in found.items():
         if len(files) > 1:
             names = [f.name for f in files]
-            raise file_error(folder, f"{str(folder)!r} holds several {split} files ({list_names(names)}); keep one",
-                             f"the folder holds several {split} files; keep one", names)
+            raise DataError(f"{{path}} holds several {split} files ({list_names(names)}); keep one", path=folder,
+                            value=names, expected=f"the folder holds several {split} files; keep one")
     if "train" not in found or "test" not in found:
         missing = "train.*" if "train" not in found else "test.*"
         files = sorted(f.name for f in folder.iterdir())
         expected = f"expected train.* and test.* (optional val.*) with extension {', '.join(EXTENSIONS)}"
-        raise file_error(folder, f"{str(folder)!r} has no {missing} file (found {list_names(files)}); {expected}",
-                         f"the folder has no {missing} file; {expected}", files)
+        raise DataError(f"{{path}} has no {missing} file (found {list_names(files)}); {expected}", path=folder,
+                        value=files, expected=f"the folder has no {missing} file; {expected}")
     return {k: v[0] for k, v in found.items()}
 
 
 def _check_same_channels(reference: SeriesTable, other: SeriesTable) -> None:
     if other.channels != reference.channels:
-        raise file_error(other.path, f"{str(other.path)!r} holds series of {other.channels} channel(s) but "
-                         f"{str(reference.path)!r} has {reference.channels}; every file of a dataset needs the same "
-                         f"channels", f"the file holds series of {other.channels} channel(s) but the train file has "
-                         f"{reference.channels}; every file of a dataset needs the same channels")
+        raise DataError(f"{{path}} holds series of {other.channels} channel(s) but {str(reference.path)!r} has "
+                        f"{reference.channels}; every file of a dataset needs the same channels", path=other.path,
+                        expected=f"the file holds series of {other.channels} channel(s) but the train file has "
+                                 f"{reference.channels}; every file of a dataset needs the same channels")
     if reference.channel_names and other.channel_names and reference.channel_names != other.channel_names:
-        raise file_error(other.path, f"{str(other.path)!r} has channel columns {list_names(other.channel_names)} but "
-                         f"{str(reference.path)!r} has {list_names(reference.channel_names)}; every file needs the same, "
-                         f"in the same order", "the file's channel columns are not the train file's; every file needs "
-                         "the same, in the same order", (other.channel_names, reference.channel_names))
+        raise DataError(f"{{path}} has channel columns {list_names(other.channel_names)} but {str(reference.path)!r} "
+                        f"has {list_names(reference.channel_names)}; every file needs the same, in the same order",
+                        path=other.path, value=(other.channel_names, reference.channel_names),
+                        expected="the file's channel columns are not the train file's; every file needs the same, in "
+                                 "the same order")
 
 
 def _check_class_sizes(table: SeriesTable, needed: int, label_column: str, what: str) -> None:
@@ -330,8 +328,7 @@ def load_path(path: str | Path, *, seed: int = 0, val_fraction: float = 0.2, lab
     """
     p = Path(path).expanduser()
     if not p.exists():
-        raise file_error(p, f"series dataset path {str(p)!r} does not exist; expected {LAYOUT}",
-                         f"does not exist; expected {LAYOUT}")
+        raise DataError(f"series dataset path {{path}} does not exist; expected {LAYOUT}", path=p)
     if p.is_dir():
         files = _split_files(p)
         train = read_table(files["train"], label_column=label_column)

@@ -42,8 +42,7 @@ def load_path(path: str | os.PathLike, *, seed: int = 0, val_fraction: float = 0
     """
     p = Path(path).expanduser()
     if not p.exists():
-        raise DataError(f"dataset path {str(p)!r} does not exist; expected {PATH_KINDS}", path=p,
-                        expected=f"does not exist; expected {PATH_KINDS}")
+        raise DataError(f"dataset path {{path}} does not exist; expected {PATH_KINDS}", path=p)
     kw = dict(seed=seed, val_fraction=val_fraction, image_size=image_size, cache_dir=cache_dir)
     if p.is_dir():
         splits, name = load_folder(str(p), **kw), p.resolve().name
@@ -53,8 +52,7 @@ def load_path(path: str | os.PathLike, *, seed: int = 0, val_fraction: float = 0
         splits, name = load_folder(str(p), **kw), archive_stem(p)
     else:
         kind = f"a {p.suffix} file" if p.suffix else "a file without a suffix"
-        raise DataError(f"cannot load {str(p)!r} as an image dataset ({kind}); accepted: {PATH_KINDS}", path=p,
-                        expected=f"cannot load {kind} as an image dataset; accepted: {PATH_KINDS}")
+        raise DataError(f"cannot load {{path}} as an image dataset ({kind}); accepted: {PATH_KINDS}", path=p)
     splits.name = name or splits.name
     return splits
 

@@ -137,7 +137,7 @@ def load_items(name: str, source: Path, splits: dict[str, list[Item]], class_nam
     all_paths = [p for items in splits.values() for p, _ in items]
     if not all_paths:
         what = f"no image files ({', '.join(sorted(IMAGE_EXTENSIONS))}) found"
-        raise DataError(f"{what} in {str(source)!r}", path=source, expected=what)
+        raise DataError(f"{what} in {{path}}", path=source)
     size, channels, ink = _choose_format(all_paths, image_size)
     meta = {"image_size": size, "channels": channels, "ink": ink}
     cache = cache_root(cache_dir) / "images"
@@ -167,8 +167,7 @@ def load_items(name: str, source: Path, splits: dict[str, list[Item]], class_nam
                       f"(first: {bad[0][0]}: {bad[0][1]})", UserWarning, stacklevel=3)
     for k, (x, _) in decoded.items():
         if len(x) == 0:
-            raise DataError(f"no readable images in the {k} split of {str(source)!r}", path=source,
-                            expected=f"no readable images in the {k} split")
+            raise DataError(f"no readable images in the {k} split of {{path}}", path=source)
     # Whatever split the source does not provide is carved, seeded and stratified, from train.
     x, y = decoded["train"]
     train = ArrayDataset(x, y)

@@ -20,7 +20,7 @@ def _tree_root(root: Path, cache: Path) -> Path:
         root = extract(root, cache)
     elif not root.is_dir():
         problem = f"is neither a folder nor an archive ({', '.join(ARCHIVE_SUFFIXES)}); expected {FOLDER_LAYOUT}"
-        raise DataError(f"{str(root)!r} {problem}", path=root, expected=problem)
+        raise DataError(f"{{path}} {problem}", path=root)
     for _ in range(8):
         entries = [e for e in root.iterdir() if not e.name.startswith(".")]
         dirs = [e for e in entries if e.is_dir()]
@@ -52,7 +52,7 @@ def load_folder(data_dir: str | None = None, *, seed: int = 0, val_fraction: flo
     present = {SPLIT_NAMES[d.name.lower()]: d for d in _class_dirs(root) if d.name.lower() in SPLIT_NAMES}
     if present and "train" not in present:
         problem = f"has {'/'.join(sorted(present))} but no train/ folder; expected {FOLDER_LAYOUT}"
-        raise DataError(f"{str(root)!r} {problem}", path=root, expected=f"the folder {problem}")
+        raise DataError(f"{{path}} {problem}", path=root)
     if not present:
         split_dirs = {"train": root}
     else:
@@ -62,15 +62,14 @@ def load_folder(data_dir: str | None = None, *, seed: int = 0, val_fraction: flo
             split_dirs["test"] = split_dirs.pop("val")
     class_names = [d.name for d in _class_dirs(split_dirs["train"])]
     if not class_names:
-        raise DataError(f"no class subfolders in {str(split_dirs['train'])!r}; expected {FOLDER_LAYOUT}",
-                        path=split_dirs["train"], expected=f"no class subfolders in the folder; expected {FOLDER_LAYOUT}")
+        raise DataError(f"no class subfolders in {{path}}; expected {FOLDER_LAYOUT}", path=split_dirs["train"])
     index = {c: i for i, c in enumerate(class_names)}
     splits: dict[str, list[Item]] = {}
     for split, folder in split_dirs.items():
         items = []
         for d in _class_dirs(folder):
             if d.name not in index:
-                raise DataError(f"class folder {str(d)!r} is not among the training classes {class_names}", path=d,
+                raise DataError(f"class folder {{path}} is not among the training classes {class_names}", path=d,
                                 value=class_names, expected="the class folder is not among the training classes")
             items.extend((p, index[d.name]) for p in image_files(d))
         splits[split] = items

@@ -36,17 +36,16 @@ def _jsonl_rows(path: Path) -> list[ManifestRow]:
             try:
                 row = json.loads(line)
             except json.JSONDecodeError as e:
-                raise DataError(f"{str(path)!r} line {lineno}: invalid JSON ({e.msg}); expected {MANIFEST_LAYOUT}",
-                                path=path, row=lineno, unit="line",
-                                expected=f"invalid JSON ({e.msg}); expected {MANIFEST_LAYOUT}") from e
+                raise DataError(f"{{at}}: invalid JSON ({e.msg}); expected {MANIFEST_LAYOUT}", path=path, row=lineno,
+                                unit="line") from e
             if not isinstance(row, dict) or "file" not in row or "label" not in row:
                 problem = 'row needs "file" and "label" keys'
-                raise DataError(f"{str(path)!r} line {lineno}: {problem}, got {line.strip()[:80]!r}", path=path,
+                raise DataError(f"{{at}}: {problem}, got {line.strip()[:80]!r}", path=path,
                                 row=lineno, unit="line", value=line.strip(), expected=f"the {problem}")
             split = str(row.get("split", "")).lower()
             if split and split not in SPLIT_NAMES:
-                raise DataError(f"{str(path)!r} line {lineno}: unknown split {row['split']!r}; valid: train, val, test",
-                                path=path, row=lineno, unit="line", column="split", value=row["split"],
+                raise DataError(f"{{at}}: unknown split {row['split']!r}; valid: train, val, test",
+                                path=path, row=lineno, unit="line", value=row["split"],
                                 expected="unknown split; valid: train, val, test")
             rows.append((path.parent / str(row["file"]), row["label"], SPLIT_NAMES.get(split, ""), f"line {lineno}"))
     return rows
@@ -57,26 +56,23 @@ def _csv_rows(path: Path) -> list[ManifestRow]:
     import pandas as pd
 
     if path.stat().st_size == 0:
-        raise DataError(f"CSV manifest {str(path)!r} is empty (0 bytes); expected {CSV_LAYOUT}", path=path,
-                        expected=f"the CSV manifest is empty (0 bytes); expected {CSV_LAYOUT}")
+        raise DataError(f"CSV manifest {{path}} is empty (0 bytes); expected {CSV_LAYOUT}", path=path)
     try:
         # header=None: the header is read as the first row, so a row longer than it is an error instead of
         # pandas silently taking the first column as an index.
         table = pd.read_csv(path, header=None, dtype=str, keep_default_na=False, skipinitialspace=True,
                             encoding="utf-8-sig")
     except pd.errors.EmptyDataError as e:
-        raise DataError(f"CSV manifest {str(path)!r} is empty (no header row); expected {CSV_LAYOUT}", path=path,
-                        expected=f"the CSV manifest is empty (no header row); expected {CSV_LAYOUT}") from e
+        raise DataError(f"CSV manifest {{path}} is empty (no header row); expected {CSV_LAYOUT}", path=path) from e
     except pd.errors.ParserError as e:
         reason = " ".join(str(e).replace("Error tokenizing data. C error: ", "").split())
-        raise DataError(f"cannot parse CSV manifest {str(path)!r}: {reason} (lines counted from 1, the header "
+        raise DataError(f"cannot parse CSV manifest {{path}}: {reason} (lines counted from 1, the header "
                         f"included); expected {CSV_LAYOUT}", path=path, value=reason,
                         expected=f"cannot parse the CSV manifest; every row needs as many cells as the header; "
                                  f"expected {CSV_LAYOUT}") from e
     except UnicodeDecodeError as e:
-        raise DataError(f"CSV manifest {str(path)!r} is not UTF-8 text ({e.reason} at byte {e.start}); "
-                        f"expected {CSV_LAYOUT}", path=path, value=e.reason,
-                        expected=f"the CSV manifest is not UTF-8 text (at byte {e.start}); expected {CSV_LAYOUT}") from e
+        raise DataError(f"CSV manifest {{path}} is not UTF-8 text ({e.reason} at byte {e.start}); expected {CSV_LAYOUT}",
+                        path=path) from e
     header = [str(v).strip() for v in table.iloc[0].fillna("")]
     body = table.iloc[1:].fillna("")
     columns: dict[str, int] = {}
@@ -86,7 +82,7 @@ def _csv_rows(path: Path) -> list[ManifestRow]:
     if missing:
         found = ", ".join(repr(c) for c in header)
         no = f"has no {' and no '.join(repr(c) for c in missing)} column"
-        raise DataError(f"CSV manifest {str(path)!r} {no} (found columns: {found}); expected {CSV_LAYOUT}", path=path,
+        raise DataError(f"CSV manifest {{path}} {no} (found columns: {found}); expected {CSV_LAYOUT}", path=path,
                         value=header, expected=f"the CSV manifest {no}; expected {CSV_LAYOUT}")
 
     def column(name: str) -> list[str]:
@@ -100,14 +96,12 @@ def _csv_rows(path: Path) -> list[ManifestRow]:
         at = dict(path=path, row=i, counting=CSV_ROWS)
         if not file:
             problem = "empty 'file' value; expected an image path relative to the manifest"
-            raise DataError(f"{str(path)!r} {where} ({CSV_ROWS}): {problem}", column="file", expected=problem, **at)
+            raise DataError(f"{{at}}: {problem}", **at)
         if not label:
-            raise DataError(f"{str(path)!r} {where} ({CSV_ROWS}): empty 'label' value for {file!r}; "
-                            f"every row needs a label", column="label", value=file,
+            raise DataError(f"{{at}}: empty 'label' value for {file!r}; every row needs a label", value=file,
                             expected="empty 'label' value; every row needs a label", **at)
         if split and split.lower() not in SPLIT_NAMES:
-            raise DataError(f"{str(path)!r} {where} ({CSV_ROWS}): unknown split {split!r} in column 'split'; "
-                            f"valid: train, val, test", column="split", value=split,
+            raise DataError(f"{{at}}: unknown split {split!r} in column 'split'; valid: train, val, test", value=split,
                             expected="unknown split; valid: train, val, test", **at)
         rows.append((path.parent / file, label, SPLIT_NAMES.get(split.lower(), ""), where))
     return rows
@@ -122,11 +116,9 @@ def _manifest_file(path: Path) -> Path:
         found = sorted(path.glob("*.csv"))
         if len(found) != 1:
             what = f"found no *.jsonl and {len(found)} *.csv files"
-            raise DataError(f"{what} in {str(path)!r}; expected {MANIFEST_LAYOUT}", path=path,
-                            expected=f"{what} in the folder; expected {MANIFEST_LAYOUT}")
+            raise DataError(f"{what} in {{path}}; expected {MANIFEST_LAYOUT}", path=path)
     if len(found) != 1:
-        raise DataError(f"found {len(found)} *.jsonl files in {str(path)!r}; expected {MANIFEST_LAYOUT}", path=path,
-                        expected=f"found {len(found)} *.jsonl files in the folder; expected {MANIFEST_LAYOUT}")
+        raise DataError(f"found {len(found)} *.jsonl files in {{path}}; expected {MANIFEST_LAYOUT}", path=path)
     return found[0]
 
 
@@ -144,24 +136,21 @@ def load_manifest(data_dir: str | None = None, *, seed: int = 0, val_fraction: f
     rows = manifest_rows(path)
     if not rows:
         expected = f"expected {CSV_LAYOUT if csv else MANIFEST_LAYOUT}"
-        raise DataError(f"manifest {str(path)!r} has no rows; {expected}", path=path,
-                        expected=f"the manifest has no rows; {expected}")
+        raise DataError(f"manifest {{path}} has no rows; {expected}", path=path)
     (labels,), class_names = encode_labels([r[1] for r in rows])
     has_split = any(r[2] for r in rows)
     if has_split and not all(r[2] for r in rows):
         given = next(r for r in rows if r[2])
         lacking = next(r for r in rows if not r[2])
         note = f"; {CSV_ROWS}" if given[3].startswith("row") else ""
-        raise DataError(f"manifest {str(path)!r} gives \"split\" on some rows only ({given[3]} has {given[2]!r}, "
-                        f"{lacking[3]} has none{note}); give it on every row or none", path=path,
-                        expected=f"the manifest gives \"split\" on some rows only ({given[3]} has one, {lacking[3]} "
-                                 f"has none{note}); give it on every row or none")
+        raise DataError(f"manifest {{path}} gives \"split\" on some rows only ({given[3]} has {given[2]!r}, "
+                        f"{lacking[3]} has none{note}); give it on every row or none", path=path)
     splits: dict[str, list[Item]] = {}
     for (file, _, split, _), label in zip(rows, labels):
         splits.setdefault(split or "train", []).append((file, int(label)))
     if "train" not in splits:
         advice = "give some rows split 'train', or leave split out to have train/val/test carved"
-        raise DataError(f"manifest {str(path)!r} has no train rows (splits found: {', '.join(sorted(splits))}); "
-                        f"{advice}", path=path, expected=f"the manifest has no train rows; {advice}")
+        raise DataError(f"manifest {{path}} has no train rows (splits found: {', '.join(sorted(splits))}); {advice}",
+                        path=path)
     return load_items("manifest", path, splits, class_names, seed=seed, val_fraction=val_fraction,
                       image_size=image_size, cache_dir=cache_dir, augment_kind=None)

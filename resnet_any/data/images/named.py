@@ -50,10 +50,10 @@ def read_idx(path: Path) -> np.ndarray:
         try:
             raw = gzip.decompress(raw)
         except (OSError, EOFError) as e:
-            raise DataError(f"corrupt gzip file {str(path)!r}: {e}", path=path, value=str(e),
+            raise DataError(f"corrupt gzip file {{path}}: {e}", path=path, value=str(e),
                             expected="the file is a corrupt gzip file") from e
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
-        raise DataError(f"{str(path)!r} is not an unsigned-byte IDX file (bad magic {raw[:4]!r})", path=path,
+        raise DataError(f"{{path}} is not an unsigned-byte IDX file (bad magic {raw[:4]!r})", path=path,
                         value=raw[:4], expected="the file is not an unsigned-byte IDX file")
     ndim = raw[3]
     header = 4 + 4 * ndim
@@ -61,8 +61,7 @@ def read_idx(path: Path) -> np.ndarray:
     expected = int(np.prod(dims)) if dims else 0
     if len(raw) - header != expected:
         problem = f"header says {dims} ({expected} bytes), found {len(raw) - header}"
-        raise DataError(f"corrupt IDX file {str(path)!r}: {problem}", path=path,
-                        expected=f"corrupt IDX file: {problem}")
+        raise DataError(f"corrupt IDX file {{path}}: {problem}", path=path)
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
 
 
@@ -87,8 +86,7 @@ def load_mnist(data_dir: str | None = None, *, seed: int = 0, val_fraction: floa
         root = require_dir(data_dir, "mnist", MNIST_LAYOUT)
         files = _find_mnist(root)
         if files is None:
-            raise DataError(f"no MNIST files in {str(root)!r}; expected {MNIST_LAYOUT}", path=root,
-                            expected=f"no MNIST files in the folder; expected {MNIST_LAYOUT}")
+            raise DataError(f"no MNIST files in {{path}}; expected {MNIST_LAYOUT}", path=root)
     else:
         cache = cache_root(cache_dir)
 
@@ -107,8 +105,7 @@ def load_mnist(data_dir: str | None = None, *, seed: int = 0, val_fraction: floa
     for split in ("train", "test"):
         if len(arrays[f"{split}_images"]) != len(arrays[f"{split}_labels"]):
             folder = files[f'{split}_images'].parent
-            raise DataError(f"MNIST {split} images and labels differ in count in {str(folder)!r}", path=folder,
-                            expected=f"the MNIST {split} images and labels differ in count")
+            raise DataError(f"MNIST {split} images and labels differ in count in {{path}}", path=folder)
     x_train = resize_batch(torch.from_numpy(arrays["train_images"].copy()).unsqueeze(1), image_size, "light")
     x_test = resize_batch(torch.from_numpy(arrays["test_images"].copy()).unsqueeze(1), image_size, "light")
     y_train = torch.from_numpy(arrays["train_labels"].astype(np.int64))
@@ -160,7 +157,7 @@ def _read_cifar(folder: Path, name: str) -> tuple[torch.Tensor, torch.Tensor, to
             with open(path, "rb") as f:
                 return pickle.load(f, encoding="latin1")
         except (OSError, pickle.UnpicklingError, EOFError, ValueError) as e:
-            raise DataError(f"corrupt CIFAR file {str(path)!r}: {e}", path=path, value=str(e),
+            raise DataError(f"corrupt CIFAR file {{path}}: {e}", path=path, value=str(e),
                             expected="the file is a corrupt CIFAR file") from e
 
     def read(files: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
