@@ -8,11 +8,14 @@ counts rows (a spreadsheet's CSV rows from the header as row 1, Parquet data row
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import TYPE_CHECKING, Iterable, Sequence
 
 import numpy as np
 
 from ..errors import DataError, UserError
+
+if TYPE_CHECKING:  # pandas loads on first read: the CLI's --help stays fast
+    import pandas as pd
 
 # pandas' default missing-value spellings, plus "?" (the UCR/UEA archives' missing value)
 try:
@@ -76,7 +79,7 @@ def cell_text(value: object) -> str:
 
 # ---------------------------------------------------------------- reading frames
 
-def read_frame(path: Path, text_columns: Iterable[str] = (), *, exact: bool = True):
+def read_frame(path: Path, text_columns: Iterable[str] = (), *, exact: bool = True) -> tuple[pd.DataFrame, Where]:
     """A CSV/TSV (by suffix) or Parquet file as a DataFrame with stripped column names and blank rows dropped.
 
     `text_columns` are read as stripped strings (only an empty cell is missing); the others as numbers
@@ -153,7 +156,7 @@ def read_frame(path: Path, text_columns: Iterable[str] = (), *, exact: bool = Tr
     return df, where
 
 
-def _text(col):
+def _text(col: pd.Series) -> pd.Series:
     """A column as stripped strings (bytes decoded), with empty cells missing (None)."""
     import pandas as pd
 
@@ -166,7 +169,7 @@ def _text(col):
     return pd.Series([one(v) for v in col.tolist()], index=col.index, dtype=object)
 
 
-def numeric_values(df, where: Where, *, missing: str | None = None, finite: bool = False) -> np.ndarray:
+def numeric_values(df: pd.DataFrame, where: Where, *, missing: str | None = None, finite: bool = False) -> np.ndarray:
     """The frame's cells as a float64 array; a non-numeric cell is a UserError naming its row and column.
 
     missing: None to allow empty cells (NaN), else the reason they are not allowed (a UserError names the first).
@@ -230,14 +233,14 @@ def _is_number(text: object) -> bool:
 
 # ---------------------------------------------------------------- checks on a frame
 
-def require_columns(df, path: Path, columns: list[str], expected: str) -> None:
+def require_columns(df: pd.DataFrame, path: Path, columns: list[str], expected: str) -> None:
     """The frame has every one of `columns`, else the UserError of missing_columns_error."""
     missing = [c for c in columns if c not in df.columns]
     if missing:
         raise missing_columns_error(path, missing, list(df.columns), expected)
 
 
-def require_values(df, where: Where, column: str, what: str) -> None:
+def require_values(df: pd.DataFrame, where: Where, column: str, what: str) -> None:
     """Every row has a value in `column` (a text column), else a UserError naming the first row without."""
     empty = df[column].isna().to_numpy()
     if empty.any():
@@ -245,7 +248,7 @@ def require_values(df, where: Where, column: str, what: str) -> None:
         raise where.error(f"the {what} is missing; every row needs one", int(df.index[i]), column)
 
 
-def require_unique(df, where: Where, columns: list[str], what: str) -> None:
+def require_unique(df: pd.DataFrame, where: Where, columns: list[str], what: str) -> None:
     """No two rows share the values of `columns`, else a UserError naming the second row and the first."""
     dup = df.duplicated(subset=columns, keep="first").to_numpy()
     if dup.any():
@@ -263,7 +266,7 @@ def require_unique(df, where: Where, columns: list[str], what: str) -> None:
                                                  f"{what} must be unique")
 
 
-def read_optional_frame(path: Path, text: set[str]):
+def read_optional_frame(path: Path, text: set[str]) -> tuple[pd.DataFrame, Where]:
     """read_frame, but a file with a header and no rows is an empty frame (an edge list may be empty)."""
     import pandas as pd
 
@@ -277,7 +280,7 @@ def read_optional_frame(path: Path, text: set[str]):
         return pd.DataFrame({c: pd.Series([], dtype=object) for c in columns}), Where(path, "text")
 
 
-def lookup(index, values: list, df, where: Where, column: str, ref: str, public_ref: str) -> np.ndarray:
+def lookup(index: pd.Index, values: list, df: pd.DataFrame, where: Where, column: str, ref: str, public_ref: str) -> np.ndarray:
     """Positions of `values` in `index`; the first value not found is a UserError naming its row.
 
     `public_ref` is `ref` naming files by their name only (no folder), for messages to remote users.

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -30,6 +30,9 @@ from ..errors import DataError
 from .frames import (Where, lookup, numeric_values, read_frame, read_optional_frame, require_columns, require_unique,
                      require_values)
 from .splits import SPLIT_NAMES, canonical_label
+
+if TYPE_CHECKING:  # torch_geometric takes seconds to import: loaded where a graph is made
+    from torch_geometric.data import Data
 
 NODES, EDGES, GRAPHS = "nodes.csv", "edges.csv", "graphs.csv"
 NODE_LAYOUT = ("nodes.csv (id, label, optional split, numeric feature columns) and edges.csv (source, target, "
@@ -138,7 +141,7 @@ def read_nodes(folder: str | Path, *, directed: bool = False, labels: bool = Tru
                      [int(i) for i in nodes.index], nw)
 
 
-def node_data(table: NodeTable):
+def node_data(table: NodeTable) -> Data:
     """The table as a PyG Data with x (features as float32, or None), edge_index and edge_weight."""
     from torch_geometric.data import Data
 

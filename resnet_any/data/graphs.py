@@ -7,6 +7,7 @@ present PyG never tries the network.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -35,7 +36,7 @@ def _tu_layout(canonical: str) -> str:
     return f"ROOT/{canonical}/raw/{canonical}_A.txt, {canonical}_graph_indicator.txt, {canonical}_graph_labels.txt, ... (TU format)"
 
 
-def validate_graph(data, where: str) -> None:
+def validate_graph(data: Any, where: str) -> None:
     """Raise UserError if edge_index is malformed or points outside 0..num_nodes-1."""
     ei = getattr(data, "edge_index", None)
     n = int(data.num_nodes) if data.num_nodes is not None else 0

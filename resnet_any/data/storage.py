@@ -1,4 +1,4 @@
-"""Where loaders keep files: the writable cache, local copies of read-only data, network checks."""
+"""Where loaders keep files: the writable cache, local copies of read-only data, network checks, find-else-download."""
 from __future__ import annotations
 
 import hashlib

@@ -66,6 +66,7 @@ class SeriesTable:
 
     @property
     def channels(self) -> int:
+        """Channels per series (every series of a file has as many)."""
         return int(self.series[0].shape[0])
 
 

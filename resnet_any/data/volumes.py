@@ -83,7 +83,7 @@ def _standardise(x: np.ndarray, meta: dict) -> np.ndarray:
     return out
 
 
-def preprocess_volume(volume, meta: dict) -> torch.Tensor:
+def preprocess_volume(volume: np.ndarray | torch.Tensor | list, meta: dict) -> torch.Tensor:
     """A volume (D, H, W) or (C, D, H, W) (numpy array, tensor or nested lists) -> float32 tensor (C, D, H, W)
     standardised exactly as the training data was (meta: channels, shape, mean, std)."""
     try:

@@ -5,8 +5,11 @@ Each reader returns DataSplits whose samples are uint8 tensors (C, H, W), decode
 computed from the training images. `load(name, data_dir)` picks a reader by name; `load_path(path)`
 by what a path is (folder, manifest or archive).
 
-The per-image preprocessing lives in preprocess.py, batch augmentation in augment.py, archive
-extraction in archives.py; `augment`, `normalize` and `preprocess_image` are re-exported here.
+The readers: named.py (digits, MNIST, CIFAR), folders.py (image trees and their archives), manifests.py
+(JSON-lines and CSV lists of images; `manifest_rows` reads one without opening an image), decode.py
+(decoding files through `preprocess_image`, the decode cache, the DataSplits they all return). The
+per-image preprocessing lives in data/preprocess.py, batch augmentation in data/augmentation.py, archive
+extraction in data/archives.py; `augment`, `normalize` and `preprocess_image` are re-exported here.
 """
 from __future__ import annotations
 
