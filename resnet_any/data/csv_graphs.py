@@ -19,6 +19,7 @@ from .base import DataSplits
 from .frames import Where, list_names
 from .graph_files import (EDGES, GRAPH_LAYOUT, GRAPHS, LAYOUT, NODE_LAYOUT, NODES, GraphTable, NodeTable, node_data,
                           read_graphs, read_nodes)
+from .graphs import _degree_features, degree_onehot, validate_graph
 from .splits import TEST_FRACTION, encode_labels, train_val_test
 
 __all__ = ["EDGES", "GRAPHS", "GRAPH_LAYOUT", "LAYOUT", "NODES", "NODE_LAYOUT", "GraphTable", "NodeTable",
@@ -41,18 +42,7 @@ def _check_class_sizes(labels: list[str], rows: list[int], where: Where, column:
                               expected=f"the class of this row has {len(at)} {what}; {rule}")
 
 
-def degree_onehot(graphs: list, top: int) -> None:
-    """Give graphs the one-hot degree features of a model trained with `top` (clamped as training clamped)."""
-    from torch_geometric.utils import degree
-
-    for g in graphs:
-        d = degree(g.edge_index[0], g.num_nodes, dtype=torch.long).clamp(max=top)
-        g.x = torch.nn.functional.one_hot(d, top + 1).float()
-
-
 def _set_degree_features(graphs: list) -> tuple[int, str]:
-    from .graphs import _degree_features
-
     width = _degree_features(graphs)
     return width, f"degree_onehot_{width - 1}"
 
@@ -60,8 +50,6 @@ def _set_degree_features(graphs: list) -> tuple[int, str]:
 # ---------------------------------------------------------------- node classification
 
 def _load_nodes(folder: Path, *, seed: int, val_fraction: float, directed: bool) -> DataSplits:
-    from .graphs import validate_graph
-
     table = read_nodes(folder, directed=directed)
     n = len(table.ids)
     labelled = np.array([i for i, lab in enumerate(table.labels) if lab is not None], dtype=np.int64)
@@ -104,8 +92,6 @@ def _load_nodes(folder: Path, *, seed: int, val_fraction: float, directed: bool)
 # ---------------------------------------------------------------- graph classification
 
 def _load_graphs(folder: Path, *, seed: int, val_fraction: float, directed: bool) -> DataSplits:
-    from .graphs import validate_graph
-
     table = read_graphs(folder, directed=directed)
     _check_class_sizes(table.labels, table.rows, table.where, "label", val_fraction, "graph(s)")
     (y,), class_names = encode_labels(table.labels)

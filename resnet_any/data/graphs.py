@@ -139,14 +139,22 @@ def _tu_raw(root: Path, name: str) -> tuple[str, Path] | None:
     return None
 
 
+def degree_onehot(graphs: list, top: int) -> None:
+    """Give graphs their degree, clamped at `top`, one-hot as node features (width top + 1)."""
+    from torch_geometric.utils import degree
+
+    for g in graphs:
+        d = degree(g.edge_index[0], g.num_nodes, dtype=torch.long).clamp(max=top)
+        g.x = torch.nn.functional.one_hot(d, top + 1).float()
+
+
 def _degree_features(graphs: list) -> int:
     """Give feature-less graphs a one-hot (clamped) degree; returns the feature width."""
     from torch_geometric.utils import degree
 
     degs = [degree(g.edge_index[0], g.num_nodes, dtype=torch.long) for g in graphs]
     top = min(max((int(d.max()) for d in degs if d.numel()), default=0), MAX_DEGREE_FEATURE)
-    for g, d in zip(graphs, degs):
-        g.x = torch.nn.functional.one_hot(d.clamp(max=top), top + 1).float()
+    degree_onehot(graphs, top)
     return top + 1
 
 
