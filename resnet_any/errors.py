@@ -93,22 +93,25 @@ def command(main: Callable[[Sequence[str] | None], int]) -> Callable[[Sequence[s
 class DataError(UserError):
     """A problem found in a user's data file, with where it is and what was found as separate fields.
 
-    str() is the full one-line message the command line prints to the file's owner (it may quote the
-    offending value). The fields let a server tell a remote user where the problem is without echoing
-    the file's content: `resnet_any.app.messages.public_message` renders one from `path`, `row`,
-    `column` and `expected` only, never from `value`. Readers raise it wherever a message names a
-    place in a file; they do not know who will read it.
+    The message is composed from `text` and the fields, once for every reader of it. In `text`, "{at}" stands
+    for the place (the file, the row as its user counts rows, the column: "'f.csv' row 7 (as a spreadsheet
+    counts rows: the header is row 1), column 'c'") and "{path}" for the file alone. str() is the full
+    one-line message the command line prints to the file's owner, the file named as the reader was given it.
+    A server tells a remote user the same text with the file named relative to its data root
+    (`resnet_any.app.messages.public_message`), which is safe only when the text holds no content of the
+    file: a reader whose `text` quotes what it found (a cell, a line, names found in the file, an exception
+    about it) also gives `expected`, the problem and what would be valid without that content, which the
+    server shows after the place instead.
 
-    path: the file or folder (as the reader was given it); row: the row/line/sample number as the
-    user counts it (`unit` says which, `counting` how it is counted); column: a column or array name;
-    value: what was found there (cell text, a line, found names: content of the file); expected: the
-    problem and what would be valid, in words that hold no content of the file.
+    path: the file or folder (as the reader was given it); row: the row/line/sample number as the user
+    counts it (`unit` says which, `counting` how it is counted); column: a column or array name; value: what
+    was found there (content of the file).
     """
 
-    def __init__(self, message: str, *, path: object = None, row: int | None = None, column: str | None = None,
+    def __init__(self, text: str, *, path: object = None, row: int | None = None, column: str | None = None,
                  value: object = None, expected: str | None = None, unit: str = "row",
                  counting: str | None = None) -> None:
-        super().__init__(message)
+        self.text = text
         self.path = path
         self.row = row
         self.column = column
@@ -116,3 +119,19 @@ class DataError(UserError):
         self.expected = expected
         self.unit = unit
         self.counting = counting
+        super().__init__(self.render(None if path is None else repr(str(path))))
+
+    def place(self, name: str | None, quote: Callable[[object], str] = repr) -> str:
+        """Where the problem is: `name` standing for the file, then the row and the column that are known."""
+        where = name or ""
+        if self.row is not None:
+            where += f" {self.unit} {int(self.row)}"
+            if self.counting:
+                where += f" ({self.counting})"
+        if self.column is not None:
+            where += f"{',' if self.row is not None else ''} column {quote(self.column)}"
+        return where.strip()
+
+    def render(self, name: str | None, quote: Callable[[object], str] = repr) -> str:
+        """The message with `name` standing for the file ({path}) and in the place ({at})."""
+        return self.text.replace("{at}", self.place(name, quote)).replace("{path}", name or "")

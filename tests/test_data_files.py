@@ -801,3 +801,20 @@ def test_predict_a_long_table_matches_channels_by_name(tmp_path: Path, capsys: p
     _write(test.rename(columns={"c5": "gyro_z"}), tmp_path / "renamed.csv")
     code, _, err = _predict(["--checkpoint", str(run / "best.pt"), "--dataset", str(tmp_path / "renamed.csv")], capsys)
     assert code == 2 and err.count("\n") == 1 and "renamed.csv" in err and "'gyro_z'" in err and "'c5'" in err
+
+
+def test_a_data_error_composes_its_message_once_for_the_owner_and_for_a_remote_user(tmp_path: Path) -> None:
+    from resnet_any.app.messages import public_message
+    from resnet_any.errors import DataError
+
+    path = tmp_path / "d" / "t.csv"
+    plain = DataError("{at}: the label is missing", path=path, row=3, column="label", counting="header is row 1")
+    assert str(plain) == f"{str(path)!r} row 3 (header is row 1), column 'label': the label is missing"
+    assert public_message(plain, tmp_path) == "'d/t.csv' row 3 (header is row 1), column 'label': the label is missing"
+    whole = DataError("manifest {path} has no rows", path=path)
+    assert str(whole) == f"manifest {str(path)!r} has no rows"
+    assert public_message(whole, tmp_path) == "manifest 'd/t.csv' has no rows"
+    quoting = DataError("{at}: 'SECRET' is not a number", path=path, row=3, value="SECRET",
+                        expected="the cell is not a number")
+    assert "SECRET" in str(quoting)
+    assert public_message(quoting, tmp_path) == "'d/t.csv' row 3: the cell is not a number"

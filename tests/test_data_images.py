@@ -407,3 +407,12 @@ def test_load_path_routes_folders_manifests_and_archives(cifar_tree, tmp_path):
         load_path(notes, cache_dir=tmp_path / "cache")
     with pytest.raises(UserError, match="does not exist"):
         load_path(tmp_path / "nowhere", cache_dir=tmp_path / "cache")
+
+
+def test_manifest_rows_lists_a_manifests_rows_without_opening_an_image(tmp_path):
+    from resnet_any.data.images import manifest_rows
+
+    (tmp_path / "pets.csv").write_text("file,label,split\na.png,cat,train\nsub/b.png,dog,VALID\n")
+    expected = [(tmp_path / "a.png", "cat", "train", "row 1"), (tmp_path / "sub" / "b.png", "dog", "val", "row 2")]
+    assert manifest_rows(tmp_path / "pets.csv") == expected
+    assert manifest_rows(tmp_path) == expected  # a folder holding one manifest

@@ -132,9 +132,7 @@ class DataRoot:
         """Refuse an image manifest (.jsonl/.csv, or a folder holding one) listing an image outside the root."""
         from resnet_any.data import images
 
-        path = images._manifest_file(manifest)
-        rows = images._csv_rows(path) if path.suffix.lower() == ".csv" else images._jsonl_rows(path)
-        for file, _, _, where in rows:
+        for file, _, _, where in images.manifest_rows(manifest):
             if not self.inside(file):
                 raise PublicError(f"{what}: the manifest's {where} names an image outside the data root; image paths "
                                f"must be relative to the manifest and stay inside the data root")

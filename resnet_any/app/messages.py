@@ -107,20 +107,19 @@ def render_data_error(error: DataError, data_root: Path | None) -> str:
     """A DataError for a remote user: where (relative to the data root) and what was expected, never the value."""
     rel = relative_name(error.path, data_root)
     if rel is None:
-        where = "a file of the dataset" if error.path is not None else ""
+        name = "a file of the dataset" if error.path is not None else None
     else:
-        where = _short(rel) if rel else "the data root"
-    if error.row is not None:
-        where += f" {error.unit} {int(error.row)}"
-        if error.counting:
-            where += f" ({error.counting})"
-    if error.column is not None:
-        where += f"{',' if error.row is not None else ''} column {_short(error.column)}"
-    expected = _one_line(error.expected or "the data does not have the expected layout")
+        name = _short(rel) if rel else "the data root"
+    layout = ("the data does not have the expected layout; check it against the README's \"Your own files\" "
+              "section")
+    if error.expected is None:  # its text holds no content of the file: shown as the owner reads it, names relative
+        text = _one_line(error.render(name, _short))
+        return text if not _leaks_path(error.render("", _short), data_root) else _one_line(
+            f"{error.place(name, _short)}: {layout}")
+    expected = _one_line(error.expected)
     if _leaks_path(expected, data_root):
-        expected = ("the data does not have the expected layout; check it against the README's \"Your own files\" "
-                    "section")
-    where = where.strip()
+        expected = layout
+    where = error.place(name, _short)
     return _one_line(f"{where}: {expected}" if where else expected)
 
 

@@ -110,9 +110,9 @@ def infer_domain(name: str | None) -> str | None:
     if path.suffix.lower() in (".tsv", ".parquet"):
         return "series"
     if path.suffix.lower() == ".npz":
-        import numpy as np
-
         import zipfile
+
+        import numpy as np
 
         try:  # the header of x.npy only: loading the array to learn its rank would inflate all of it
             with zipfile.ZipFile(path) as z, z.open("x.npy") as f:

@@ -71,7 +71,6 @@ class DataSplits:
         """
         import dataclasses
 
-        import torch
         from torch.utils.data import ConcatDataset
 
         from .splits import ArrayDataset

@@ -1,132 +1,30 @@
 """Graphs from a user's CSV files: `--dataset FOLDER` for node or graph classification.
 
-Node classification (a folder without graphs.csv):
-- nodes.csv: id, label (empty for unlabelled nodes), optional split (train, val or test; empty: in
-  no split), every other column a numeric node feature;
-- edges.csv: source, target (ids of nodes.csv: any strings or numbers), optional weight (kept as
-  edge_weight). Edges are undirected (both directions, duplicates merged, weights averaged) unless
-  directed=True, which keeps them as given.
-Without a split column the labelled nodes get a seeded stratified train/val/test split; without
-feature columns every node gets the one-hot degree the TU loader gives feature-less graphs.
-The DataSplits holds one PyG Data (x, edge_index, y, train/val/test masks); unlabelled nodes have
-y = -1 and are in no mask.
-
-Graph classification (a folder with graphs.csv):
-- graphs.csv: graph_id, label;
-- edges.csv: graph_id, source, target, optional weight;
-- nodes.csv (optional): graph_id, id and numeric feature columns. Without it a graph's nodes are the
-  ids its edges name (sorted: by value when they are all integers, else as text), with degree features.
-Graphs get a seeded stratified train/val/test split, as the TU loader does.
-
-Class names are the label strings, ordered as splits.encode_labels orders them. Every error is one
-UserError line naming the file, the row (counted as a spreadsheet shows it: the header is row 1) or
-column, and what was expected (a DataError: see tables.py).
+The folder's layouts and their reader are in graph_files.py (re-exported here). Node classification:
+without a split column the labelled nodes get a seeded stratified train/val/test split; without feature
+columns every node gets the one-hot degree the TU loader gives feature-less graphs. The DataSplits holds
+one PyG Data (x, edge_index, y, train/val/test masks); unlabelled nodes have y = -1 and are in no mask.
+Graph classification: graphs get a seeded stratified train/val/test split, as the TU loader does.
+Class names are the label strings, ordered as splits.encode_labels orders them.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 
-from ..errors import UserError
+from ..errors import DataError, UserError
 from .base import DataSplits
-from .splits import TEST_FRACTION, canonical_label, encode_labels, train_val_test
-from .tables import Where, file_error, list_names, missing_columns_error, numeric_values, read_frame
+from .frames import Where, list_names
+from .graph_files import (EDGES, GRAPH_LAYOUT, GRAPHS, LAYOUT, NODE_LAYOUT, NODES, GraphTable, NodeTable, node_data,
+                          read_graphs, read_nodes)
+from .graphs import _degree_features, degree_onehot, validate_graph
+from .splits import TEST_FRACTION, encode_labels, train_val_test
 
-NODES, EDGES, GRAPHS = "nodes.csv", "edges.csv", "graphs.csv"
-SPLIT_VALUES = {"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"}
-NODE_LAYOUT = ("nodes.csv (id, label, optional split, numeric feature columns) and edges.csv (source, target, "
-               "optional weight)")
-GRAPH_LAYOUT = ("graphs.csv (graph_id, label), edges.csv (graph_id, source, target, optional weight) and optional "
-                "nodes.csv (graph_id, id, numeric feature columns)")
-LAYOUT = f"a folder holding {NODE_LAYOUT} for node classification, or {GRAPH_LAYOUT} for graph classification"
-
-
-# ---------------------------------------------------------------- shared pieces
-
-def _require(df, path: Path, columns: list[str], expected: str) -> None:
-    missing = [c for c in columns if c not in df.columns]
-    if missing:
-        raise missing_columns_error(path, missing, list(df.columns), expected)
-
-
-def _present(df, where: Where, column: str, what: str) -> None:
-    """Every row has a value in `column` (a text column), else a UserError naming the first row without."""
-    empty = df[column].isna().to_numpy()
-    if empty.any():
-        i = int(np.flatnonzero(empty)[0])
-        raise where.error(f"the {what} is missing; every row needs one", int(df.index[i]), column)
-
-
-def _unique(df, where: Where, columns: list[str], what: str) -> None:
-    """No two rows share the values of `columns`, else a UserError naming the second row and the first."""
-    dup = df.duplicated(subset=columns, keep="first").to_numpy()
-    if dup.any():
-        i = int(np.flatnonzero(dup)[0])
-        values = tuple(df[c].iloc[i] for c in columns)
-        same = np.ones(len(df), bool)
-        for c, v in zip(columns, values):
-            same &= (df[c] == v).to_numpy()
-        j = int(np.flatnonzero(same)[0])
-        shown = " ".join(f"{c} {v!r}" for c, v in zip(columns, values))
-        first = where.row(int(df.index[j]))
-        verb = "appears" if len(columns) == 1 else "appear"
-        raise where.error(f"{shown} already appears in {first}; {what} must be unique", int(df.index[i]), columns[-1],
-                          value=values, expected=f"the same {' and '.join(columns)} already {verb} in {first}; "
-                                                 f"{what} must be unique")
-
-
-def _read_optional_frame(path: Path, text: set[str]):
-    """read_frame, but a file with a header and no rows is an empty frame (an edge list may be empty)."""
-    import pandas as pd
-
-    try:
-        return read_frame(path, text, exact=False)
-    except UserError as e:
-        if "but no data rows" not in str(e):
-            raise
-        header = pd.read_csv(path, nrows=0, skipinitialspace=True)
-        columns = [str(c).strip() for c in header.columns]
-        return pd.DataFrame({c: pd.Series([], dtype=object) for c in columns}), Where(path, "text")
-
-
-def _features(df, where: Where, columns: list[str]) -> np.ndarray | None:
-    if not columns:
-        return None
-    return numeric_values(df[columns], where, missing="expected a number in every feature cell", finite=True)
-
-
-def _weights(df, where: Where) -> np.ndarray | None:
-    if "weight" not in df.columns:
-        return None
-    return numeric_values(df[["weight"]], where, missing="every edge needs a weight when the column is there",
-                          finite=True)[:, 0]
-
-
-def _lookup(index, values: list, df, where: Where, column: str, ref: str, public_ref: str) -> np.ndarray:
-    """Positions of `values` in `index`; the first value not found is a UserError naming its row.
-
-    `public_ref` is `ref` naming files by their name only (no folder), for messages to remote users.
-    """
-    pos = index.get_indexer(values)
-    if (pos < 0).any():
-        i = int(np.flatnonzero(pos < 0)[0])
-        v = values[i]
-        raise where.error(f"{v!r} is not {ref}", int(df.index[i]), column, value=v, expected=f"the value is not {public_ref}")
-    return pos
-
-
-def _undirected(edge_index: torch.Tensor, weight: torch.Tensor | None, n: int, directed: bool):
-    if directed:
-        return edge_index, weight
-    from torch_geometric.utils import to_undirected
-
-    if weight is None:
-        return to_undirected(edge_index, num_nodes=n), None
-    return to_undirected(edge_index, weight, num_nodes=n, reduce="mean")
+__all__ = ["EDGES", "GRAPHS", "GRAPH_LAYOUT", "LAYOUT", "NODES", "NODE_LAYOUT", "GraphTable", "NodeTable",
+           "degree_onehot", "features_for_model", "is_graph_folder", "load_path", "node_data", "read_graphs",
+           "read_nodes"]
 
 
 def _check_class_sizes(labels: list[str], rows: list[int], where: Where, column: str, val_fraction: float,
@@ -144,112 +42,14 @@ def _check_class_sizes(labels: list[str], rows: list[int], where: Where, column:
                               expected=f"the class of this row has {len(at)} {what}; {rule}")
 
 
-def degree_onehot(graphs: list, top: int) -> None:
-    """Give graphs the one-hot degree features of a model trained with `top` (clamped as training clamped)."""
-    from torch_geometric.utils import degree
-
-    for g in graphs:
-        d = degree(g.edge_index[0], g.num_nodes, dtype=torch.long).clamp(max=top)
-        g.x = torch.nn.functional.one_hot(d, top + 1).float()
-
-
 def _set_degree_features(graphs: list) -> tuple[int, str]:
-    from .graphs import _degree_features
-
     width = _degree_features(graphs)
     return width, f"degree_onehot_{width - 1}"
 
 
 # ---------------------------------------------------------------- node classification
 
-@dataclass
-class NodeTable:
-    """One graph read from nodes.csv and edges.csv, before labels are encoded and masks drawn."""
-
-    folder: Path
-    ids: list[str]
-    x: np.ndarray | None              # (N, F) node features, None without feature columns
-    feature_columns: list[str]
-    edge_index: torch.Tensor          # (2, E), undirected unless directed=True
-    edge_weight: torch.Tensor | None
-    labels: list[str | None]          # None: unlabelled (or no label column)
-    splits: list[str | None] | None   # train/val/test/None per node; None without a split column
-    rows: list[int]                   # 0-based data rows of nodes.csv
-    where: Where
-
-
-def read_nodes(folder: str | Path, *, directed: bool = False, labels: bool = True) -> NodeTable:
-    """Read a node-classification folder. labels=False (prediction): the label column is optional."""
-    import pandas as pd
-
-    folder = Path(folder).expanduser()
-    nodes_path, edges_path = folder / NODES, folder / EDGES
-    for p in (nodes_path, edges_path):
-        if not p.is_file():
-            raise file_error(folder, f"{str(folder)!r} has no {p.name}; expected {LAYOUT}",
-                             f"the folder has no {p.name}; expected {LAYOUT}")
-    nodes, nw = read_frame(nodes_path, {"id", "label", "split"}, exact=False)
-    _require(nodes, nodes_path, ["id"] + (["label"] if labels else []),
-             "id, label (empty for unlabelled nodes), optional split (train/val/test) and numeric feature columns")
-    _present(nodes, nw, "id", "node id")
-    _unique(nodes, nw, ["id"], "node ids")
-    feature_columns = [c for c in nodes.columns if c not in ("id", "label", "split")]
-    x = _features(nodes, nw, feature_columns)
-    node_labels = [None if v is None else canonical_label(v) for v in nodes["label"]] \
-        if "label" in nodes.columns else [None] * len(nodes)
-    splits = None
-    if "split" in nodes.columns:
-        splits = []
-        for i, v in enumerate(nodes["split"]):
-            if v is None:
-                splits.append(None)
-                continue
-            key = SPLIT_VALUES.get(str(v).lower())
-            if key is None:
-                valid = "valid: train, val, test, or an empty cell for a node in no split"
-                raise nw.error(f"unknown split {v!r}; {valid}", int(nodes.index[i]), "split", value=v,
-                               expected=f"unknown split; {valid}")
-            if node_labels[i] is None and labels:
-                raise nw.error(f"the node is in split {key!r} but has no label; label it or empty its split cell",
-                               int(nodes.index[i]), "label")
-            splits.append(key)
-    index = pd.Index(list(nodes["id"]))
-    edges, ew = _read_optional_frame(edges_path, {"source", "target"})
-    _require(edges, edges_path, ["source", "target"], "source, target (node ids of nodes.csv) and optional weight")
-    for c in ("source", "target"):
-        _present(edges, ew, c, f"{c} node id")
-    # the first row naming an unknown id, whichever column it is in
-    src, dst = index.get_indexer(list(edges["source"])), index.get_indexer(list(edges["target"]))
-    bad = np.flatnonzero((src < 0) | (dst < 0))
-    if len(bad):
-        i = int(bad[0])
-        column = "source" if src[i] < 0 else "target"
-        raise ew.error(f"node id {edges[column].iloc[i]!r} is not in {str(nodes_path)!r} (its id column)",
-                       int(edges.index[i]), column, value=edges[column].iloc[i],
-                       expected=f"the node id is not in {NODES} (its id column)")
-    weight = _weights(edges, ew)
-    edge_index = torch.as_tensor(np.stack([src, dst]).astype(np.int64)).reshape(2, -1)
-    w = None if weight is None else torch.as_tensor(weight, dtype=torch.float32)
-    edge_index, w = _undirected(edge_index, w, len(nodes), directed)
-    return NodeTable(folder, [str(v) for v in nodes["id"]], x, feature_columns, edge_index, w, node_labels, splits,
-                     [int(i) for i in nodes.index], nw)
-
-
-def node_data(table: NodeTable):
-    """The table as a PyG Data with x (features as float32, or None), edge_index and edge_weight."""
-    from torch_geometric.data import Data
-
-    data = Data(edge_index=table.edge_index, num_nodes=len(table.ids))
-    if table.x is not None:
-        data.x = torch.as_tensor(table.x, dtype=torch.float32)
-    if table.edge_weight is not None:
-        data.edge_weight = table.edge_weight
-    return data
-
-
 def _load_nodes(folder: Path, *, seed: int, val_fraction: float, directed: bool) -> DataSplits:
-    from .graphs import validate_graph
-
     table = read_nodes(folder, directed=directed)
     n = len(table.ids)
     labelled = np.array([i for i, lab in enumerate(table.labels) if lab is not None], dtype=np.int64)
@@ -291,125 +91,7 @@ def _load_nodes(folder: Path, *, seed: int, val_fraction: float, directed: bool)
 
 # ---------------------------------------------------------------- graph classification
 
-@dataclass
-class GraphTable:
-    """Graphs read from graphs.csv, edges.csv and nodes.csv, features from columns (x None without them)."""
-
-    folder: Path
-    graph_ids: list[str]
-    labels: list[str | None]
-    graphs: list[Any]                 # PyG Data with edge_index, num_nodes, x (or None), node_ids
-    feature_columns: list[str]
-    rows: list[int]                   # 0-based data rows of graphs.csv
-    where: Where
-    has_nodes_file: bool
-
-
-def _natural(ids: list[str]) -> list:
-    """Sort keys: integers by value when every id is one, else the text."""
-    try:
-        return [int(v) for v in ids]
-    except ValueError:
-        return list(ids)
-
-
-def read_graphs(folder: str | Path, *, directed: bool = False, labels: bool = True) -> GraphTable:
-    """Read a graph-classification folder. labels=False (prediction): the label column is optional."""
-    import pandas as pd
-    from torch_geometric.data import Data
-
-    folder = Path(folder).expanduser()
-    graphs_path, edges_path, nodes_path = folder / GRAPHS, folder / EDGES, folder / NODES
-    if not edges_path.is_file():
-        raise file_error(folder, f"{str(folder)!r} has {GRAPHS} but no {EDGES}; expected {GRAPH_LAYOUT}",
-                         f"the folder has {GRAPHS} but no {EDGES}; expected {GRAPH_LAYOUT}")
-    gdf, gw = read_frame(graphs_path, {"graph_id", "label"}, exact=False)
-    _require(gdf, graphs_path, ["graph_id"] + (["label"] if labels else []), "graph_id and label")
-    _present(gdf, gw, "graph_id", "graph id")
-    _unique(gdf, gw, ["graph_id"], "graph ids")
-    if labels:
-        _present(gdf, gw, "label", "label")
-    graph_labels = [None if v is None else canonical_label(v) for v in gdf["label"]] \
-        if "label" in gdf.columns else [None] * len(gdf)
-    gindex = pd.Index(list(gdf["graph_id"]))
-    num_graphs = len(gdf)
-
-    edges, ew = _read_optional_frame(edges_path, {"graph_id", "source", "target"})
-    _require(edges, edges_path, ["graph_id", "source", "target"],
-             "graph_id, source, target (node ids within the graph) and optional weight")
-    for c, what in (("graph_id", "graph id"), ("source", "source node id"), ("target", "target node id")):
-        _present(edges, ew, c, what)
-    e_graph = _lookup(gindex, list(edges["graph_id"]), edges, ew, "graph_id", f"a graph_id of {str(graphs_path)!r}",
-                     f"a graph_id of {GRAPHS}")
-    weight = _weights(edges, ew)
-
-    if nodes_path.is_file():
-        ndf, nw = read_frame(nodes_path, {"graph_id", "id"}, exact=False)
-        _require(ndf, nodes_path, ["graph_id", "id"], "graph_id, id and numeric feature columns")
-        _present(ndf, nw, "graph_id", "graph id")
-        _present(ndf, nw, "id", "node id")
-        _unique(ndf, nw, ["graph_id", "id"], "node ids within a graph")
-        n_graph = _lookup(gindex, list(ndf["graph_id"]), ndf, nw, "graph_id", f"a graph_id of {str(graphs_path)!r}",
-                     f"a graph_id of {GRAPHS}")
-        n_ids = [str(v) for v in ndf["id"]]
-        feature_columns = [c for c in ndf.columns if c not in ("graph_id", "id")]
-        feats = _features(ndf, nw, feature_columns)
-        order = np.argsort(n_graph, kind="stable")  # nodes grouped by graph, file order within a graph
-    else:
-        pairs = pd.DataFrame({"g": np.concatenate([e_graph, e_graph]),
-                              "id": list(edges["source"]) + list(edges["target"])}).drop_duplicates()
-        n_graph = pairs["g"].to_numpy()
-        n_ids = [str(v) for v in pairs["id"]]
-        key = _natural(n_ids)
-        order = np.array(sorted(range(len(n_ids)), key=lambda i: (n_graph[i], key[i])), dtype=np.int64)
-        feature_columns, feats = [], None
-    n_graph, n_ids = n_graph[order], [n_ids[i] for i in order]
-    feats = None if feats is None else feats[order]
-    node_index = pd.MultiIndex.from_arrays([n_graph, n_ids])
-    src = node_index.get_indexer(pd.MultiIndex.from_arrays([e_graph, list(edges["source"])]))
-    dst = node_index.get_indexer(pd.MultiIndex.from_arrays([e_graph, list(edges["target"])]))
-    bad = np.flatnonzero((src < 0) | (dst < 0))
-    if len(bad):
-        i = int(bad[0])
-        column = "source" if src[i] < 0 else "target"
-        raise ew.error(f"node id {edges[column].iloc[i]!r} of graph {edges['graph_id'].iloc[i]!r} is not in "
-                       f"{str(nodes_path)!r}", int(edges.index[i]), column,
-                       value=(edges[column].iloc[i], edges['graph_id'].iloc[i]),
-                       expected=f"the node id is not among its graph's nodes in {NODES}")
-    counts = np.bincount(n_graph, minlength=num_graphs)
-    empty = np.flatnonzero(counts == 0)
-    if len(empty):
-        g = int(empty[0])
-        why = (f"has no nodes (no edge in {EDGES}{'' if nodes_path.is_file() else ' and no nodes.csv'} names it); "
-               f"expected at least one node")
-        raise gw.error(f"graph {gindex[g]!r} {why}", int(gdf.index[g]), "graph_id", value=gindex[g],
-                       expected=f"the graph {why}")
-    offsets = np.concatenate([[0], np.cumsum(counts)])
-    e_order = np.argsort(e_graph, kind="stable")
-    e_counts = np.bincount(e_graph, minlength=num_graphs)
-    e_offsets = np.concatenate([[0], np.cumsum(e_counts)])
-    src, dst = src[e_order], dst[e_order]
-    w_sorted = None if weight is None else weight[e_order]
-    graphs = []
-    for g in range(num_graphs):
-        lo, hi = e_offsets[g], e_offsets[g + 1]
-        n = int(counts[g])
-        ei = torch.as_tensor(np.stack([src[lo:hi], dst[lo:hi]]) - offsets[g], dtype=torch.long).reshape(2, -1)
-        w = None if w_sorted is None else torch.as_tensor(w_sorted[lo:hi], dtype=torch.float32)
-        ei, w = _undirected(ei, w, n, directed)
-        data = Data(edge_index=ei, num_nodes=n)
-        if feats is not None:
-            data.x = torch.as_tensor(feats[offsets[g]:offsets[g + 1]], dtype=torch.float32)
-        if w is not None:
-            data.edge_weight = w
-        graphs.append(data)
-    return GraphTable(folder, [str(v) for v in gdf["graph_id"]], graph_labels, graphs, feature_columns,
-                      [int(i) for i in gdf.index], gw, nodes_path.is_file())
-
-
 def _load_graphs(folder: Path, *, seed: int, val_fraction: float, directed: bool) -> DataSplits:
-    from .graphs import validate_graph
-
     table = read_graphs(folder, directed=directed)
     _check_class_sizes(table.labels, table.rows, table.where, "label", val_fraction, "graph(s)")
     (y,), class_names = encode_labels(table.labels)
@@ -467,17 +149,15 @@ def load_path(path: str | Path, *, seed: int = 0, val_fraction: float = 0.2, dir
     """A graph DataSplits from a folder of CSV files: task "graph" with graphs.csv, else task "node"."""
     folder = Path(path).expanduser()
     if not folder.exists():
-        raise file_error(folder, f"graph dataset path {str(folder)!r} does not exist; expected {LAYOUT}",
-                         f"does not exist; expected {LAYOUT}")
+        raise DataError(f"graph dataset path {{path}} does not exist; expected {LAYOUT}", path=folder)
     if not folder.is_dir():
-        raise file_error(folder, f"graph dataset path {str(folder)!r} is a file; expected {LAYOUT}",
-                         f"is a file; expected {LAYOUT}")
+        raise DataError(f"graph dataset path {{path}} is a file; expected {LAYOUT}", path=folder)
     if is_graph_folder(folder):
         return _load_graphs(folder, seed=seed, val_fraction=val_fraction, directed=directed)
     if not (folder / NODES).is_file():
         found = sorted(f.name for f in folder.iterdir())
-        raise file_error(folder, f"{str(folder)!r} has neither {NODES} nor {GRAPHS} (found {list_names(found)}); "
-                         f"expected {LAYOUT}", f"the folder has neither {NODES} nor {GRAPHS}; expected {LAYOUT}", found)
+        raise DataError(f"{{path}} has neither {NODES} nor {GRAPHS} (found {list_names(found)}); expected {LAYOUT}",
+                        path=folder, value=found, expected=f"the folder has neither {NODES} nor {GRAPHS}; expected {LAYOUT}")
     return _load_nodes(folder, seed=seed, val_fraction=val_fraction, directed=directed)
 
 

@@ -7,13 +7,14 @@ present PyG never tries the network.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from ..errors import UserError
 from .base import DataSplits
 from .splits import train_val_test
-from .storage import cache_root, copy_files, locked, online, require_dir, tree_fingerprint
+from .storage import cache_root, copy_files, find_or_download, locked, require_dir, tree_fingerprint
 
 DEFAULT = "cora"
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
@@ -35,7 +36,7 @@ def _tu_layout(canonical: str) -> str:
     return f"ROOT/{canonical}/raw/{canonical}_A.txt, {canonical}_graph_indicator.txt, {canonical}_graph_labels.txt, ... (TU format)"
 
 
-def validate_graph(data, where: str) -> None:
+def validate_graph(data: Any, where: str) -> None:
     """Raise UserError if edge_index is malformed or points outside 0..num_nodes-1."""
     ei = getattr(data, "edge_index", None)
     n = int(data.num_nodes) if data.num_nodes is not None else 0
@@ -80,16 +81,13 @@ def _load_planetoid(key: str, data_dir: str | None, *, cache_dir: str | None) ->
         if _planetoid_raw(raw, canonical) is None:
             raise UserError(f"the package data {str(raw)!r} is incomplete; reinstall resnet_any")
     else:
-        raw = _planetoid_raw(cache / "planetoid" / "download", canonical)
-        if raw is None:
-            if not online("github.com"):
-                raise UserError(f"{key} needs a download and the network is unreachable; pass --data-dir with "
-                                f"{_planetoid_layout(canonical)}")
-            try:
-                Planetoid(str(cache / "planetoid" / "download"), canonical)
-            except Exception as e:  # noqa: BLE001 - any download failure becomes one clear line
-                raise UserError(f"downloading {canonical} failed: {e}") from e
-            raw = _planetoid_raw(cache / "planetoid" / "download", canonical)
+        download_root = cache / "planetoid" / "download"
+        raw = find_or_download(
+            lambda: _planetoid_raw(download_root, canonical), lambda: Planetoid(str(download_root), canonical),
+            host="github.com", offline=f"{key} needs a download and the network is unreachable; pass --data-dir with "
+                                       f"{_planetoid_layout(canonical)}",
+            failed=f"downloading {canonical} failed",
+            missing=f"{canonical} download into {download_root} did not produce {_planetoid_layout(canonical)}")
     files = [raw / f"ind.{low}.{s}" for s in PLANETOID_SUFFIXES]
     work = cache / "planetoid" / tree_fingerprint(files)
     try:
@@ -141,14 +139,22 @@ def _tu_raw(root: Path, name: str) -> tuple[str, Path] | None:
     return None
 
 
+def degree_onehot(graphs: list, top: int) -> None:
+    """Give graphs their degree, clamped at `top`, one-hot as node features (width top + 1)."""
+    from torch_geometric.utils import degree
+
+    for g in graphs:
+        d = degree(g.edge_index[0], g.num_nodes, dtype=torch.long).clamp(max=top)
+        g.x = torch.nn.functional.one_hot(d, top + 1).float()
+
+
 def _degree_features(graphs: list) -> int:
     """Give feature-less graphs a one-hot (clamped) degree; returns the feature width."""
     from torch_geometric.utils import degree
 
     degs = [degree(g.edge_index[0], g.num_nodes, dtype=torch.long) for g in graphs]
     top = min(max((int(d.max()) for d in degs if d.numel()), default=0), MAX_DEGREE_FEATURE)
-    for g, d in zip(graphs, degs):
-        g.x = torch.nn.functional.one_hot(d.clamp(max=top), top + 1).float()
+    degree_onehot(graphs, top)
     return top + 1
 
 
@@ -166,18 +172,12 @@ def _load_tu(name: str, data_dir: str | None, *, seed: int, val_fraction: float,
     else:
         canonical = known[name.lower()]
         download_root = cache / "TUDataset" / "download"
-        found = _tu_raw(download_root, canonical)
-        if found is None:
-            if not online("www.chrsmrrs.com"):
-                raise UserError(f"{canonical} needs a download and the network is unreachable; pass --data-dir with "
-                                f"{_tu_layout(canonical)}")
-            try:
-                TUDataset(str(download_root), canonical)
-            except Exception as e:  # noqa: BLE001 - any download failure becomes one clear line
-                raise UserError(f"downloading {canonical} failed: {e}") from e
-            found = _tu_raw(download_root, canonical)
-            if found is None:
-                raise UserError(f"{canonical} download into {download_root} did not produce {_tu_layout(canonical)}")
+        found = find_or_download(
+            lambda: _tu_raw(download_root, canonical), lambda: TUDataset(str(download_root), canonical),
+            host="www.chrsmrrs.com", offline=f"{canonical} needs a download and the network is unreachable; pass "
+                                             f"--data-dir with {_tu_layout(canonical)}",
+            failed=f"downloading {canonical} failed",
+            missing=f"{canonical} download into {download_root} did not produce {_tu_layout(canonical)}")
     canonical, raw = found
     files = sorted(f for f in raw.iterdir() if f.is_file())
     work = cache / "TUDataset" / tree_fingerprint(files)

@@ -122,9 +122,9 @@ def _sample_shape(ds: Any) -> tuple[int, ...]:
 
 def _image_meta(train: ArrayDataset) -> dict[str, Any]:
     """uint8 images: normalise with the training split's statistics on the device, as the image readers do."""
-    from .images import _channel_stats
+    from .images.decode import channel_stats
 
-    mean, std = _channel_stats(train.x)
+    mean, std = channel_stats(train.x)
     _, c, h, _ = train.x.shape
     return {"image_size": int(h), "channels": int(c), "mean": mean, "std": std, "augment": "none", "ink": "dark"}
 

@@ -29,7 +29,7 @@ import torch
 from ..errors import DataError, UserError
 from .base import DataSplits
 from .splits import ArrayDataset, encode_labels, stratified_split
-from .storage import cache_root, online, require_dir
+from .storage import cache_root, find_or_download, require_dir
 
 DEFAULT = "GunPoint"
 GENERIC = ("ucr", "ts")
@@ -114,7 +114,7 @@ def _pad_stack(series: list[np.ndarray], length: int) -> np.ndarray:
     return out
 
 
-def _trim(s: np.ndarray) -> np.ndarray:
+def trim_padding(s: np.ndarray) -> np.ndarray:
     """Drop trailing all-NaN time steps (padding), keeping at least one step."""
     observed = np.isfinite(s).any(axis=0)
     last = int(np.flatnonzero(observed)[-1]) + 1 if observed.any() else 1
@@ -152,7 +152,7 @@ def read_ucr_tsv(path: str | Path) -> tuple[list[np.ndarray], list[str]]:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
-        raise DataError(f"cannot read UCR file {str(path)!r}: {e}", path=path, value=str(e),
+        raise DataError(f"cannot read UCR file {{path}}: {e}", path=path, value=str(e),
                         expected="cannot read the file as UTF-8 text") from e
     for lineno, line in enumerate(text.splitlines(), 1):
         if not line.strip():
@@ -161,8 +161,8 @@ def read_ucr_tsv(path: str | Path) -> tuple[list[np.ndarray], list[str]]:
         fields = line.rstrip("\n\r").split("\t") if "\t" in line else line.strip().replace(",", " ").split()
         if len(fields) < 2:
             expected = "expected a label and at least one value"
-            raise DataError(f"{str(path)!r} line {lineno}: {expected}, got {line.strip()[:60]!r}", path=path,
-                            row=lineno, unit="line", value=line.strip(), expected=expected)
+            raise DataError(f"{{at}}: {expected}, got {line.strip()[:60]!r}", path=path, row=lineno, unit="line",
+                            value=line.strip(), expected=expected)
         values = []
         for tok in fields[1:]:
             tok = tok.strip()
@@ -172,18 +172,16 @@ def read_ucr_tsv(path: str | Path) -> tuple[list[np.ndarray], list[str]]:
             try:
                 values.append(float(tok))
             except ValueError:
-                raise DataError(f"{str(path)!r} line {lineno}: bad value {tok[:30]!r}; expected numbers or NaN",
-                                path=path, row=lineno, unit="line", value=tok,
+                raise DataError(f"{{at}}: bad value {tok[:30]!r}; expected numbers or NaN", path=path, row=lineno,
+                                unit="line", value=tok,
                                 expected="a value is not a number; expected numbers or NaN") from None
         s = np.asarray(values, dtype=np.float64)[None]
         if not np.isfinite(s).any():
-            raise DataError(f"{str(path)!r} line {lineno}: the series has no values", path=path, row=lineno,
-                            unit="line", expected="the series has no values")
-        series.append(_trim(s))
+            raise DataError("{at}: the series has no values", path=path, row=lineno, unit="line")
+        series.append(trim_padding(s))
         labels.append(fields[0].strip())
     if not series:
-        raise DataError(f"UCR file {str(path)!r} is empty; expected {UCR_LAYOUT}", path=path,
-                        expected=f"the file is empty; expected {UCR_LAYOUT}")
+        raise DataError(f"UCR file {{path}} is empty; expected {UCR_LAYOUT}", path=path)
     return series, labels
 
 
@@ -209,13 +207,13 @@ def read_ts(path: str | Path) -> tuple[list[np.ndarray], list[str]]:
     header = _ts_header(path)
     if header.get("classlabel", "").split()[:1] != ["true"]:
         problem = "is not a classification .ts file (no '@classLabel true'); regression sets are not supported"
-        raise DataError(f"{str(path)!r} {problem}", path=path, expected=f"the file {problem}")
+        raise DataError(f"{{path}} {problem}", path=path)
     try:
         X, y = load_from_ts_file(str(path))
     except Exception as e:  # noqa: BLE001 - aeon raises IOError/ValueError/IndexError on malformed files
-        raise DataError(f"cannot read .ts file {str(path)!r}: {e}", path=path, value=str(e),
+        raise DataError(f"cannot read .ts file {{path}}: {e}", path=path, value=str(e),
                         expected="cannot read the file in the .ts format") from e
-    series = [_trim(np.asarray(s, dtype=np.float64).reshape(-1, np.asarray(s).shape[-1])) for s in X]
+    series = [trim_padding(np.asarray(s, dtype=np.float64).reshape(-1, np.asarray(s).shape[-1])) for s in X]
     return series, [str(v) for v in y]
 
 
@@ -255,14 +253,13 @@ def _find_pair(folder: Path, name: str | None) -> tuple[str, Path, Path] | None:
                 trains = [t for t in trains if t.name[: -len(f"_TRAIN{ext}")].lower() == name.lower()]
             if len(trains) > 1:
                 found = ", ".join(t.name[: -len(f"_TRAIN{ext}")] for t in trains)
-                raise DataError(f"{str(d)!r} holds several datasets ({found}); pass one as --dataset NAME", path=d,
+                raise DataError(f"{{path}} holds several datasets ({found}); pass one as --dataset NAME", path=d,
                                 value=found, expected="the folder holds several datasets; name one as the dataset")
             if trains:
                 stem = trains[0].name[: -len(f"_TRAIN{ext}")]
                 test = d / f"{stem}_TEST{ext}"
                 if not test.is_file():
-                    raise DataError(f"{str(trains[0])!r} has no matching {test.name} beside it", path=trains[0],
-                                    expected=f"the file has no matching {test.name} beside it")
+                    raise DataError(f"{{path}} has no matching {test.name} beside it", path=trains[0])
                 return stem, trains[0], test
     return None
 
@@ -277,8 +274,7 @@ def _build(name: str, x_tr: list[np.ndarray], l_tr: list[str], x_te: list[np.nda
     """Pad, normalise, encode labels and carve a stratified validation split from the official train."""
     channels = x_tr[0].shape[0]
     if any(s.shape[0] != channels for s in x_te):
-        raise DataError(f"{name}: test series have a different channel count than train ({channels})",
-                        expected=f"the test series have a different channel count than train ({channels})")
+        raise DataError(f"{name}: test series have a different channel count than train ({channels})")
     (y_tr, y_te), class_names = encode_labels(l_tr, l_te)
     # statistics of the official train split only (the held-out validation part included, never the test set)
     (tr, te), meta = pad_and_standardise([x_tr, x_te], znorm=znorm, fit=(0,))
@@ -306,20 +302,13 @@ def _download(name: str, cache: Path) -> tuple[str, Path, Path]:
 
     canonical = next(n for n in tsc_zenodo if n.lower() == name.lower())
     target = cache / "aeon"
-    found = _find_pair(target, canonical) if target.is_dir() else None
-    if found:
-        return found
-    if not online("zenodo.org"):
-        raise UserError(f"series dataset {canonical!r} is not shipped with aeon and the network is unreachable; "
-                        f"pass --data-dir with {UCR_LAYOUT.replace('NAME', canonical)} or the .ts pair")
-    try:
-        load_classification(canonical, extract_path=str(target))
-    except Exception as e:  # noqa: BLE001 - any download failure becomes one clear line
-        raise UserError(f"downloading {canonical!r} with aeon failed: {e}") from e
-    found = _find_pair(target, canonical)
-    if not found:
-        raise UserError(f"aeon downloaded {canonical!r} into {target} but no NAME_TRAIN/NAME_TEST files were found")
-    return found
+    return find_or_download(
+        lambda: _find_pair(target, canonical) if target.is_dir() else None,
+        lambda: load_classification(canonical, extract_path=str(target)), host="zenodo.org",
+        offline=f"series dataset {canonical!r} is not shipped with aeon and the network is unreachable; pass "
+                f"--data-dir with {UCR_LAYOUT.replace('NAME', canonical)} or the .ts pair",
+        failed=f"downloading {canonical!r} with aeon failed",
+        missing=f"aeon downloaded {canonical!r} into {target} but no NAME_TRAIN/NAME_TEST files were found")
 
 
 def _downloadable(name: str) -> bool:
@@ -346,14 +335,14 @@ def load(name: str | None, data_dir: str | None = None, *, seed: int = 0, val_fr
         if found is None or found[1].suffix != ext:
             subs = sorted(d.name for d in folder.iterdir() if d.is_dir()) if folder.is_dir() else []
             hint = f" (it holds folders {', '.join(subs)}: point at one, or pass --dataset NAME)" if subs else ""
-            raise DataError(f"no NAME_TRAIN{ext}/NAME_TEST{ext} in {str(folder)!r}{hint}; expected {layout}",
+            raise DataError(f"no NAME_TRAIN{ext}/NAME_TEST{ext} in {{path}}{hint}; expected {layout}",
                             path=folder, value=subs, expected=f"no NAME_TRAIN{ext}/NAME_TEST{ext} in the folder; "
                             f"expected {layout}")
     elif data_dir is not None:
         folder = require_dir(data_dir, name, f"{UCR_LAYOUT} or {TS_LAYOUT}")
         found = _find_pair(folder, name) if folder.is_dir() else None
         if found is None and key not in by_key:
-            raise DataError(f"no {name}_TRAIN/{name}_TEST (.tsv or .ts) in {str(folder)!r} or {str(folder / name)!r}",
+            raise DataError(f"no {name}_TRAIN/{name}_TEST (.tsv or .ts) in {{path}} or {str(folder / name)!r}",
                             path=folder, expected=f"no {name}_TRAIN/{name}_TEST (.tsv or .ts) in the folder or its "
                             f"subfolder {name}")
     if found is None:

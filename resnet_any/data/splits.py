@@ -9,6 +9,8 @@ from torch.utils.data import Dataset
 
 # Datasets without an official test split hold out this fraction of everything for test.
 TEST_FRACTION = 0.2
+# The names a user may give a split (a folder, a file stem, a manifest or nodes.csv cell), lower-cased -> the split.
+SPLIT_NAMES = {"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"}
 
 
 class ArrayDataset(Dataset):

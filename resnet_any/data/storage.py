@@ -1,4 +1,4 @@
-"""Where loaders keep files: the writable cache, local copies of read-only data, network checks."""
+"""Where loaders keep files: the writable cache, local copies of read-only data, network checks, find-else-download."""
 from __future__ import annotations
 
 import hashlib
@@ -8,12 +8,13 @@ import socket
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator, TypeVar
 
 from ..errors import UserError
 
 CACHE_ENV = "RESNET_ANY_CACHE"
 OFFLINE_ENV = "RESNET_ANY_OFFLINE"
+Found = TypeVar("Found")
 
 
 def _writable(path: Path) -> bool:
@@ -55,6 +56,28 @@ def online(host: str, port: int = 443, timeout: float = 3.0) -> bool:
             return True
     except OSError:
         return False
+
+
+def find_or_download(find: Callable[[], Found | None], download: Callable[[], object], *, host: str,
+                     offline: str, failed: str, missing: str) -> Found:
+    """What `find` finds; else, when `host` answers, what it finds after `download`; else a one-line UserError.
+
+    The messages say where the files go: `offline` when the network is unreachable, `failed` (followed by
+    ": <the exception>") when the download raises, `missing` when it ran but `find` still finds nothing.
+    """
+    found = find()
+    if found is not None:
+        return found
+    if not online(host):
+        raise UserError(offline)
+    try:
+        download()
+    except Exception as e:  # noqa: BLE001 - any download failure becomes one clear line
+        raise UserError(f"{failed}: {e}") from e
+    found = find()
+    if found is None:
+        raise UserError(missing)
+    return found
 
 
 def fingerprint(*parts: object) -> str:

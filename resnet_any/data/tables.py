@@ -28,245 +28,24 @@ from __future__ import annotations
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
 
 from ..errors import DataError, UserError
 from .base import DataSplits
-from .series import _trim, pad_and_standardise
-from .splits import TEST_FRACTION, ArrayDataset, canonical_label, encode_labels, stratified_split, train_val_test
+from .frames import Where, cell_text, list_names, missing_columns_error, numeric_values, read_frame
+from .series import trim_padding, pad_and_standardise
+from .splits import (SPLIT_NAMES, TEST_FRACTION, ArrayDataset, canonical_label, encode_labels, stratified_split,
+                     train_val_test)
 
 EXTENSIONS = (".csv", ".tsv", ".parquet", ".npz")
 ID_COLUMN = "id"
 TIME_COLUMN = "time"
-SPLIT_STEMS = {"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"}
 LAYOUT = ("a .csv, .tsv, .parquet or .npz file (wide: a label column and one column per time step; long: columns "
           "id, label, optional time and one column per channel; npz: arrays x and y), or a folder holding "
           "train.* and test.* (optional val.*) in those formats")
-# pandas' default missing-value spellings, plus "?" (the UCR/UEA archives' missing value)
-try:
-    from pandas._libs.parsers import STR_NA_VALUES as _PANDAS_NA
-except ImportError:  # pragma: no cover - a future pandas moving the constant
-    _PANDAS_NA = {"", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
-                  "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"}
-NA_VALUES = sorted(set(_PANDAS_NA) | {"?"})
-_NA_LOWER = {v.lower() for v in NA_VALUES}
-
-
-# ---------------------------------------------------------------- where things are, for messages
-
-class Where:
-    """Names a row of a file the way its user counts rows, for one-line error messages."""
-
-    CONVENTIONS = {"text": "as a spreadsheet counts rows: the header is row 1",
-                   "parquet": "data rows counted from 1",
-                   "npz": "counted from 0 along the first axis"}
-
-    def __init__(self, path: Path, kind: str) -> None:
-        self.path = path
-        self.kind = kind
-
-    def number(self, i: int) -> int:
-        """The row number a user sees for the 0-based data row `i`."""
-        return i + 2 if self.kind == "text" else i + 1 if self.kind == "parquet" else i
-
-    def row(self, i: int) -> str:
-        return f"{'sample' if self.kind == 'npz' else 'row'} {self.number(i)}"
-
-    def at(self, i: int | None = None, column: str | None = None) -> str:
-        """"'file' row 7 (convention), column 'c'" with the parts that are known."""
-        text = repr(str(self.path))
-        if i is not None:
-            text += f" {self.row(i)} ({self.CONVENTIONS[self.kind]})"
-        if column is not None:
-            text += f"{',' if i is not None else ''} column {column!r}"
-        return text
-
-    def error(self, problem: str, i: int | None = None, column: str | None = None, *, value: object = None,
-              expected: str | None = None) -> DataError:
-        """The DataError "'file' row 7 (convention), column 'c': problem" at 0-based data row `i` and `column`.
-
-        `expected` is `problem` without what was read from the file (default: `problem`, which then must hold
-        none); `value` is what was read there.
-        """
-        return DataError(f"{self.at(i, column)}: {problem}", path=self.path,
-                         row=None if i is None else self.number(i), column=column, value=value,
-                         expected=expected or problem, unit="sample" if self.kind == "npz" else "row",
-                         counting=None if i is None else self.CONVENTIONS[self.kind])
-
-
-def file_error(path: Path, message: str, expected: str, value: object = None) -> DataError:
-    """A DataError about a whole file or folder: `message` for its owner, `expected` (no content of it) for others."""
-    return DataError(message, path=path, value=value, expected=expected)
-
-
-def list_names(names: Iterable[object], limit: int = 12) -> str:
-    """'a', 'b', ... and N more: the columns (or files) found, for messages."""
-    names = [str(n) for n in names]
-    shown = ", ".join(repr(n) for n in names[:limit])
-    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "") if names else "none"
-
-
-def _cell(value: object) -> str:
-    text = str(value)
-    return repr(text[:30] + ("..." if len(text) > 30 else ""))
-
-
-# ---------------------------------------------------------------- reading frames
-
-def read_frame(path: Path, text_columns: Iterable[str] = (), *, exact: bool = True):
-    """A CSV/TSV (by suffix) or Parquet file as a DataFrame with stripped column names and blank rows dropped.
-
-    `text_columns` are read as stripped strings (only an empty cell is missing); the others as numbers
-    where pandas can (the caller checks them with `numeric_values`). The frame's index is the 0-based
-    data row, so Where(path, kind).row(index) names the row a user sees.
-    Returns (frame, Where).
-    """
-    import pandas as pd
-
-    text_columns = set(text_columns)
-    suffix = path.suffix.lower()
-    if not path.is_file():
-        raise file_error(path, f"{str(path)!r} does not exist or is not a file", "does not exist or is not a file")
-    if suffix == ".parquet":
-        where = Where(path, "parquet")
-        try:
-            df = pd.read_parquet(path)
-        except Exception as e:  # noqa: BLE001 - pyarrow raises ArrowInvalid, OSError and more on bad files
-            reason = ' '.join(str(e).split())[:200]
-            raise file_error(path, f"cannot read Parquet file {str(path)!r}: {reason}",
-                             "cannot read it as a Parquet file", reason) from None
-        df.columns = [str(c).strip() for c in df.columns]
-        if not len(df.columns):
-            raise file_error(path, f"{str(path)!r} is empty (no columns); expected a header row naming the columns",
-                             "the file is empty (no columns); expected a header row naming the columns")
-        for c in df.columns:
-            if c in text_columns:
-                df[c] = _text(df[c])
-        df = df.reset_index(drop=True)
-    else:
-        where = Where(path, "text")
-        sep = "\t" if suffix == ".tsv" else ","
-        try:
-            header = pd.read_csv(path, sep=sep, nrows=0, skipinitialspace=True)
-            names = list(header.columns)
-            stripped = {c: str(c).strip() for c in names}
-            na_values = {c: ([""] if stripped[c] in text_columns else NA_VALUES) for c in names}
-            dtype = {c: str for c in names if stripped[c] in text_columns}
-            # index_col=False: a row with more cells than the header is an error, not an index pandas invents
-            df = pd.read_csv(path, sep=sep, skipinitialspace=True, keep_default_na=False, na_values=na_values,
-                             dtype=dtype, skip_blank_lines=False, index_col=False,
-                             float_precision="round_trip" if exact else None)
-        except pd.errors.EmptyDataError:
-            expected = "expected a header row naming the columns, then one row per record"
-            raise file_error(path, f"{str(path)!r} is empty; {expected}", f"the file is empty; {expected}") from None
-        except pd.errors.ParserError as e:
-            reason = ' '.join(str(e).split())[:200]
-            raise file_error(path, f"cannot parse {str(path)!r}: {reason} (line 1 is the header)",
-                             f"cannot parse it as {'tab' if sep == chr(9) else 'comma'}-separated text; every row "
-                             f"needs as many cells as the header", reason) from None
-        except UnicodeDecodeError as e:
-            raise file_error(path, f"{str(path)!r} is not UTF-8 text: {e}", "the file is not UTF-8 text",
-                             str(e)) from None
-        except (OSError, ValueError) as e:
-            reason = ' '.join(str(e).split())[:200]
-            raise file_error(path, f"cannot read {str(path)!r}: {reason}", "cannot read the file", reason) from None
-        df.columns = [stripped[c] for c in names]
-        for c in df.columns:
-            if c in text_columns:
-                df[c] = _text(df[c])
-        blank = df.isna().all(axis=1)
-        if blank.any():
-            df = df[~blank]
-    if not len(df):
-        raise file_error(path, f"{str(path)!r} has a header ({list_names(df.columns, 6)}) but no data rows",
-                         "the file has a header but no data rows", list(df.columns))
-    unnamed = [i for i, c in enumerate(df.columns) if not str(c) or str(c).startswith("Unnamed: ")]
-    if unnamed:
-        # pandas' to_csv writes its row index as a first column without a name; read as a time step it would
-        # shift every series by one value and train on the row numbers
-        i = unnamed[0]
-        raise file_error(path, f"{where.at(None, f'#{i + 1}')} has no name in the header (pandas writes its index so: "
-                         "save with index=False); name the column or drop it",
-                         f"column #{i + 1} has no name in the header; name it or drop it (pandas: index=False)")
-    return df, where
-
-
-def _text(col):
-    """A column as stripped strings (bytes decoded), with empty cells missing (None)."""
-    import pandas as pd
-
-    def one(v: object) -> str | None:
-        if v is None or (not isinstance(v, (str, bytes)) and pd.isna(v)):
-            return None
-        text = (v.decode(errors="replace") if isinstance(v, bytes) else str(v)).strip()
-        return text or None
-
-    return pd.Series([one(v) for v in col.tolist()], index=col.index, dtype=object)
-
-
-def numeric_values(df, where: Where, *, missing: str | None = None, finite: bool = False) -> np.ndarray:
-    """The frame's cells as a float64 array; a non-numeric cell is a UserError naming its row and column.
-
-    missing: None to allow empty cells (NaN), else the reason they are not allowed (a UserError names the first).
-    finite: also refuse inf.
-    """
-    import pandas as pd
-
-    first = None  # (row position, column, raw value)
-    columns = {}
-    for c in df.columns:
-        col = df[c]
-        if pd.api.types.is_bool_dtype(col) or pd.api.types.is_numeric_dtype(col):
-            columns[c] = col.to_numpy(dtype=np.float64, na_value=np.nan)
-            continue
-        text = col.map(lambda v: str(v).strip(), na_action="ignore")
-        num = pd.to_numeric(text, errors="coerce")
-        empty = text.isna() | text.astype(str).str.lower().isin(_NA_LOWER)
-        bad = np.flatnonzero((~empty & num.isna()).to_numpy())
-        if len(bad) and (first is None or bad[0] < first[0]):
-            first = (int(bad[0]), c, col.iloc[bad[0]])
-        columns[c] = num.to_numpy(dtype=np.float64, na_value=np.nan)
-    if first is not None:
-        pos, c, value = first
-        expected = "expected numeric values" + (" (empty cells for missing ones)" if missing is None else "")
-        raise where.error(f"{_cell(value)} is not a number; {expected}", int(df.index[pos]), c, value=value,
-                          expected=f"the cell is not a number; {expected}")
-    values = np.column_stack([columns[c] for c in df.columns]) if columns else np.zeros((len(df), 0))
-    if missing is not None or finite:
-        bad_mask = np.isnan(values) if missing is not None else np.zeros(values.shape, bool)
-        if finite:
-            bad_mask |= np.isinf(values)
-        if bad_mask.any():
-            r, k = (int(v[0]) for v in np.nonzero(bad_mask))
-            cell = "empty" if np.isnan(values[r, k]) else f"{values[r, k]}"
-            reason = missing or 'expected a finite number'
-            raise where.error(f"{cell} cell; {reason}", int(df.index[r]), str(df.columns[k]), value=cell,
-                              expected=f"{'empty' if cell == 'empty' else 'infinite'} cell; {reason}")
-    return values
-
-
-def missing_columns_error(path: Path, missing: Sequence[str], found: Sequence[str], expected: str) -> UserError:
-    """The UserError for absent required columns, listing the ones found (with hints for common slips)."""
-    hint = ""
-    if len(found) == 1 and any(s in str(found[0]) for s in (";", "\t", "|")):
-        hint = " (the header looks separated by something else than the file's suffix says: save as comma-separated .csv or tab-separated .tsv)"
-    elif found and all(_is_number(c) for c in found):
-        hint = " (the first row looks like data: the file needs a header row naming its columns)"
-    which = ", ".join(repr(m) for m in missing)
-    no = f"has no column{'s' if len(missing) > 1 else ''} {which}"
-    return file_error(path, f"{str(path)!r} {no}; found columns {list_names(found)}; expected {expected}{hint}",
-                      f"the file {no}; expected {expected}{hint}", list(found))
-
-
-def _is_number(text: object) -> bool:
-    try:
-        float(str(text))
-        return True
-    except ValueError:
-        return False
 
 
 # ---------------------------------------------------------------- one file -> series
@@ -287,6 +66,7 @@ class SeriesTable:
 
     @property
     def channels(self) -> int:
+        """Channels per series (every series of a file has as many)."""
         return int(self.series[0].shape[0])
 
 
@@ -306,7 +86,7 @@ def _labels_of(df, where: Where, label_column: str, required: bool) -> tuple[lis
 def _check_series(s: np.ndarray, where: Where, i: int) -> np.ndarray:
     if not np.isfinite(s).any():
         raise where.error("the series has no values; expected at least one number", i)
-    return _trim(s)
+    return trim_padding(s)
 
 
 def _read_wide(df, where: Where, label_column: str, required: bool, id_column: str | None = None) -> SeriesTable:
@@ -314,8 +94,8 @@ def _read_wide(df, where: Where, label_column: str, required: bool, id_column: s
     if not value_cols:
         expected = ("expected one column per time step beside the label column (wide layout) or an 'id' column "
                     "(long layout)")
-        raise file_error(where.path, f"{str(where.path)!r} has no value columns (found {list_names(df.columns)}); "
-                         f"{expected}", f"the file has no value columns; {expected}", list(df.columns))
+        raise DataError(f"{{path}} has no value columns (found {list_names(df.columns)}); {expected}", path=where.path,
+                        value=list(df.columns), expected=f"the file has no value columns; {expected}")
     values = numeric_values(df[value_cols], where)
     labels, has = _labels_of(df, where, label_column, required)
     rows = [int(i) for i in df.index]
@@ -350,7 +130,7 @@ def _time_order(col, where: Where) -> np.ndarray:
     bad = num.isna() if stamps is None else (num.isna() & stamps.isna())
     i = int(np.flatnonzero(bad.to_numpy())[0])
     expected = "expected the time step's position (numbers) or a date, the same kind on every row"
-    raise where.error(f"{_cell(col.iloc[i])} is neither a number nor a date; {expected}", int(col.index[i]), TIME_COLUMN,
+    raise where.error(f"{cell_text(col.iloc[i])} is neither a number nor a date; {expected}", int(col.index[i]), TIME_COLUMN,
                       value=col.iloc[i], expected=f"the cell is neither a number nor a date; {expected}")
 
 
@@ -361,10 +141,9 @@ def _read_long(df, where: Where, label_column: str, required: bool) -> SeriesTab
     channel_cols = [c for c in df.columns if c not in (ID_COLUMN, label_column, TIME_COLUMN)]
     if not channel_cols:
         expected = f"expected id, {label_column}, optional time and one numeric column per channel"
-        raise file_error(where.path, f"{str(where.path)!r} (long layout: it has an 'id' column) has no channel columns; "
-                         f"found {list_names(df.columns)}; {expected}",
-                         f"the file (long layout: it has an 'id' column) has no channel columns; {expected}",
-                         list(df.columns))
+        raise DataError(f"{{path}} (long layout: it has an 'id' column) has no channel columns; found "
+                        f"{list_names(df.columns)}; {expected}", path=where.path, value=list(df.columns),
+                        expected=f"the file (long layout: it has an 'id' column) has no channel columns; {expected}")
     ids = df[ID_COLUMN]
     if ids.isna().any():
         i = int(np.flatnonzero(ids.isna().to_numpy())[0])
@@ -414,47 +193,46 @@ def _read_long(df, where: Where, label_column: str, required: bool) -> SeriesTab
 def _read_npz(path: Path, required: bool) -> SeriesTable:
     where = Where(path, "npz")
     if not path.is_file():
-        raise file_error(path, f"{str(path)!r} does not exist or is not a file", "does not exist or is not a file")
+        raise DataError("{path} does not exist or is not a file", path=path)
     if path.stat().st_size == 0:
         expected = "expected a NumPy .npz archive with arrays x and y"
-        raise file_error(path, f"{str(path)!r} is empty; {expected}", f"the file is empty; {expected}")
+        raise DataError(f"{{path}} is empty; {expected}", path=path)
     try:
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
         reason = ' '.join(str(e).split())[:160]
         what = "as a NumPy .npz archive (arrays x and y, no Python objects)"
-        raise file_error(path, f"cannot read {str(path)!r} {what}: {reason}", f"cannot read the file {what}",
-                         reason) from None
+        raise DataError(f"cannot read {{path}} {what}: {reason}", path=path, value=reason,
+                        expected=f"cannot read the file {what}") from None
     if "x" not in arrays or (required and "y" not in arrays):
         missing = [k for k in ("x", "y") if k not in arrays and (k == "x" or required)]
         no = f"has no array {', '.join(repr(m) for m in missing)}"
         expected = "expected x of shape (N, L) or (N, C, L) and y of shape (N,)"
-        raise file_error(path, f"{str(path)!r} {no}; found arrays {list_names(arrays)}; {expected}",
-                         f"the file {no}; {expected}", list(arrays))
+        raise DataError(f"{{path}} {no}; found arrays {list_names(arrays)}; {expected}", path=path,
+                        value=list(arrays), expected=f"the file {no}; {expected}")
     x = arrays["x"]
     if not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):
-        raise DataError(f"{str(path)!r} array 'x' holds {x.dtype} values; expected numbers", path=path, column="x",
-                        expected=f"array 'x' holds {x.dtype} values; expected numbers")
+        raise DataError(f"{{path}} array 'x' holds {x.dtype} values; expected numbers", path=path, column="x")
     if x.ndim == 2:
         x = x[:, None, :]
     if x.ndim != 3 or x.shape[0] == 0 or x.shape[2] == 0:
         problem = (f"array 'x' has shape {tuple(arrays['x'].shape)}; expected (N, L) or (N, C, L) with N and L at "
                    f"least 1")
-        raise DataError(f"{str(path)!r} {problem}", path=path, column="x", expected=problem)
+        raise DataError(f"{{path}} {problem}", path=path, column="x")
     labels = None
     if "y" in arrays:
         y = arrays["y"]
         if y.ndim != 1 or len(y) != len(x):
             problem = f"array 'y' has shape {tuple(y.shape)}; expected ({len(x)},): one label per series of x"
-            raise DataError(f"{str(path)!r} {problem}", path=path, column="y", expected=problem)
+            raise DataError(f"{{path}} {problem}", path=path, column="y")
         labels = []
         for i, v in enumerate(y.tolist()):
             if v is None or (isinstance(v, float) and np.isnan(v)) or str(v).strip() == "":
                 if required:
                     problem = "the label is missing; every series needs one"
-                    raise DataError(f"{where.at(i)}, array 'y': {problem}", path=path, row=i, column="y",
-                                    expected=problem, unit="sample", counting=Where.CONVENTIONS["npz"])
+                    raise DataError(f"{{at}}, array 'y': {problem}", path=path, row=i, unit="sample",
+                                    counting=Where.CONVENTIONS["npz"])
                 labels.append(None)
             else:
                 labels.append(canonical_label(v))
@@ -474,8 +252,7 @@ def read_table(path: str | Path, *, label_column: str = "label", labels: bool = 
     if suffix not in EXTENSIONS:
         kind = f"a {path.suffix} file" if path.suffix else "a file without a suffix"
         valid = f"valid extensions: {', '.join(EXTENSIONS)}"
-        raise file_error(path, f"cannot read {str(path)!r} as series ({kind}); {valid}",
-                         f"cannot read {kind} as series; {valid}")
+        raise DataError(f"cannot read {{path}} as series ({kind}); {valid}", path=path)
     if suffix == ".npz":
         return _read_npz(path, labels)
     df, where = read_frame(path, {label_column, ID_COLUMN, TIME_COLUMN})
@@ -499,33 +276,34 @@ def _split_files(folder: Path) -> dict[str, Path]:
     found: dict[str, list[Path]] = {}
     for f in sorted(folder.iterdir()):
         stem, suffix = f.stem.lower(), f.suffix.lower()
-        if f.is_file() and suffix in EXTENSIONS and stem in SPLIT_STEMS:
-            found.setdefault(SPLIT_STEMS[stem], []).append(f)
+        if f.is_file() and suffix in EXTENSIONS and stem in SPLIT_NAMES:
+            found.setdefault(SPLIT_NAMES[stem], []).append(f)
     for split, files in found.items():
         if len(files) > 1:
             names = [f.name for f in files]
-            raise file_error(folder, f"{str(folder)!r} holds several {split} files ({list_names(names)}); keep one",
-                             f"the folder holds several {split} files; keep one", names)
+            raise DataError(f"{{path}} holds several {split} files ({list_names(names)}); keep one", path=folder,
+                            value=names, expected=f"the folder holds several {split} files; keep one")
     if "train" not in found or "test" not in found:
         missing = "train.*" if "train" not in found else "test.*"
         files = sorted(f.name for f in folder.iterdir())
         expected = f"expected train.* and test.* (optional val.*) with extension {', '.join(EXTENSIONS)}"
-        raise file_error(folder, f"{str(folder)!r} has no {missing} file (found {list_names(files)}); {expected}",
-                         f"the folder has no {missing} file; {expected}", files)
+        raise DataError(f"{{path}} has no {missing} file (found {list_names(files)}); {expected}", path=folder,
+                        value=files, expected=f"the folder has no {missing} file; {expected}")
     return {k: v[0] for k, v in found.items()}
 
 
 def _check_same_channels(reference: SeriesTable, other: SeriesTable) -> None:
     if other.channels != reference.channels:
-        raise file_error(other.path, f"{str(other.path)!r} holds series of {other.channels} channel(s) but "
-                         f"{str(reference.path)!r} has {reference.channels}; every file of a dataset needs the same "
-                         f"channels", f"the file holds series of {other.channels} channel(s) but the train file has "
-                         f"{reference.channels}; every file of a dataset needs the same channels")
+        raise DataError(f"{{path}} holds series of {other.channels} channel(s) but {str(reference.path)!r} has "
+                        f"{reference.channels}; every file of a dataset needs the same channels", path=other.path,
+                        expected=f"the file holds series of {other.channels} channel(s) but the train file has "
+                                 f"{reference.channels}; every file of a dataset needs the same channels")
     if reference.channel_names and other.channel_names and reference.channel_names != other.channel_names:
-        raise file_error(other.path, f"{str(other.path)!r} has channel columns {list_names(other.channel_names)} but "
-                         f"{str(reference.path)!r} has {list_names(reference.channel_names)}; every file needs the same, "
-                         f"in the same order", "the file's channel columns are not the train file's; every file needs "
-                         "the same, in the same order", (other.channel_names, reference.channel_names))
+        raise DataError(f"{{path}} has channel columns {list_names(other.channel_names)} but {str(reference.path)!r} "
+                        f"has {list_names(reference.channel_names)}; every file needs the same, in the same order",
+                        path=other.path, value=(other.channel_names, reference.channel_names),
+                        expected="the file's channel columns are not the train file's; every file needs the same, in "
+                                 "the same order")
 
 
 def _check_class_sizes(table: SeriesTable, needed: int, label_column: str, what: str) -> None:
@@ -551,8 +329,7 @@ def load_path(path: str | Path, *, seed: int = 0, val_fraction: float = 0.2, lab
     """
     p = Path(path).expanduser()
     if not p.exists():
-        raise file_error(p, f"series dataset path {str(p)!r} does not exist; expected {LAYOUT}",
-                         f"does not exist; expected {LAYOUT}")
+        raise DataError(f"series dataset path {{path}} does not exist; expected {LAYOUT}", path=p)
     if p.is_dir():
         files = _split_files(p)
         train = read_table(files["train"], label_column=label_column)

@@ -22,10 +22,9 @@ import torch
 
 from ..errors import UserError
 from .base import DataSplits
-from .splits import TEST_FRACTION, ArrayDataset, encode_labels, stratified_split
+from .splits import SPLIT_NAMES, TEST_FRACTION, ArrayDataset, encode_labels, stratified_split
 
 DEFAULT = None
-SPLIT_DIRS = {"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"}
 LAYOUT = ("an .npz holding x (N, C, D, H, W) or (N, D, H, W) and labels y (N,) (optionally x_test/y_test, "
           "x_val/y_val), or a folder ROOT/<class>/*.npy of (D, H, W) or (C, D, H, W) volumes, or ROOT/train/<class>/*.npy "
           "with ROOT/test/ and/or ROOT/val/ alike")
@@ -84,7 +83,7 @@ def _standardise(x: np.ndarray, meta: dict) -> np.ndarray:
     return out
 
 
-def preprocess_volume(volume, meta: dict) -> torch.Tensor:
+def preprocess_volume(volume: np.ndarray | torch.Tensor | list, meta: dict) -> torch.Tensor:
     """A volume (D, H, W) or (C, D, H, W) (numpy array, tensor or nested lists) -> float32 tensor (C, D, H, W)
     standardised exactly as the training data was (meta: channels, shape, mean, std)."""
     try:
@@ -225,7 +224,7 @@ def load_folder(path: str | os.PathLike, *, seed: int = 0, val_fraction: float =
         stray = len(_npy_files(root))
         what = f"{stray} .npy file(s) but no class subfolders" if stray else "no class subfolders"
         raise UserError(f"{str(root)!r} holds {what}; expected {LAYOUT}")
-    present = {SPLIT_DIRS[d.name.lower()]: d for d in dirs if d.name.lower() in SPLIT_DIRS}
+    present = {SPLIT_NAMES[d.name.lower()]: d for d in dirs if d.name.lower() in SPLIT_NAMES}
     if present and "train" not in present:
         raise UserError(f"{str(root)!r} has {'/'.join(sorted(present))} but no train/ folder; expected {LAYOUT}")
     split_dirs = dict(present) if present else {"train": root}

@@ -1,0 +1,270 @@
+"""Reading a graph folder's CSV files (the layouts below) into tables of ids, features, edges and labels.
+
+Node classification (a folder without graphs.csv):
+- nodes.csv: id, label (empty for unlabelled nodes), optional split (train, val or test; empty: in
+  no split), every other column a numeric node feature;
+- edges.csv: source, target (ids of nodes.csv: any strings or numbers), optional weight (kept as
+  edge_weight). Edges are undirected (both directions, duplicates merged, weights averaged) unless
+  directed=True, which keeps them as given.
+
+Graph classification (a folder with graphs.csv):
+- graphs.csv: graph_id, label;
+- edges.csv: graph_id, source, target, optional weight;
+- nodes.csv (optional): graph_id, id and numeric feature columns. Without it a graph's nodes are the
+  ids its edges name (sorted: by value when they are all integers, else as text), with degree features.
+
+Every error is one UserError line naming the file, the row (counted as a spreadsheet shows it: the
+header is row 1) or column, and what was expected (a DataError: see frames.py). csv_graphs.py turns the
+tables into DataSplits for training, and gives files read for prediction a model's node features.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from ..errors import DataError
+from .frames import (Where, lookup, numeric_values, read_frame, read_optional_frame, require_columns, require_unique,
+                     require_values)
+from .splits import SPLIT_NAMES, canonical_label
+
+if TYPE_CHECKING:  # torch_geometric takes seconds to import: loaded where a graph is made
+    from torch_geometric.data import Data
+
+NODES, EDGES, GRAPHS = "nodes.csv", "edges.csv", "graphs.csv"
+NODE_LAYOUT = ("nodes.csv (id, label, optional split, numeric feature columns) and edges.csv (source, target, "
+               "optional weight)")
+GRAPH_LAYOUT = ("graphs.csv (graph_id, label), edges.csv (graph_id, source, target, optional weight) and optional "
+                "nodes.csv (graph_id, id, numeric feature columns)")
+LAYOUT = f"a folder holding {NODE_LAYOUT} for node classification, or {GRAPH_LAYOUT} for graph classification"
+
+
+# ---------------------------------------------------------------- shared pieces
+
+def _features(df, where: Where, columns: list[str]) -> np.ndarray | None:
+    if not columns:
+        return None
+    return numeric_values(df[columns], where, missing="expected a number in every feature cell", finite=True)
+
+
+def _weights(df, where: Where) -> np.ndarray | None:
+    if "weight" not in df.columns:
+        return None
+    return numeric_values(df[["weight"]], where, missing="every edge needs a weight when the column is there",
+                          finite=True)[:, 0]
+
+
+def _undirected(edge_index: torch.Tensor, weight: torch.Tensor | None, n: int, directed: bool):
+    if directed:
+        return edge_index, weight
+    from torch_geometric.utils import to_undirected
+
+    if weight is None:
+        return to_undirected(edge_index, num_nodes=n), None
+    return to_undirected(edge_index, weight, num_nodes=n, reduce="mean")
+
+
+# ---------------------------------------------------------------- node classification
+
+@dataclass
+class NodeTable:
+    """One graph read from nodes.csv and edges.csv, before labels are encoded and masks drawn."""
+
+    folder: Path
+    ids: list[str]
+    x: np.ndarray | None              # (N, F) node features, None without feature columns
+    feature_columns: list[str]
+    edge_index: torch.Tensor          # (2, E), undirected unless directed=True
+    edge_weight: torch.Tensor | None
+    labels: list[str | None]          # None: unlabelled (or no label column)
+    splits: list[str | None] | None   # train/val/test/None per node; None without a split column
+    rows: list[int]                   # 0-based data rows of nodes.csv
+    where: Where
+
+
+def read_nodes(folder: str | Path, *, directed: bool = False, labels: bool = True) -> NodeTable:
+    """Read a node-classification folder. labels=False (prediction): the label column is optional."""
+    import pandas as pd
+
+    folder = Path(folder).expanduser()
+    nodes_path, edges_path = folder / NODES, folder / EDGES
+    for p in (nodes_path, edges_path):
+        if not p.is_file():
+            raise DataError(f"{{path}} has no {p.name}; expected {LAYOUT}", path=folder)
+    nodes, nw = read_frame(nodes_path, {"id", "label", "split"}, exact=False)
+    require_columns(nodes, nodes_path, ["id"] + (["label"] if labels else []),
+             "id, label (empty for unlabelled nodes), optional split (train/val/test) and numeric feature columns")
+    require_values(nodes, nw, "id", "node id")
+    require_unique(nodes, nw, ["id"], "node ids")
+    feature_columns = [c for c in nodes.columns if c not in ("id", "label", "split")]
+    x = _features(nodes, nw, feature_columns)
+    node_labels = [None if v is None else canonical_label(v) for v in nodes["label"]] \
+        if "label" in nodes.columns else [None] * len(nodes)
+    splits = None
+    if "split" in nodes.columns:
+        splits = []
+        for i, v in enumerate(nodes["split"]):
+            if v is None:
+                splits.append(None)
+                continue
+            key = SPLIT_NAMES.get(str(v).lower())
+            if key is None:
+                valid = "valid: train, val, test, or an empty cell for a node in no split"
+                raise nw.error(f"unknown split {v!r}; {valid}", int(nodes.index[i]), "split", value=v,
+                               expected=f"unknown split; {valid}")
+            if node_labels[i] is None and labels:
+                raise nw.error(f"the node is in split {key!r} but has no label; label it or empty its split cell",
+                               int(nodes.index[i]), "label")
+            splits.append(key)
+    index = pd.Index(list(nodes["id"]))
+    edges, ew = read_optional_frame(edges_path, {"source", "target"})
+    require_columns(edges, edges_path, ["source", "target"], "source, target (node ids of nodes.csv) and optional weight")
+    for c in ("source", "target"):
+        require_values(edges, ew, c, f"{c} node id")
+    # the first row naming an unknown id, whichever column it is in
+    src, dst = index.get_indexer(list(edges["source"])), index.get_indexer(list(edges["target"]))
+    bad = np.flatnonzero((src < 0) | (dst < 0))
+    if len(bad):
+        i = int(bad[0])
+        column = "source" if src[i] < 0 else "target"
+        raise ew.error(f"node id {edges[column].iloc[i]!r} is not in {str(nodes_path)!r} (its id column)",
+                       int(edges.index[i]), column, value=edges[column].iloc[i],
+                       expected=f"the node id is not in {NODES} (its id column)")
+    weight = _weights(edges, ew)
+    edge_index = torch.as_tensor(np.stack([src, dst]).astype(np.int64)).reshape(2, -1)
+    w = None if weight is None else torch.as_tensor(weight, dtype=torch.float32)
+    edge_index, w = _undirected(edge_index, w, len(nodes), directed)
+    return NodeTable(folder, [str(v) for v in nodes["id"]], x, feature_columns, edge_index, w, node_labels, splits,
+                     [int(i) for i in nodes.index], nw)
+
+
+def node_data(table: NodeTable) -> Data:
+    """The table as a PyG Data with x (features as float32, or None), edge_index and edge_weight."""
+    from torch_geometric.data import Data
+
+    data = Data(edge_index=table.edge_index, num_nodes=len(table.ids))
+    if table.x is not None:
+        data.x = torch.as_tensor(table.x, dtype=torch.float32)
+    if table.edge_weight is not None:
+        data.edge_weight = table.edge_weight
+    return data
+
+
+# ---------------------------------------------------------------- graph classification
+
+@dataclass
+class GraphTable:
+    """Graphs read from graphs.csv, edges.csv and nodes.csv, features from columns (x None without them)."""
+
+    folder: Path
+    graph_ids: list[str]
+    labels: list[str | None]
+    graphs: list[Any]                 # PyG Data with edge_index, num_nodes, x (or None), node_ids
+    feature_columns: list[str]
+    rows: list[int]                   # 0-based data rows of graphs.csv
+    where: Where
+    has_nodes_file: bool
+
+
+def _natural(ids: list[str]) -> list:
+    """Sort keys: integers by value when every id is one, else the text."""
+    try:
+        return [int(v) for v in ids]
+    except ValueError:
+        return list(ids)
+
+
+def read_graphs(folder: str | Path, *, directed: bool = False, labels: bool = True) -> GraphTable:
+    """Read a graph-classification folder. labels=False (prediction): the label column is optional."""
+    import pandas as pd
+    from torch_geometric.data import Data
+
+    folder = Path(folder).expanduser()
+    graphs_path, edges_path, nodes_path = folder / GRAPHS, folder / EDGES, folder / NODES
+    if not edges_path.is_file():
+        raise DataError(f"{{path}} has {GRAPHS} but no {EDGES}; expected {GRAPH_LAYOUT}", path=folder)
+    gdf, gw = read_frame(graphs_path, {"graph_id", "label"}, exact=False)
+    require_columns(gdf, graphs_path, ["graph_id"] + (["label"] if labels else []), "graph_id and label")
+    require_values(gdf, gw, "graph_id", "graph id")
+    require_unique(gdf, gw, ["graph_id"], "graph ids")
+    if labels:
+        require_values(gdf, gw, "label", "label")
+    graph_labels = [None if v is None else canonical_label(v) for v in gdf["label"]] \
+        if "label" in gdf.columns else [None] * len(gdf)
+    gindex = pd.Index(list(gdf["graph_id"]))
+    num_graphs = len(gdf)
+
+    edges, ew = read_optional_frame(edges_path, {"graph_id", "source", "target"})
+    require_columns(edges, edges_path, ["graph_id", "source", "target"],
+             "graph_id, source, target (node ids within the graph) and optional weight")
+    for c, what in (("graph_id", "graph id"), ("source", "source node id"), ("target", "target node id")):
+        require_values(edges, ew, c, what)
+    e_graph = lookup(gindex, list(edges["graph_id"]), edges, ew, "graph_id", f"a graph_id of {str(graphs_path)!r}",
+                     f"a graph_id of {GRAPHS}")
+    weight = _weights(edges, ew)
+
+    if nodes_path.is_file():
+        ndf, nw = read_frame(nodes_path, {"graph_id", "id"}, exact=False)
+        require_columns(ndf, nodes_path, ["graph_id", "id"], "graph_id, id and numeric feature columns")
+        require_values(ndf, nw, "graph_id", "graph id")
+        require_values(ndf, nw, "id", "node id")
+        require_unique(ndf, nw, ["graph_id", "id"], "node ids within a graph")
+        n_graph = lookup(gindex, list(ndf["graph_id"]), ndf, nw, "graph_id", f"a graph_id of {str(graphs_path)!r}",
+                     f"a graph_id of {GRAPHS}")
+        n_ids = [str(v) for v in ndf["id"]]
+        feature_columns = [c for c in ndf.columns if c not in ("graph_id", "id")]
+        feats = _features(ndf, nw, feature_columns)
+        order = np.argsort(n_graph, kind="stable")  # nodes grouped by graph, file order within a graph
+    else:
+        pairs = pd.DataFrame({"g": np.concatenate([e_graph, e_graph]),
+                              "id": list(edges["source"]) + list(edges["target"])}).drop_duplicates()
+        n_graph = pairs["g"].to_numpy()
+        n_ids = [str(v) for v in pairs["id"]]
+        key = _natural(n_ids)
+        order = np.array(sorted(range(len(n_ids)), key=lambda i: (n_graph[i], key[i])), dtype=np.int64)
+        feature_columns, feats = [], None
+    n_graph, n_ids = n_graph[order], [n_ids[i] for i in order]
+    feats = None if feats is None else feats[order]
+    node_index = pd.MultiIndex.from_arrays([n_graph, n_ids])
+    src = node_index.get_indexer(pd.MultiIndex.from_arrays([e_graph, list(edges["source"])]))
+    dst = node_index.get_indexer(pd.MultiIndex.from_arrays([e_graph, list(edges["target"])]))
+    bad = np.flatnonzero((src < 0) | (dst < 0))
+    if len(bad):
+        i = int(bad[0])
+        column = "source" if src[i] < 0 else "target"
+        raise ew.error(f"node id {edges[column].iloc[i]!r} of graph {edges['graph_id'].iloc[i]!r} is not in "
+                       f"{str(nodes_path)!r}", int(edges.index[i]), column,
+                       value=(edges[column].iloc[i], edges['graph_id'].iloc[i]),
+                       expected=f"the node id is not among its graph's nodes in {NODES}")
+    counts = np.bincount(n_graph, minlength=num_graphs)
+    empty = np.flatnonzero(counts == 0)
+    if len(empty):
+        g = int(empty[0])
+        why = (f"has no nodes (no edge in {EDGES}{'' if nodes_path.is_file() else ' and no nodes.csv'} names it); "
+               f"expected at least one node")
+        raise gw.error(f"graph {gindex[g]!r} {why}", int(gdf.index[g]), "graph_id", value=gindex[g],
+                       expected=f"the graph {why}")
+    offsets = np.concatenate([[0], np.cumsum(counts)])
+    e_order = np.argsort(e_graph, kind="stable")
+    e_counts = np.bincount(e_graph, minlength=num_graphs)
+    e_offsets = np.concatenate([[0], np.cumsum(e_counts)])
+    src, dst = src[e_order], dst[e_order]
+    w_sorted = None if weight is None else weight[e_order]
+    graphs = []
+    for g in range(num_graphs):
+        lo, hi = e_offsets[g], e_offsets[g + 1]
+        n = int(counts[g])
+        ei = torch.as_tensor(np.stack([src[lo:hi], dst[lo:hi]]) - offsets[g], dtype=torch.long).reshape(2, -1)
+        w = None if w_sorted is None else torch.as_tensor(w_sorted[lo:hi], dtype=torch.float32)
+        ei, w = _undirected(ei, w, n, directed)
+        data = Data(edge_index=ei, num_nodes=n)
+        if feats is not None:
+            data.x = torch.as_tensor(feats[offsets[g]:offsets[g + 1]], dtype=torch.float32)
+        if w is not None:
+            data.edge_weight = w
+        graphs.append(data)
+    return GraphTable(folder, [str(v) for v in gdf["graph_id"]], graph_labels, graphs, feature_columns,
+                      [int(i) for i in gdf.index], gw, nodes_path.is_file())
