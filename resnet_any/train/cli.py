@@ -84,5 +84,5 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def entry() -> None:
-    """Console-script entry point."""
+    """`python -m resnet_any.train`: exit with main's code (a user error: 2, one line)."""
     sys.exit(run_cli(main))

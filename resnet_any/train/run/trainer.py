@@ -1,8 +1,9 @@
 """Run: the one training loop, shared by every domain, the CLI, `fit` and the Gradio app: a generator of records.
 
-`Trainer(plan)` takes a resolved Plan (plan.py) — or options, which it plans first — sets up the
-optimizer, schedule and task, and `run()` trains top to bottom, yielding typed records (records.py) to the
-sinks and the caller. Callers vary it through callbacks (callbacks.py), never by replacing its internals.
+`Trainer(plan)` takes a frozen Plan (resnet_any.train.plan) — or options, which it plans first — builds the
+optimizer, schedule, task and regularizers from it, and `run()` trains top to bottom, yielding typed records
+(records.py) to the sinks and the caller. It never checks options, makes notes or changes the Plan. Callers
+vary it through callbacks (callbacks.py), never by replacing its internals.
 """
 from __future__ import annotations
 
