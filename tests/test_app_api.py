@@ -207,7 +207,7 @@ def test_series_run_reports_test_accuracy_and_confusion(client: Client) -> None:
     status, loss, acc, result, confusion, _ = outs[-1]
     assert "test accuracy" in status and "test accuracy" in result and "macro F1" in result
     assert confusion.get("visible") is True and confusion.get("value")
-    # the plots come as updates that also set the axes' ranges (ui.py: a new range lays the plot out again)
+    # the plots come as updates that also set the axes' ranges (plots.py: a new range lays the plot out again)
     acc = acc.get("value", acc)
     points = [row for row in acc["data"] if row[1] is not None]  # leading empty points only name the curves
     # GunPoint's validation split would hold 5 series a class, so the derived recipe keeps the epoch of lowest
@@ -268,7 +268,7 @@ def test_train_tab_refuses_paths_outside_the_data_root(tmp_path: Path, dataset: 
     """The CLI reads a user's files by path; the app reads paths inside its data root only (without one, names
     only), and its refusal does not echo the path back."""
     from resnet_any.app.dataroot import DataRoot
-    from resnet_any.app.ui import make_config
+    from resnet_any.app.form import make_config
     from resnet_any.errors import UserError
 
     with pytest.raises(UserError, match="a path to files is not accepted here") as info:
