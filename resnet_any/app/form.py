@@ -34,7 +34,7 @@ def width_info(domain: str) -> str:
 
 
 def whole_number(name: str, value: Any, minimum: int, maximum: int | None = None) -> int | None:
-    """An integer input (API clients may send 5.0), None when empty; an PublicError otherwise."""
+    """An integer input (API clients may send 5.0), None when empty; a PublicError otherwise."""
     if value is None or value == "":
         return None
     if (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
@@ -58,7 +58,7 @@ def names_only(dataset: str) -> None:
 def make_config(runs_dir: Path, domain: str, dataset: str | None, data_dir: str | None, model: str | None,
                 width: Any, epochs: Any, batch_size: Any, lr: Any, optimizer: str | None, amp: str | None, *,
                 root: DataRoot | None = None, max_epochs: int | None = None) -> Any:
-    """The Train tab's inputs as a TrainConfig writing into a new run dir under runs_dir; an PublicError (or a
+    """The Train tab's inputs as a TrainConfig writing into a new run dir under runs_dir; a PublicError (or a
     DataError of an image manifest) when they are not acceptable.
 
     Paths (dataset, data dir) are relative to `root` and must stay inside it (dataroot.resolve_dataset);
