@@ -147,7 +147,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         atexit.register(shutil.rmtree, tmp, ignore_errors=True)
         # SIGTERM (kill, CI teardown) must run the atexit cleanup too, as Ctrl-C does
         signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
-    from resnet_any.app.ui import build_app, default_data_root, launch
+    from resnet_any.app.layout import build_app, default_data_root, launch
     from resnet_any.errors import UserError
 
     data_root = Path(args.data_root).expanduser().resolve() if args.data_root else default_data_root(args.runs_dir)

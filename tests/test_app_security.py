@@ -330,11 +330,11 @@ def launcher(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
     spec.loader.exec_module(module)
     monkeypatch.setattr(module, "_log_to_stderr", lambda: None)  # no handler left on this process's loggers
     launched: dict = {}
-    ui = types.ModuleType("resnet_any.app.ui")
+    ui = types.ModuleType("resnet_any.app.layout")
     ui.build_app = lambda runs, **kw: launched.update(build=kw) or object()
     ui.default_data_root = lambda runs: tmp_path / "data"
     ui.launch = lambda demo, **kw: launched.update(kw)
-    monkeypatch.setitem(sys.modules, "resnet_any.app.ui", ui)
+    monkeypatch.setitem(sys.modules, "resnet_any.app.layout", ui)
     monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "tmp"))
     return module.main, launched
 

@@ -71,7 +71,7 @@ class DataRoot:
         return Path(p).relative_to(self.path).as_posix()
 
     def locate(self, text: str, what: str) -> Path:
-        """The existing file or folder `text` names relative to the root, links followed, or an PublicError.
+        """The existing file or folder `text` names relative to the root, links followed, or a PublicError.
 
         Syntax is checked first (no file system access for a refused path); then the resolved path must be
         inside the root, exist, and (a folder) hold nothing that links out of the root.
@@ -141,7 +141,7 @@ class DataRoot:
 def resolve_dataset(root: DataRoot, domain: str, dataset: str | None, data_dir: str | None,
                     known: list[str]) -> tuple[str | None, str | None]:
     """The Train tab's dataset and data dir fields as TrainConfig values: a name stays a name, a path becomes an
-    absolute path inside the root (checked); anything else is an PublicError.
+    absolute path inside the root (checked); anything else is a PublicError.
 
     `known` are the domain's dataset names: a field matching one (case-insensitively) is that name, even if a
     file of that name is in the root. A bare word that is neither a name nor in the root stays a name, so the

@@ -101,7 +101,7 @@ class PredictorCache:
 # ---------------------------------------------------------------- inputs
 
 def open_upload(path: str | Path | None) -> Image.Image:
-    """Open an uploaded file as a fully decoded PIL image, or raise an PublicError that names no server path."""
+    """Open an uploaded file as a fully decoded PIL image, or raise a PublicError that names no server path."""
     if path is None:
         raise PublicError("no image given; upload, paste or draw one")
     p = Path(path)

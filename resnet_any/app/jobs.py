@@ -24,15 +24,6 @@ MAX_STEP_POINTS = 400
 ORPHAN_S = 30.0
 MAX_CONFUSION_CLASSES = 30
 
-# What "Start" trains with no changes: small, real and done in well under a minute on 2 CPU cores.
-PRESETS: dict[str, dict[str, Any]] = {
-    "image": dict(dataset="digits", model="resnet18", width=8, epochs=5, batch_size=64, lr=0.05, optimizer="sgd"),
-    "series": dict(dataset="GunPoint", model="series_resnet", width=16, epochs=40, batch_size=16, lr=1e-3,
-                   optimizer="adam"),
-    "graph": dict(dataset="cora", model="gcn_resnet", width=64, epochs=200, batch_size=32, lr=0.01,
-                  optimizer="adam"),
-}
-
 
 def new_run_dir(runs_dir: str | Path, domain: str) -> Path:
     """runs_dir/<domain>-<timestamp>, the CLI's naming, suffixed when taken."""
@@ -63,12 +54,15 @@ def _confusion(trainer: Any, end: dict[str, Any]) -> dict[str, Any] | None:
 class TrainJob:
     """Runs `Trainer(config).run(stop)` in a daemon thread and queues its records for the UI to drain.
 
+    Epochs the plan derives (the config leaves them unset) are held to `max_epochs`, the server's cap.
     A failure becomes `error`: the one line `messages.public_message` allows a remote user to see (files named
     relative to `data_root`, no values read from them); the full message goes to the server's log.
     """
 
-    def __init__(self, config: Any, stop: threading.Event | None = None, data_root: Path | None = None) -> None:
+    def __init__(self, config: Any, stop: threading.Event | None = None, data_root: Path | None = None,
+                 max_epochs: int | None = None) -> None:
         self.config = config
+        self.max_epochs = max_epochs
         self.data_root = data_root
         self.stop = stop or threading.Event()
         self.records: queue.SimpleQueue[dict[str, Any]] = queue.SimpleQueue()
@@ -92,7 +86,7 @@ class TrainJob:
                 self.waiting = False
                 if self.stop.is_set():
                     return
-                trainer = Trainer(self.config)
+                trainer = Trainer(self._plan())
                 end = None
                 for rec in trainer.run(self.stop):
                     self.records.put(rec)
@@ -113,6 +107,17 @@ class TrainJob:
             self.error = public_message(e, self.data_root)
         finally:
             self.done.set()
+
+    def _plan(self) -> Any:
+        """The trainer's plan of the config: what the command line would run, derived epochs held to max_epochs."""
+        from resnet_any.train.plan import make_plan
+
+        plan = make_plan(self.config)
+        if self.max_epochs is not None and self.config.epochs is None and plan.config.epochs > self.max_epochs:
+            # planned again with the cap as the user's epochs, so what follows from epochs (warm-up, steps
+            # of the schedule) follows from the cap, as `--epochs CAP` on the command line would
+            plan = make_plan(self.config.merged({"epochs": self.max_epochs}))
+        return plan
 
     def drain(self) -> list[dict[str, Any]]:
         """Every record queued since the last call."""

@@ -46,7 +46,7 @@ def client_id(request: Any) -> str:
 class RateLimiter:
     """At most `per_minute` calls of one kind per client in any 60 s (a sliding window); None or 0: no limit.
 
-    `check` counts a call or raises an PublicError saying the limit and when to try again, at once (a refused
+    `check` counts a call or raises a PublicError saying the limit and when to try again, at once (a refused
     call never waits). Clients not seen for a while are forgotten beyond `max_clients`.
     """
 
@@ -60,7 +60,7 @@ class RateLimiter:
         self._lock = threading.Lock()
 
     def check(self, client: str) -> None:
-        """Count one call of `client`, or raise an PublicError if it has had its allowance this minute."""
+        """Count one call of `client`, or raise a PublicError if it has had its allowance this minute."""
         if self.per_minute is None:
             return
         now = self.clock()

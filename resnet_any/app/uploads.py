@@ -40,7 +40,7 @@ def safe_name(name: str, default: str = "data") -> str:
 
 
 def _member_parts(name: str) -> tuple[str, ...] | None:
-    """The path parts of a zip member, None for junk to skip; an PublicError for a name unsafe to write."""
+    """The path parts of a zip member, None for junk to skip; a PublicError for a name unsafe to write."""
     if "\\" in name or any(ord(c) < 32 or c == "\x7f" for c in name):
         raise PublicError("the zip holds a member name with a backslash or a control character; zip the folder again "
                        "with a standard tool")

@@ -41,7 +41,7 @@ def _free_port() -> int:
 def _start_app(root: Path) -> tuple[str, subprocess.Popen]:
     """Start the app on a free loopback port with a temporary runs dir; wait until its API answers."""
     port = _free_port()
-    code = ("import sys; from resnet_any.app.ui import build_app, launch; "
+    code = ("import sys; from resnet_any.app.layout import build_app, launch; "
             f"launch(build_app({str(root / 'runs')!r}), host='127.0.0.1', port={port})")
     import resnet_any
 

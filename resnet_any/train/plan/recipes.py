@@ -205,3 +205,16 @@ def _apply_overrides(model: str, kwargs: dict[str, Any], values: dict[str, Any])
         else:
             kwargs["depth"] = depth
     return model, kwargs
+
+
+# ---- quick recipes ---------------------------------------------------------------------------------------
+# What the app's Train tab holds before the user changes anything: small, real and done in well under a
+# minute on 2 CPU cores. They are the one table of these values: a face sends one as the options a user set,
+# and the plan resolves every other option exactly as for the command line.
+QUICK_RECIPES: dict[str, dict[str, Any]] = {
+    "image": dict(dataset="digits", model="resnet18", width=8, epochs=5, batch_size=64, lr=0.05, optimizer="sgd"),
+    "series": dict(dataset="GunPoint", model="series_resnet", width=16, epochs=40, batch_size=16, lr=1e-3,
+                   optimizer="adam"),
+    "graph": dict(dataset="cora", model="gcn_resnet", width=64, epochs=200, batch_size=32, lr=0.01,
+                  optimizer="adam"),
+}
