@@ -69,7 +69,7 @@ def test_curve_frame_names_every_curve_first() -> None:
 
 
 def test_quick_recipes_come_from_the_recipes_table() -> None:
-    from resnet_any.train.recipes import QUICK_RECIPES
+    from resnet_any.train.plan.recipes import QUICK_RECIPES
 
     assert quick_recipe("series") == QUICK_RECIPES["series"]
     assert quick_recipe("nosuch") == QUICK_RECIPES["image"]

@@ -2,7 +2,7 @@
 
 A field left empty (None, "") is an option not set: the trainer's plan resolves it exactly as for the command
 line (recipes, derived rules). The quick values the page shows before the user changes anything come from
-`resnet_any.train.recipes.QUICK_RECIPES`, the one table of them.
+`resnet_any.train.plan.recipes.QUICK_RECIPES`, the one table of them.
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ MAX_BATCH = 4096
 
 def quick_recipe(domain: str) -> dict[str, Any]:
     """The quick recipe of `domain` (image for an unknown one): what the page's fields hold before any change."""
-    from resnet_any.train.recipes import QUICK_RECIPES
+    from resnet_any.train.plan.recipes import QUICK_RECIPES
 
     return dict(QUICK_RECIPES.get(domain, QUICK_RECIPES["image"]))
 
