@@ -105,7 +105,7 @@ def graph_case(model: torch.nn.Module, splits: Any, samples: int, method: str | 
 
 def run(args: argparse.Namespace, log: Callable[[str], None]) -> list[dict]:
     """Train each domain's default model, explain its test samples, and return one row per domain and k."""
-    from resnet_any.evaluate import checkpoint_data
+    from resnet_any.inference.checkpoint_data import checkpoint_data
     from resnet_any.domains.weights import load_checkpoint
 
     domains = [d.strip() for d in args.domains.split(",") if d.strip()]
