@@ -39,17 +39,7 @@ def evaluate_checkpoint(checkpoint: str | Path, dataset: str | None = None, data
         raise UserError(f"dataset {splits.name!r} has an empty {split} split")
     outputs = [predict_split(model, task, name) for name in parts]
     logits, targets = torch.cat([o[0] for o in outputs]), torch.cat([o[1] for o in outputs])
-    warning = None
-    saved = meta.get("split_sizes")
-    if own and saved:
-        from resnet_any.train.plan import split_sizes
-
-        now = split_sizes(splits)
-        if now != saved:
-            # the files changed since training: this "test" split may hold samples the model trained on
-            warning = (f"the data's splits hold {now['train']}/{now['val']}/{now['test']} samples, training's held "
-                       f"{saved['train']}/{saved['val']}/{saved['test']}: the files changed, so scores may include "
-                       "training samples")
+    warning = changed_data_warning(meta, splits) if own else None
     k = meta["num_classes"]
     cm = confusion_matrix(logits, targets, k)
     support = cm.sum(1)
@@ -62,3 +52,28 @@ def evaluate_checkpoint(checkpoint: str | Path, dataset: str | None = None, data
             "per_class": m["per_class"],
             "class_names": list(meta["class_names"]), "confusion_matrix": cm.tolist(),
             **({"warning": warning} if warning else {})}
+
+
+def changed_data_warning(meta: dict[str, Any], splits: Any) -> str | None:
+    """A warning when the run's own data no longer splits as training split it (the files changed), else None.
+
+    A run that chose its epoch on training loss trained on train + val (the plan's splits.without_validation()),
+    and recorded those sizes: the freshly read splits are merged the same way before they are compared.
+    """
+    from resnet_any.train.plan import split_sizes
+
+    saved = meta.get("split_sizes")
+    if not saved:
+        return None
+    now = split_sizes(splits)
+    cfg = meta.get("config") or {}
+    # older configs may lack select: a recorded empty validation split is the merge's trace
+    merged = cfg["select"] == "train_loss" if cfg.get("select") else not saved.get("val")
+    if merged:
+        now = {"train": now["train"] + now["val"], "val": 0, "test": now["test"]}
+    if now == saved:
+        return None
+    # this "test" split may hold samples the model trained on
+    return (f"the data's splits hold {now['train']}/{now['val']}/{now['test']} samples, training's held "
+            f"{saved['train']}/{saved['val']}/{saved['test']}: the files changed, so scores may include "
+            "training samples")
