@@ -11,7 +11,8 @@ from typing import Any, Sequence
 
 from resnet_any.errors import Parser, UserError, command
 from resnet_any.inference.checkpoint_data import checkpoint_data
-from resnet_any.inference.confusion import confusion_matrix, plot_confusion, write_confusion_png
+from resnet_any.inference.confusion import (confusion_matrix, default_png_folder, plot_confusion,
+                                           write_confusion_png)
 from resnet_any.inference.evaluation import SPLITS, evaluate_checkpoint
 
 # the library names this module has always offered to Python callers
@@ -29,7 +30,7 @@ def build_parser() -> Parser:
     p.add_argument("--label-column", help="the label column of a series table, if not the one training read")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    p.add_argument("--out", help="folder for the confusion-matrix PNG (default: the current directory)")
+    p.add_argument("--out", help="folder for the confusion-matrix PNG (default: beside the checkpoint)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     return p
 
@@ -61,8 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                  args.device, label_column=args.label_column)
     if result.get("warning"):
         print(f"warning: {result['warning']}", file=sys.stderr)
-    # never beside the checkpoint by default: the shipped one lives inside the installed package
-    out = Path(args.out) if args.out else Path.cwd()
+    out = Path(args.out) if args.out else default_png_folder(args.checkpoint)
     result["confusion_png"] = str(write_confusion_png(result, out))
     print(json.dumps(result, indent=2) if args.json else report(result))
     return 0

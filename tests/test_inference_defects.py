@@ -115,3 +115,21 @@ def test_evaluate_and_predict_name_a_text_file_given_as_checkpoint(tmp_path: Pat
         assert run_cli(main, argv) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and "is not a readable PyTorch file: it holds text (a text file?)" in err, err
+
+
+def test_evaluate_draws_the_confusion_matrix_beside_the_checkpoint(plane_run, tmp_path: Path, monkeypatch,
+                                                                   capsys) -> None:
+    """Before: into the current folder, wherever the user happened to be."""
+    from resnet_any import evaluate
+
+    data, out = plane_run
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert run_cli(evaluate.main, ["--checkpoint", str(out / "best.pt"), "--json", "--device", "cpu"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert Path(result["confusion_png"]) == out / "confusion_Plane_test.png"
+    assert (out / "confusion_Plane_test.png").read_bytes()[:4] == b"\x89PNG" and not list(elsewhere.iterdir())
+    # --out still decides
+    assert run_cli(evaluate.main, ["--checkpoint", str(out / "best.pt"), "--out", str(tmp_path / "pngs")]) == 0
+    assert (tmp_path / "pngs" / "confusion_Plane_test.png").is_file()

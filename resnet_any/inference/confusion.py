@@ -62,3 +62,16 @@ def write_confusion_png(result: dict[str, Any], folder: str | Path) -> Path:
     data = plot_confusion(result)
     atomic_write(png, lambda f: f.write(data))
     return png
+
+
+def default_png_folder(checkpoint: str | Path) -> Path:
+    """Where evaluate draws the confusion matrix without --out: beside the checkpoint, as the run's other files are.
+
+    A checkpoint shipped inside the installed package is the exception (its folder is the library's, perhaps
+    read-only): its picture goes to the current folder.
+    """
+    import resnet_any
+
+    folder = Path(checkpoint).expanduser().resolve().parent
+    package = Path(resnet_any.__file__).resolve().parent
+    return Path.cwd() if folder == package or package in folder.parents else folder
