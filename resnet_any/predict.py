@@ -27,7 +27,9 @@ def build_parser() -> Parser:
     """Every flag of `python -m resnet_any.predict`."""
     p = Parser(prog="python -m resnet_any.predict", description="Top-k classes for image files or CSV series.")
     p.add_argument("--checkpoint", required=True, help="a best.pt or last.pt written by resnet_any.train")
-    p.add_argument("files", nargs="*", metavar="FILE", help="images (image models) or CSV files, a series per row")
+    p.add_argument("files", nargs="*", metavar="FILE",
+                   help="images or folders of images (image models); CSV files, a series per row, or tables with a "
+                        "header row as --dataset reads them (series models)")
     p.add_argument("--dataset", metavar="PATH",
                    help="predict a whole dataset, one CSV row per item: a folder of graph CSV files (nodes.csv/edges.csv, "
                         "or graphs.csv/edges.csv[/nodes.csv]) for graph checkpoints, a table (.csv .tsv .parquet .npz, "
@@ -66,12 +68,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     found = predict_files(pred, args.files, args.top_k)
     if args.json:
         print(json.dumps([{"file": it["file"], **({"row": it["row"]} if it["row"] else {}),
+                           **({"id": it["id"]} if "id" in it else {}),
                            "top": [{"label": c, "prob": round(pr, 6)} for c, pr in it["top"]]}
                           for it in found], indent=1))
         return 0
     for it in found:
-        where = it["file"] if it["row"] is None else f"{it['file']}:{it['row']}"
-        print(f"{where}: " + ", ".join(f"{c} {pr:.3f}" for c, pr in it["top"]))
+        within = it["row"] if it["row"] is not None else it.get("id")
+        name = it["file"] if within is None else f"{it['file']}:{within}"
+        print(f"{name}: " + ", ".join(f"{c} {pr:.3f}" for c, pr in it["top"]))
     return 0
 
 

@@ -133,3 +133,65 @@ def test_evaluate_draws_the_confusion_matrix_beside_the_checkpoint(plane_run, tm
     # --out still decides
     assert run_cli(evaluate.main, ["--checkpoint", str(out / "best.pt"), "--out", str(tmp_path / "pngs")]) == 0
     assert (tmp_path / "pngs" / "confusion_Plane_test.png").is_file()
+
+
+SHIPPED = Path(__file__).resolve().parents[1] / "resnet_any" / "assets" / "mnist_resnet.pt"
+
+
+def _predict_json(argv: list[str], capsys) -> list[dict]:
+    from resnet_any import predict
+
+    assert run_cli(predict.main, argv) == 0, capsys.readouterr().err
+    return json.loads(capsys.readouterr().out)
+
+
+def test_predict_a_folder_of_images(tmp_path: Path, capsys) -> None:
+    """Before: "image file 'folder' does not exist". Now every image under it, sorted and recursive, as a folder
+    dataset reads it (hidden files and other files skipped)."""
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    digits = load_digits().images  # 8x8, 0..16
+    folder = tmp_path / "mine"
+    for rel, i in (("b/two.png", 2), ("a/one.png", 1), ("zero.png", 0), (".hidden.png", 3)):
+        (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray((digits[i] * 15).astype("uint8"), mode="L").save(folder / rel)
+    (folder / "notes.txt").write_text("not an image")
+    rows = _predict_json(["--checkpoint", str(SHIPPED), "--json", "--top-k", "2", str(folder)], capsys)
+    # the folder dataset's walk: a folder's own files (sorted), then its subfolders (sorted)
+    expected = [str(folder / "zero.png"), str(folder / "a" / "one.png"), str(folder / "b" / "two.png")]
+    assert [r["file"] for r in rows] == expected
+    one_by_one = _predict_json(["--checkpoint", str(SHIPPED), "--json", "--top-k", "2", *expected], capsys)
+    assert rows == one_by_one
+    (tmp_path / "empty").mkdir()
+    from resnet_any import predict
+
+    assert run_cli(predict.main, ["--checkpoint", str(SHIPPED), str(tmp_path / "empty")]) == 2
+    assert "holds no image files" in capsys.readouterr().err
+
+
+def test_predict_a_headed_csv_as_dataset_reads_it(plane_run, tmp_path: Path, capsys) -> None:
+    """Before: "line 1: series values must be numbers ... read by --dataset FILE". Now it is read that way."""
+    import csv
+    import io
+
+    data, out = plane_run
+    lines = (data / "Plane_TEST.tsv").read_text().splitlines()[:5]
+    cells = [line.split("\t") for line in lines]
+    headed = tmp_path / "headed.csv"
+    headed.write_text("\n".join([",".join(["label"] + [f"t{i}" for i in range(len(cells[0]) - 1)])]
+                                + [",".join(c) for c in cells]) + "\n")
+    bare = tmp_path / "bare.csv"  # the same series without labels or header: one a row
+    bare.write_text("\n".join(",".join(c[1:]) for c in cells) + "\n")
+    ckpt = ["--checkpoint", str(out / "best.pt"), "--top-k", "1"]
+    rows = _predict_json([*ckpt, "--json", str(headed)], capsys)
+    assert [r["row"] for r in rows] == [2, 3, 4, 5, 6]  # file lines, as the table reader counts them
+    plain = _predict_json([*ckpt, "--json", str(bare)], capsys)
+    for r, p in zip(rows, plain, strict=True):
+        assert r["top"][0]["label"] == p["top"][0]["label"]
+        assert r["top"][0]["prob"] == pytest.approx(p["top"][0]["prob"], abs=1e-5)
+    from resnet_any import predict
+
+    assert run_cli(predict.main, [*ckpt, "--dataset", str(headed)]) == 0
+    table = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert [t["predicted"] for t in table] == [r["top"][0]["label"] for r in rows]

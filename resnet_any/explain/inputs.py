@@ -17,7 +17,7 @@ from resnet_any.errors import UserError
 from resnet_any.explain.render import explain_graph_input, explain_grid_input
 from resnet_any.files import atomic_write, atomic_write_text
 from resnet_any.inference.checkpoint_data import checkpoint_data
-from resnet_any.inference.inputs import open_image, read_series_csv
+from resnet_any.inference.inputs import image_paths, open_image, read_series_csv
 from resnet_any.inference.predictor import Predictor
 
 
@@ -35,12 +35,12 @@ def class_index(value: str | None, names: Sequence[str]) -> int | None:
 
 def explain_images(pred: Predictor, files: Sequence[str], target: str | None,
                    method: str | None) -> list[tuple[str, bytes, dict]]:
-    """One (name, PNG, JSON) per image file."""
+    """One (name, PNG, JSON) per image file (a folder: per image under it)."""
     from resnet_any.data import normalize, preprocess_image
 
     cls = class_index(target, pred.class_names)
     out = []
-    for f in files:
+    for f in image_paths(files):  # a folder stands for its images, as in predict
         seen = preprocess_image(open_image(f), pred.data)
         png, rec = explain_grid_input(pred, normalize(seen[None], pred.data), Path(f).name, cls, method, seen=seen)
         out.append((Path(f).stem, png, {**rec, "input": f}))

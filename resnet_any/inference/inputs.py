@@ -1,10 +1,10 @@
-"""The user's input files as predict and explain take them: image files, and CSV files of series."""
+"""The user's input files as predict and explain take them: image files and folders of them, CSV files of series."""
 from __future__ import annotations
 
 import csv
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -53,3 +53,49 @@ def read_series_csv(path: str | Path, channels: int = 1) -> list[np.ndarray]:
     if len(rows) != channels or len({len(r) for r in rows}) != 1:
         raise UserError(f"{str(p)!r}: a {channels}-channel model needs {channels} rows of equal length per file")
     return [np.stack(rows)]
+
+
+def image_paths(args: Sequence[str]) -> list[str]:
+    """FILE arguments of an image model as files: a folder stands for every image under it, as a folder dataset reads it."""
+    from resnet_any.data.images import IMAGE_EXTENSIONS, _image_files
+
+    out: list[str] = []
+    for a in args:
+        p = Path(a).expanduser()
+        if not p.is_dir():
+            out.append(a)
+            continue
+        found = _image_files(p)  # recursive, sorted, hidden files skipped: the folder dataset's own walk
+        if not found:
+            raise UserError(f"folder {a!r} holds no image files ({', '.join(sorted(IMAGE_EXTENSIONS))})")
+        out += [str(f) for f in found]
+    return out
+
+
+TABLE_SUFFIXES = (".parquet", ".npz")
+
+
+def is_table(path: str | Path) -> bool:
+    """Whether a series FILE argument is a table (read as --dataset FILE reads it), not rows of bare numbers.
+
+    Parquet and npz files are always tables; a CSV or TSV file is one when its first line holds a cell that is
+    not a number (a header row), the same line that read_series_csv refuses with that advice.
+    """
+    p = Path(path).expanduser()
+    if p.suffix.lower() in TABLE_SUFFIXES:
+        return True
+    if not p.is_file():
+        return False
+    try:
+        with open(p, encoding="utf-8") as f:
+            first = next((line for line in f if line.strip()), "")
+    except (OSError, UnicodeDecodeError):
+        return False  # read_series_csv reports it
+    cells = [c.strip() for c in next(csv.reader([first], dialect="excel-tab" if "\t" in first else "excel"), [])]
+    for c in cells:
+        if c:
+            try:
+                float(c)
+            except ValueError:
+                return True
+    return False
