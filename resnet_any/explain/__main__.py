@@ -50,7 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Explain predictions from the command line; returns the exit code."""
     args = build_parser().parse_args(argv)
     pred = Predictor.from_checkpoint(args.checkpoint, args.device)
-    domain = pred.meta["domain"]
+    domain = pred.meta.domain
     valid = GRAPH_METHODS if domain == "graph" else GRID_METHODS
     if args.method is not None and args.method not in valid:
         raise UserError(f"unknown --method {args.method!r} for this {domain} checkpoint; valid: {', '.join(valid)}")

@@ -68,7 +68,7 @@ def _graph_source(pred: Predictor, dataset: str | None, checkpoint: str) -> tupl
     """(node ids, one graph) for node models or (graph ids, graphs) for graph models, read as training did."""
     from resnet_any.data import csv_graphs
 
-    task = pred.meta.get("task")
+    task = pred.meta.task
     p = Path(dataset).expanduser() if dataset is not None else None
     if p is not None and p.is_dir():
         directed = bool(pred.data.get("directed", False))
@@ -123,7 +123,7 @@ def _safe(name: str) -> str:
 def explain_inputs(pred: Predictor, inputs: Sequence[str], target: str | None, method: str | None,
                    dataset: str | None, checkpoint: str) -> list[tuple[str, bytes, dict]]:
     """One (name, PNG, JSON) per INPUT of the checkpoint's domain."""
-    domain = pred.meta["domain"]
+    domain = pred.meta.domain
     if domain == "image":
         return explain_images(pred, inputs, target, method)
     if domain == "series":

@@ -39,13 +39,13 @@ def predict_dataset(pred: Predictor, path: str | Path, top_k: int = 5) -> tuple[
     from resnet_any.data import csv_graphs, tables
 
     p = Path(path).expanduser()
-    domain, data = pred.meta["domain"], pred.data
+    domain, data = pred.meta.domain, pred.data
     if domain == "graph":
         if not p.is_dir():
             raise UserError(f"--dataset {str(p)!r} is not a folder; a graph checkpoint predicts a folder of CSV files: "
                             f"{csv_graphs.LAYOUT}")
         directed = bool(data.get("directed", False))
-        if pred.meta.get("task") == "node":
+        if pred.meta.task == "node":
             if csv_graphs.is_graph_folder(p):
                 raise UserError(f"{str(p)!r} holds {csv_graphs.GRAPHS} (graph classification) but this checkpoint "
                                 f"classifies nodes; expected {csv_graphs.NODE_LAYOUT}")

@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import torch
 
+from resnet_any.domains.checkpoint_info import CheckpointInfo
 from resnet_any.domains.weights import load_checkpoint
 from resnet_any.errors import UserError
 from resnet_any.inference.checkpoint_data import checkpoint_data
@@ -40,21 +41,21 @@ def evaluate_checkpoint(checkpoint: str | Path, dataset: str | None = None, data
     outputs = [predict_split(model, task, name) for name in parts]
     logits, targets = torch.cat([o[0] for o in outputs]), torch.cat([o[1] for o in outputs])
     warning = changed_data_warning(meta, splits) if own else None
-    k = meta["num_classes"]
+    k = meta.num_classes
     cm = confusion_matrix(logits, targets, k)
     support = cm.sum(1)
     per_class = {name: (cm[i, i].item() / support[i].item() if support[i] else None)
-                 for i, name in enumerate(meta["class_names"])}
-    m = classification_metrics(logits, targets, meta["class_names"])
-    return {"checkpoint": str(checkpoint), "dataset": splits.name, "split": split, "model": meta["model"],
+                 for i, name in enumerate(meta.class_names)}
+    m = classification_metrics(logits, targets, meta.class_names)
+    return {"checkpoint": str(checkpoint), "dataset": splits.name, "split": split, "model": meta.model,
             "n": m["n"], "accuracy": m["acc"], "loss": m["loss"], "balanced_accuracy": m["balanced_accuracy"],
             "macro_f1": m["macro_f1"], "auroc": m["auroc"], "per_class_accuracy": per_class,
             "per_class": m["per_class"],
-            "class_names": list(meta["class_names"]), "confusion_matrix": cm.tolist(),
+            "class_names": list(meta.class_names), "confusion_matrix": cm.tolist(),
             **({"warning": warning} if warning else {})}
 
 
-def changed_data_warning(meta: dict[str, Any], splits: Any) -> str | None:
+def changed_data_warning(meta: CheckpointInfo | Mapping[str, Any], splits: Any) -> str | None:
     """A warning when the run's own data no longer splits as training split it (the files changed), else None.
 
     A run that chose its epoch on training loss trained on train + val (the plan's splits.without_validation()),
@@ -62,11 +63,12 @@ def changed_data_warning(meta: dict[str, Any], splits: Any) -> str | None:
     """
     from resnet_any.train.plan import split_sizes
 
-    saved = meta.get("split_sizes")
+    meta = CheckpointInfo.of(meta)
+    saved = meta.split_sizes
     if not saved:
         return None
     now = split_sizes(splits)
-    cfg = meta.get("config") or {}
+    cfg = meta.config or {}
     # older configs may lack select: a recorded empty validation split is the merge's trace
     merged = cfg["select"] == "train_loss" if cfg.get("select") else not saved.get("val")
     if merged:

@@ -4,20 +4,23 @@ from __future__ import annotations
 import importlib
 import json
 from pathlib import Path
+from typing import Any, Mapping
 
 import torch
 from torch import Tensor, nn
 
+from resnet_any.domains.checkpoint_info import CheckpointInfo
 from resnet_any.errors import UserError
 
 FORMATS = ("onnx", "torchscript", "exported")
 
 
-def example_inputs(meta: dict) -> tuple[Tensor, ...]:
+def example_inputs(meta: CheckpointInfo | Mapping[str, Any]) -> tuple[Tensor, ...]:
     """A batch of two inputs shaped as the checkpoint's training data (graphs: a small random graph)."""
-    kwargs, data = meta.get("model_kwargs") or {}, meta.get("data") or {}
+    meta = CheckpointInfo.of(meta)
+    kwargs, data = meta.model_kwargs or {}, meta.data or {}
     channels = int(kwargs.get("in_channels") or data.get("channels") or 1)
-    domain = meta.get("domain")
+    domain = meta.domain
     if domain == "image":
         size = int(data.get("image_size", 32))
         return (torch.randn(2, channels, size, size),)
@@ -29,25 +32,26 @@ def example_inputs(meta: dict) -> tuple[Tensor, ...]:
     raise UserError(f"cannot export a model of domain {domain!r}; valid: image, series, graph")
 
 
-def _names(meta: dict) -> tuple[list[str], dict[str, dict[int, str]]]:
+def _names(meta: CheckpointInfo) -> tuple[list[str], dict[str, dict[int, str]]]:
     """Input names and their dynamic axes: batch always, length for series, nodes and edges for graphs."""
-    if meta.get("domain") == "graph":
+    if meta.domain == "graph":
         return ["x", "edge_index"], {"x": {0: "nodes"}, "edge_index": {1: "edges"}, "logits": {0: "nodes"}}
-    axes = {0: "batch", 2: "length"} if meta.get("domain") == "series" else {0: "batch"}
+    axes = {0: "batch", 2: "length"} if meta.domain == "series" else {0: "batch"}
     return ["input"], {"input": axes, "logits": {0: "batch"}}
 
 
-def export(model: nn.Module, meta: dict, fmt: str, out: str | Path) -> Path:
+def export(model: nn.Module, meta: CheckpointInfo | Mapping[str, Any], fmt: str, out: str | Path) -> Path:
     """Write `model` to `out` in format `fmt` with dynamic batch (and length, nodes) axes."""
     if fmt not in FORMATS:
         raise UserError(f"unknown export format {fmt!r}; valid: {', '.join(FORMATS)}")
+    meta = CheckpointInfo.of(meta)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     model = model.eval()
     inputs = example_inputs(meta)
     names, axes = _names(meta)
     if fmt == "onnx":
-        if meta.get("domain") == "graph":
+        if meta.domain == "graph":
             raise UserError("ONNX export of graph models is not supported (message passing scatters); "
                             "use --format exported")
         try:  # checked first: torch's exporter would fail deep inside with a traceback
@@ -71,12 +75,12 @@ def export(model: nn.Module, meta: dict, fmt: str, out: str | Path) -> Path:
     return out
 
 
-def _attach_metadata(path: Path, meta: dict) -> None:
+def _attach_metadata(path: Path, meta: CheckpointInfo) -> None:
     """Store class names and preprocessing in the ONNX file, so a runtime needs nothing else."""
     import onnx
 
     proto = onnx.load(str(path))
     for key in ("class_names", "data", "model", "domain"):
         entry = proto.metadata_props.add()
-        entry.key, entry.value = f"resnet_any.{key}", json.dumps(meta.get(key))
+        entry.key, entry.value = f"resnet_any.{key}", json.dumps(getattr(meta, key))
     onnx.save(proto, str(path))

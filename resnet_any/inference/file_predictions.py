@@ -17,7 +17,7 @@ def predict_files(pred: Predictor, files: Sequence[str], top_k: int = 5) -> list
     Parquet or npz file) is read as `--dataset FILE` reads it, its series named by id or row; a CSV file of bare
     numbers holds one series a row (univariate) or one of C rows (C channels).
     """
-    domain = pred.meta["domain"]
+    domain = pred.meta.domain
     items: list[tuple[str, dict[str, Any], torch.Tensor]] = []
     if domain == "image":
         paths = image_paths(files)

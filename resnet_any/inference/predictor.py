@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import torch
 from torch import nn
 
+from resnet_any.domains.checkpoint_info import CheckpointInfo
 from resnet_any.domains.weights import load_checkpoint
 from resnet_any.errors import UserError
 from resnet_any.train.plan import pick_device
@@ -15,12 +16,13 @@ from resnet_any.train.plan import pick_device
 class Predictor:
     """A loaded checkpoint plus the exact preprocessing of its training data; the app and the CLI share it."""
 
-    def __init__(self, model: nn.Module, meta: dict[str, Any], device: str | torch.device = "cpu") -> None:
+    def __init__(self, model: nn.Module, meta: CheckpointInfo | Mapping[str, Any],
+                 device: str | torch.device = "cpu") -> None:
         self.model = model.eval()
-        self.meta = meta
-        self.data = meta.get("data") or {}
+        self.meta = CheckpointInfo.of(meta)
+        self.data = self.meta.data or {}
         self.device = torch.device(device)
-        self.class_names = [str(c) for c in meta["class_names"]]
+        self.class_names = [str(c) for c in self.meta.class_names]
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, device: str = "cpu") -> "Predictor":
@@ -38,8 +40,8 @@ class Predictor:
         """Class probabilities (N, K) for PIL images of any mode and size."""
         from resnet_any.data import normalize, preprocess_image
 
-        if self.meta["domain"] != "image":
-            raise UserError(f"this is a {self.meta['domain']} checkpoint; it does not classify images")
+        if self.meta.domain != "image":
+            raise UserError(f"this is a {self.meta.domain} checkpoint; it does not classify images")
         x = torch.stack([preprocess_image(img, self.data) for img in images])
         return self.probabilities(normalize(x, self.data))
 
@@ -47,16 +49,16 @@ class Predictor:
         """Class probabilities (N, K) for series given as (L,) or (C, L) arrays."""
         from resnet_any.data import preprocess_series
 
-        if self.meta["domain"] != "series":
-            raise UserError(f"this is a {self.meta['domain']} checkpoint; it does not classify series")
+        if self.meta.domain != "series":
+            raise UserError(f"this is a {self.meta.domain} checkpoint; it does not classify series")
         return torch.cat([self.probabilities(preprocess_series(s, self.data)[None]) for s in series])
 
     def predict_series_batch(self, series: Sequence[Any], batch_size: int = 256) -> torch.Tensor:
         """Class probabilities (N, K) for many series, prepared as predict_series does, run in batches of one shape."""
         from resnet_any.data.tables import as_batches
 
-        if self.meta["domain"] != "series":
-            raise UserError(f"this is a {self.meta['domain']} checkpoint; it does not classify series")
+        if self.meta.domain != "series":
+            raise UserError(f"this is a {self.meta.domain} checkpoint; it does not classify series")
         out = torch.empty(len(series), len(self.class_names))
         for idx, x in as_batches(series, self.data):
             for lo in range(0, len(idx), batch_size):
@@ -64,8 +66,8 @@ class Predictor:
         return out
 
     def _graph_task(self, task: str) -> None:
-        if self.meta["domain"] != "graph" or self.meta.get("task") != task:
-            what = f"{self.meta['domain']} ({self.meta.get('task')})"
+        if self.meta.domain != "graph" or self.meta.task != task:
+            what = f"{self.meta.domain} ({self.meta.task})"
             raise UserError(f"this is a {what} checkpoint; it does not classify {'nodes' if task == 'node' else 'graphs'}")
 
     @torch.no_grad()
