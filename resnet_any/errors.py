@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import functools
 import os
 import sys
 import warnings
-from typing import Callable, NoReturn, Sequence
+from typing import Any, Callable, NoReturn, Sequence
 
 
 class UserError(ValueError):
@@ -45,7 +46,47 @@ def cli_environment() -> None:
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse that raises UserError instead of printing usage and exiting, so every error is one line."""
+    """argparse that raises UserError instead of printing usage and exiting, so every error is one line.
+
+    Flags are matched whole: argparse's prefix matching would take a misspelt `--epoch 3` for `--epochs 3`
+    without a word, and a flag added later could silently change what an old command line means. An
+    unknown flag is answered with the closest known one ("did you mean --epochs?").
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+        self._suggestions: dict[str, str | None] = {}
+
+    def parse_known_args(self, args: Sequence[str] | None = None,
+                         namespace: argparse.Namespace | None = None) -> tuple[argparse.Namespace, list[str]]:
+        """argparse's, remembering the nearest known flag to each unknown one this parser met."""
+        ns, extras = super().parse_known_args(args, namespace)
+        # a sub-command's parser hands its extras up to the top one, which knows none of its flags
+        for flag in extras:
+            if flag.startswith("-") and flag not in self._suggestions:
+                known = [o for o in self._option_string_actions if o.startswith("--")]
+                found = difflib.get_close_matches(flag.split("=", 1)[0], known, n=1, cutoff=0.6)
+                self._suggestions[flag] = found[0] if found else None
+        return ns, extras
+
+    def parse_args(self, args: Sequence[str] | None = None,  # type: ignore[override]
+                   namespace: argparse.Namespace | None = None) -> argparse.Namespace:
+        """Parse `args`; unknown arguments are a UserError that names the nearest known flag, if any."""
+        ns, extras = self.parse_known_args(args, namespace)
+        if extras:
+            hints = [f"did you mean {hint}?" for hint in (self._suggestion(f) for f in extras) if hint]
+            self.error(f"unrecognized arguments: {' '.join(extras)}" + (f"; {' '.join(hints)}" if hints else ""))
+        return ns
+
+    def _suggestion(self, flag: str) -> str | None:
+        """The nearest known flag to `flag`: the sub-command's that met it first, else this parser's."""
+        for action in self._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for sub in action.choices.values():
+                    if isinstance(sub, Parser) and sub._suggestions.get(flag):
+                        return sub._suggestions[flag]
+        return self._suggestions.get(flag)
 
     def error(self, message: str) -> NoReturn:
         """Turn argparse's complaint into a UserError."""

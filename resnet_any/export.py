@@ -1,96 +1,32 @@
-"""`python -m resnet_any.export`: a trained checkpoint to ONNX, TorchScript or a torch.export program."""
+"""`python -m resnet_any.export`: a trained checkpoint to ONNX, TorchScript or a torch.export program.
+
+The command line only: the export is resnet_any.inference.export.
+"""
 from __future__ import annotations
 
-import importlib
-import json
 import sys
-from pathlib import Path
-
-import torch
-from torch import Tensor, nn
+from typing import Sequence
 
 from resnet_any.errors import Parser, UserError, command
+from resnet_any.inference.export import FORMATS, example_inputs, export
 
-FORMATS = ("onnx", "torchscript", "exported")
-
-
-def example_inputs(meta: dict) -> tuple[Tensor, ...]:
-    """A batch of two inputs shaped as the checkpoint's training data (graphs: a small random graph)."""
-    kwargs, data = meta.get("model_kwargs") or {}, meta.get("data") or {}
-    channels = int(kwargs.get("in_channels") or data.get("channels") or 1)
-    domain = meta.get("domain")
-    if domain == "image":
-        size = int(data.get("image_size", 32))
-        return (torch.randn(2, channels, size, size),)
-    if domain == "series":
-        return (torch.randn(2, channels, int(data.get("length", 64))),)
-    if domain == "graph":
-        edge_index = torch.tensor([[0, 1, 1, 2, 2, 3], [1, 0, 2, 1, 3, 2]])
-        return torch.randn(4, channels), edge_index
-    raise UserError(f"cannot export a model of domain {domain!r}; valid: image, series, graph")
+# the library names this module has always offered to Python callers
+__all__ = ["FORMATS", "build_parser", "example_inputs", "export", "main"]
 
 
-def _names(meta: dict) -> tuple[list[str], dict[str, dict[int, str]]]:
-    """Input names and their dynamic axes: batch always, length for series, nodes and edges for graphs."""
-    if meta.get("domain") == "graph":
-        return ["x", "edge_index"], {"x": {0: "nodes"}, "edge_index": {1: "edges"}, "logits": {0: "nodes"}}
-    axes = {0: "batch", 2: "length"} if meta.get("domain") == "series" else {0: "batch"}
-    return ["input"], {"input": axes, "logits": {0: "batch"}}
-
-
-def export(model: nn.Module, meta: dict, fmt: str, out: str | Path) -> Path:
-    """Write `model` to `out` in format `fmt` with dynamic batch (and length, nodes) axes."""
-    if fmt not in FORMATS:
-        raise UserError(f"unknown export format {fmt!r}; valid: {', '.join(FORMATS)}")
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    model = model.eval()
-    inputs = example_inputs(meta)
-    names, axes = _names(meta)
-    if fmt == "onnx":
-        if meta.get("domain") == "graph":
-            raise UserError("ONNX export of graph models is not supported (message passing scatters); "
-                            "use --format exported")
-        try:  # checked first: torch's exporter would fail deep inside with a traceback
-            importlib.import_module("onnx")
-        except ImportError:
-            raise UserError("--format onnx needs the onnx package: pip install 'resnet_any[export]' (or: pip install "
-                            "onnx); --format torchscript and exported need nothing more") from None
-        # the TorchScript-based exporter needs only `onnx`; the dynamo one would add onnxscript
-        torch.onnx.export(model, inputs, str(out), input_names=names, output_names=["logits"],
-                          dynamic_axes=axes, dynamo=False)
-        _attach_metadata(out, meta)
-    elif fmt == "torchscript":
-        with torch.no_grad():
-            scripted = torch.jit.trace(model, inputs)
-        scripted.save(str(out))
-    else:
-        dims = {name: {axis: torch.export.Dim(label, min=1 if label == "batch" else 2) for axis, label in a.items()}
-                for name, a in axes.items() if name != "logits"}
-        program = torch.export.export(model, inputs, dynamic_shapes=tuple(dims[n] for n in names))
-        torch.export.save(program, str(out))
-    return out
-
-
-def _attach_metadata(path: Path, meta: dict) -> None:
-    """Store class names and preprocessing in the ONNX file, so a runtime needs nothing else."""
-    import onnx
-
-    proto = onnx.load(str(path))
-    for key in ("class_names", "data", "model", "domain"):
-        entry = proto.metadata_props.add()
-        entry.key, entry.value = f"resnet_any.{key}", json.dumps(meta.get(key))
-    onnx.save(proto, str(path))
-
-
-@command
-def main(argv: list[str] | None = None) -> int:
-    """Export a checkpoint from the command line."""
-    p = Parser(prog="python -m resnet_any.export", description=__doc__)
+def build_parser() -> Parser:
+    """Every flag of `python -m resnet_any.export`."""
+    p = Parser(prog="python -m resnet_any.export", description=__doc__.splitlines()[0])
     p.add_argument("--checkpoint", required=True, help="a best.pt or last.pt written by resnet_any.train")
     p.add_argument("--format", default="onnx", help=f"one of {', '.join(FORMATS)}")
     p.add_argument("--out", required=True, help="the file to write (e.g. model.onnx, model.pt, model.pt2)")
-    args = p.parse_args(argv)
+    return p
+
+
+@command
+def main(argv: Sequence[str] | None = None) -> int:
+    """Export a checkpoint from the command line; returns the exit code."""
+    args = build_parser().parse_args(argv)
     from resnet_any.domains.weights import load_checkpoint
 
     if args.format not in FORMATS:

@@ -54,7 +54,7 @@ def test_evaluate_scores_another_file_whole_and_the_own_test_split_by_default(ru
     from resnet_any import evaluate
 
     root, out = run
-    # the confusion PNGs go to --out (by default the current directory, which here is the repository)
+    # the confusion PNGs go to --out (by default beside the checkpoint)
     pngs = ["--out", str(root / "evaluated")]
     assert run_cli(evaluate.main, ["--checkpoint", str(out / "best.pt"), "--json", *pngs]) == 0
     own = json.loads(capsys.readouterr().out)

@@ -260,9 +260,9 @@ class Handlers:
 
     def explain_sample(self, n: Any, request: gr.Request | None = None) -> tuple[Any, str]:
         """Explain test sample `n` of this session's last run: its picture and one line."""
-        from resnet_any.evaluate import checkpoint_data
+        from resnet_any.inference.checkpoint_data import checkpoint_data
         from resnet_any.explain.render import explain_test_sample
-        from resnet_any.predict import Predictor
+        from resnet_any.inference.predictor import Predictor
 
         try:
             self.classify_limit.check(client_id(request))

@@ -81,7 +81,7 @@ class PredictorCache:
 
     def get(self, path: Path) -> Any:
         """The Predictor of an image checkpoint (weights_only load), from cache when the file is unchanged."""
-        from resnet_any.predict import Predictor
+        from resnet_any.inference.predictor import Predictor
 
         st = path.stat()
         key = (str(path), st.st_mtime_ns, st.st_size)

@@ -37,7 +37,7 @@ def run_command(domain: str, seed: int, out: Path, extra: list[str]) -> tuple[di
 
 def run(args: argparse.Namespace, log: Callable[[str], None]) -> list[dict]:
     """Each domain's default command per seed; rows for test accuracy and wall time beside the targets."""
-    from resnet_any.bench.speed import machine, resolve_device
+    from resnet_any.bench.timing import machine, resolve_device
 
     domains = [d.strip().lower() for d in args.domains.split(",") if d.strip()]
     bad = [d for d in domains if d not in TARGETS]

@@ -5,12 +5,15 @@ import argparse
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import torch
 
 from resnet_any.bench.table import make_row
 from resnet_any.errors import UserError
+
+if TYPE_CHECKING:
+    from resnet_any.domains.checkpoint_info import CheckpointInfo
 
 HELP = ("Deletion test of explanations: the drop in the predicted class's probability when the top 10/20/50% "
         "attributed pixels, time steps or nodes' features become the dataset mean, beside deleting at random")
@@ -49,17 +52,17 @@ def _inputs(split: Any, domain: str, data_meta: dict) -> tuple[torch.Tensor, tor
     return (normalize(x, data_meta) if domain == "image" else x.float()), y
 
 
-def grid_case(model: torch.nn.Module, meta: dict, splits: Any, samples: int, method: str | None,
+def grid_case(model: torch.nn.Module, meta: CheckpointInfo, splits: Any, samples: int, method: str | None,
               generator: torch.Generator) -> tuple[dict, dict]:
     """Deletion results for images or series, and facts for the note."""
     from resnet_any.explain import attribute
     from resnet_any.explain.faithfulness import grid_deletion
     from resnet_any.explain.grid import default_method
 
-    x, y = _inputs(splits.test, meta["domain"], meta.get("data") or {})
+    x, y = _inputs(splits.test, meta.domain, meta.data or {})
     pick = torch.randperm(len(x), generator=generator)[:samples]
     x, y = x[pick], y[pick]
-    train_x, _ = _inputs(splits.train, meta["domain"], meta.get("data") or {})
+    train_x, _ = _inputs(splits.train, meta.domain, meta.data or {})
     with torch.no_grad():
         pred = model(x).argmax(1)
     maps = attribute(model, x, target=pred, method=method)
@@ -105,7 +108,7 @@ def graph_case(model: torch.nn.Module, splits: Any, samples: int, method: str | 
 
 def run(args: argparse.Namespace, log: Callable[[str], None]) -> list[dict]:
     """Train each domain's default model, explain its test samples, and return one row per domain and k."""
-    from resnet_any.evaluate import checkpoint_data
+    from resnet_any.inference.checkpoint_data import checkpoint_data
     from resnet_any.domains.weights import load_checkpoint
 
     domains = [d.strip() for d in args.domains.split(",") if d.strip()]
@@ -132,11 +135,11 @@ def run(args: argparse.Namespace, log: Callable[[str], None]) -> list[dict]:
         else:
             result, facts = grid_case(model, meta, splits, samples, args.method, generator)
         seconds = time.perf_counter() - start
-        log(f"  {dataset}: {meta['model']} trained in {trained:.0f} s, test accuracy {facts['accuracy']:.3f} on the "
+        log(f"  {dataset}: {meta.model} trained in {trained:.0f} s, test accuracy {facts['accuracy']:.3f} on the "
             f"{facts['n']} explained; {facts['method']} + deletion in {seconds:.0f} s")
         for frac, (ranked, random) in result.items():
             rows.append(make_row("explain", f"{dataset} k={frac:.0%}", "prob_drop", ranked, random, "fraction",
-                                 goal=random, method=facts["method"], samples=facts["n"], model=meta["model"],
+                                 goal=random, method=facts["method"], samples=facts["n"], model=meta.model,
                                  accuracy=round(facts["accuracy"], 4), seconds=round(seconds, 1),
                                  note=f"anchor: random {frac:.0%}; {facts['method']}, {facts['n']} test samples"))
     return rows

@@ -289,7 +289,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, log: Callable[[str], None]) -> list[dict]:
     """Each panel case's default run beside its reference."""
-    from resnet_any.bench.speed import machine, resolve_device
+    from resnet_any.bench.timing import machine, resolve_device
 
     shared = _shared()
     wanted = [w.strip().lower() for w in args.only.split(",") if w.strip()]

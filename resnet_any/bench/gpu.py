@@ -66,7 +66,7 @@ def _throughput(step: Callable[[], None], device: torch.device, batch: int, warm
 def step_rows(device: torch.device, smoke: bool, compile_too: bool, log: Callable[[str], None]) -> list[dict]:
     """resnet50 training throughput per precision and memory format, and bf16 with torch.compile."""
     from resnet_any import create_model
-    from resnet_any.bench.speed import machine, make_step
+    from resnet_any.bench.timing import machine, make_step
 
     name, batch, size, warmup, steps = ("resnet18", 2, 32, 1, 1) if smoke else ("resnet50", 256, 224, 5, 20)
     where = machine(device)
@@ -112,7 +112,7 @@ def cifar_rows(device: torch.device, smoke: bool, archive: str | None, epochs: i
                log: Callable[[str], None]) -> list[dict]:
     """A short CIFAR-10 ResNet-18 run through the Trainer (digits in smoke mode): test accuracy and time."""
     from resnet_any.bench.runs import train_once
-    from resnet_any.bench.speed import machine
+    from resnet_any.bench.timing import machine
 
     if smoke:
         config = dict(domain="image", dataset="digits", width=8, epochs=1)
@@ -150,7 +150,7 @@ def _summary(out: Path, proc: subprocess.CompletedProcess) -> dict[str, Any]:
 
 def ddp_rows(device: torch.device, smoke: bool, log: Callable[[str], None]) -> list[dict]:
     """A one-process torchrun job (nccl on CUDA, gloo on CPU): it must join, train an epoch and write its summary."""
-    from resnet_any.bench.speed import machine
+    from resnet_any.bench.timing import machine
 
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     with tempfile.TemporaryDirectory(prefix="resnet_any_gpu_") as tmp:
@@ -168,7 +168,7 @@ def ddp_rows(device: torch.device, smoke: bool, log: Callable[[str], None]) -> l
 
 def trainer_rows(device: torch.device, smoke: bool, log: Callable[[str], None]) -> list[dict]:
     """`python -m resnet_any.train --domain D` as a user types it, on the device: accuracy and wall time."""
-    from resnet_any.bench.speed import machine
+    from resnet_any.bench.timing import machine
 
     rows = []
     for domain in ("image", "graph"):
@@ -190,7 +190,7 @@ def trainer_rows(device: torch.device, smoke: bool, log: Callable[[str], None]) 
 def run(args: argparse.Namespace, log: Callable[[str], None]) -> list[dict]:
     """Every part, each recorded as rows or as an error row."""
     from resnet_any.bench.image import shared_path
-    from resnet_any.bench.speed import machine, resolve_device
+    from resnet_any.bench.timing import machine, resolve_device
 
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
     parts = ("steps", "compile", "cifar", "ddp", "trainer")

@@ -70,7 +70,7 @@ def run(args: argparse.Namespace, log: Callable[[str], None]) -> list[dict]:
     import torch
 
     from resnet_any.bench.runs import train_once
-    from resnet_any.bench.speed import machine, resolve_device
+    from resnet_any.bench.timing import machine, resolve_device
 
     names = [n.strip().lower() for n in args.datasets.split(",") if n.strip()]
     for n in names:

@@ -128,7 +128,7 @@ def train_node(dataset: str, data_dir: str | None, depth: int, recipe: Recipe, s
 
 def run(args: argparse.Namespace, log: Callable[[str], None]) -> list[dict]:
     """Run the depth sweep and return one row per depth."""
-    from resnet_any.bench.speed import resolve_device
+    from resnet_any.bench.timing import resolve_device
     from resnet_any.data import load_dataset
 
     dataset = args.dataset.lower()

@@ -16,7 +16,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from resnet_any.bench.speed import Settings, ab_rounds, machine, make_step, pair_rows
+from resnet_any.bench.timing import Settings, ab_rounds, machine, make_step, pair_rows
 from resnet_any.bench.table import make_row
 from resnet_any.train.plan import hardware
 

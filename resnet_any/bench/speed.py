@@ -2,18 +2,16 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
-import os
-import platform
 import statistics
 import time
-from dataclasses import dataclass
 from typing import Callable
 
 import torch
 from torch import nn
 
 from resnet_any.bench.table import make_row, summary
+from resnet_any.bench.timing import (Settings, ab_rounds, load_average, machine, make_step, pair_rows, resolve_device,
+                                     sync)
 from resnet_any.errors import UserError
 
 HELP = "training-step and forward throughput of our ResNets against torchvision's (ratio rows), and the trainer's overhead"
@@ -24,7 +22,6 @@ FLAGS = ("fp32", "bf16", "fp16", "cl", "compile")
 # ResNet-50 AMP training on one A100 80GB: NVIDIA DeepLearningExamples' published 2,470 img/s
 # (timm with channels_last: about 2,600 img/s)
 PUBLISHED_RN50_AMP = 2470.0
-GOAL_RATIO = 0.98
 
 # (batch, image size, rounds, timed steps per round, warm-up steps)
 PRESETS = {
@@ -62,22 +59,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quick", action="store_true", help="small images and batch: well under a minute on 2 CPU cores")
 
 
-@dataclass
-class Settings:
-    """Resolved options of one speed run."""
-
-    device: torch.device
-    models: list[str]
-    modes: list[str]
-    variants: list[tuple[str, ...]]
-    batch: int
-    size: int
-    rounds: int
-    steps: int
-    warmup: int
-    clock: Callable[[], float] = time.perf_counter
-
-
 def _split(text: str, valid: tuple[str, ...], what: str) -> list[str]:
     items = [t.strip() for t in text.split(",") if t.strip()]
     for t in items:
@@ -100,21 +81,6 @@ def _variant(text: str) -> tuple[str, ...]:
 def variant_name(flags: tuple[str, ...]) -> str:
     """'fp32' for plain eager float32, else the flags joined by '+'."""
     return "+".join(flags) if flags else "fp32"
-
-
-def resolve_device(name: str) -> torch.device:
-    """'auto' -> cuda when available, else cpu; a UserError for anything unusable."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name != "cpu" and not name.startswith("cuda"):
-        raise UserError(f"unknown --device {name!r}; valid: auto, cpu, cuda, cuda:N")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise UserError(f"unknown --device {name!r}; valid: auto, cpu, cuda, cuda:N") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise UserError(f"--device {name} asked for, but torch sees no CUDA device")
-    return device
 
 
 def settings(args: argparse.Namespace) -> Settings:
@@ -155,66 +121,6 @@ def settings(args: argparse.Namespace) -> Settings:
                     time.process_time if args.clock == "cpu" else time.perf_counter)
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def make_step(model: nn.Module, mode: str, x: torch.Tensor, y: torch.Tensor,
-              flags: tuple[str, ...]) -> Callable[[], None]:
-    """One training step (SGD, cross-entropy; fp16 with a GradScaler, as the Trainer) or one inference forward of
-    `model` on a fixed batch."""
-    device_type = x.device.type
-    dtype = torch.bfloat16 if "bf16" in flags else torch.float16 if "fp16" in flags else None
-    amp = torch.autocast(device_type, dtype=dtype) if dtype else contextlib.nullcontext()
-    scaler = torch.amp.GradScaler(device_type) if "fp16" in flags and mode == "train" else None
-    net = torch.compile(model) if "compile" in flags else model
-    if mode == "forward":
-        model.eval()
-
-        def forward() -> None:
-            with torch.inference_mode(), amp:
-                net(x)
-        return forward
-
-    model.train()
-    # torchvision's reference recipe: SGD, momentum 0.9, weight decay 1e-4 (small lr: numbers stay tame)
-    opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9, weight_decay=1e-4)
-
-    def train() -> None:
-        opt.zero_grad(set_to_none=True)
-        with amp:
-            loss = nn.functional.cross_entropy(net(x), y)
-        if scaler is None:
-            loss.backward()
-            opt.step()
-        else:
-            scaler.scale(loss).backward()
-            scaler.step(opt)
-            scaler.update()
-    return train
-
-
-def ab_rounds(steps_ab: dict[str, Callable[[], None]], s: Settings, samples: int) -> dict[str, list[float]]:
-    """Time each step function `s.steps` times per round, alternating ABBA; samples/s per round."""
-    names = list(steps_ab)
-    for name in names:
-        for _ in range(s.warmup):
-            steps_ab[name]()
-    _sync(s.device)
-    out: dict[str, list[float]] = {n: [] for n in names}
-    for r in range(s.rounds):
-        for name in names if r % 2 == 0 else names[::-1]:
-            fn = steps_ab[name]
-            _sync(s.device)
-            t = s.clock()
-            for _ in range(s.steps):
-                fn()
-            _sync(s.device)
-            out[name].append(samples * s.steps / max(s.clock() - t, 1e-9))
-    return out
-
-
 def twin_models(name: str, device: torch.device, flags: tuple[str, ...]) -> tuple[nn.Module, nn.Module]:
     """(ours, torchvision's) with the same weights, on `device`, channels_last if asked."""
     import torchvision
@@ -229,46 +135,13 @@ def twin_models(name: str, device: torch.device, flags: tuple[str, ...]) -> tupl
     return ours.to(device, memory_format=fmt), theirs.to(device, memory_format=fmt)
 
 
-def machine(device: torch.device) -> str:
-    """A short description of where the figures were taken."""
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    cpu = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError):
-        for line in open("/proc/cpuinfo", encoding="utf-8"):
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    return f"{cpu}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads"
-
-
-def _load() -> float | None:
-    with contextlib.suppress(OSError, AttributeError):
-        return round(os.getloadavg()[0], 2)
-    return None
-
-
-def pair_rows(case: str, ours: list[float], ref: list[float], *, ref_name: str = "torchvision",
-              **extra) -> list[dict]:
-    """A samples/s row (anchor: the reference, same run) and a ratio row (median of per-round ratios)."""
-    ratios = [a / b for a, b in zip(ours, ref)]
-    rs = summary(ratios)
-    thr = make_row("speed", case, "samples_per_s", statistics.median(ours), statistics.median(ref), "samples/s",
-                   note=f"anchor: {ref_name}, same run (medians)", values=[round(v, 2) for v in ours],
-                   anchor_values=[round(v, 2) for v in ref], **extra)
-    ratio = make_row("speed", case, "ratio", statistics.median(ratios), 1.0, "x", goal=GOAL_RATIO,
-                     note=f"ours/{ref_name}, median of {len(ratios)} ABBA rounds", stat="median",
-                     **rs, values=[round(v, 4) for v in ratios], **extra)
-    return [thr, ratio]
-
-
 def run(args: argparse.Namespace, log: Callable[[str], None]) -> list[dict]:
     """Run the speed suite and return its rows."""
     s = settings(args)
     if args.threads:
         torch.set_num_threads(args.threads)
     where = machine(s.device)
-    log(f"speed: {where}; batch {s.batch}, {s.size}px, {s.rounds} rounds x {s.steps} steps, load {_load()}")
+    log(f"speed: {where}; batch {s.batch}, {s.size}px, {s.rounds} rounds x {s.steps} steps, load {load_average()}")
     rows: list[dict] = []
     for flags in s.variants:
         for name in s.models:
@@ -282,11 +155,11 @@ def run(args: argparse.Namespace, log: Callable[[str], None]) -> list[dict]:
                 if args.control:
                     _, twin = twin_models(name, s.device, flags)
                     steps["control"] = make_step(twin, mode, x, y, flags)
-                load0 = _load()
+                load0 = load_average()
                 t = ab_rounds(steps, s, s.batch)
                 case = f"{name}/{mode}" + ("" if not flags else f"/{variant_name(flags)}")
                 extra = dict(device=where, clock=args.clock, batch_size=s.batch, image_size=s.size, rounds=s.rounds,
-                             steps=s.steps, load_avg=[load0, _load()])
+                             steps=s.steps, load_avg=[load0, load_average()])
                 pair = pair_rows(case, t["ours"], t["torchvision"], **extra)
                 rows += pair
                 if args.control:
@@ -354,11 +227,11 @@ def trainer_rows(s: Settings, log: Callable[[str], None], args: argparse.Namespa
         for rec in trainer.run():
             if rec["type"] != "epoch":
                 continue
-            _sync(s.device)
+            sync(s.device)
             t = time.perf_counter()
             for _ in range(steps):
                 bare_step()
-            _sync(s.device)
+            sync(s.device)
             if rec["epoch"] == 1:
                 continue  # warm-up for both
             ours.append(rec["samples_per_s"])
@@ -366,7 +239,7 @@ def trainer_rows(s: Settings, log: Callable[[str], None], args: argparse.Namespa
             # the Trainer drops a last batch of one sample; the bare loop runs whole batches
             bare.append(min(samples, steps * batch) / (time.perf_counter() - t))
     where = machine(s.device)
-    extra = dict(device=where, batch_size=batch, image_size=size, width=width, rounds=rounds, load_avg=_load())
+    extra = dict(device=where, batch_size=batch, image_size=size, width=width, rounds=rounds, load_avg=load_average())
     rows = pair_rows(f"trainer/resnet18-w{width}/train", ours, bare, ref_name="bare model step", **extra)
     for r in rows:
         if r["metric"] == "ratio":

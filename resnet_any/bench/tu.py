@@ -167,7 +167,7 @@ def run(args: argparse.Namespace, log: Callable[[str], None]) -> list[dict]:
     import numpy as np
     from sklearn.model_selection import StratifiedKFold
 
-    from resnet_any.bench.speed import resolve_device
+    from resnet_any.bench.timing import resolve_device
     from resnet_any.data import load_dataset
 
     if args.recipe not in RECIPES:

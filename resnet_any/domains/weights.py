@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from resnet_any.core.registry import build
+from resnet_any.domains.checkpoint_info import CheckpointInfo
 from resnet_any.errors import UserError
 from resnet_any.files import is_resnet_any, read_checkpoint
 
@@ -35,22 +36,19 @@ def build_model(ckpt: dict[str, Any], model: nn.Module | None = None) -> nn.Modu
 
 
 def load_checkpoint(path: str | Path, device: str | torch.device = "cpu",
-                    model: nn.Module | None = None) -> tuple[nn.Module, dict[str, Any]]:
+                    model: nn.Module | None = None) -> tuple[nn.Module, CheckpointInfo]:
     """Load a resnet_any checkpoint as (model in eval mode on `device`, meta) ready for inference.
 
     Registry models are rebuilt from the checkpoint; for a model of your own (trained with `fit`) pass an
-    instance as `model` and the weights load into it. meta holds model, model_kwargs, domain, task,
-    class_names, num_classes, data (preprocessing facts), config (the run's resolved options as a dict),
-    epoch and best (epoch, val_acc).
+    instance as `model` and the weights load into it. meta (a CheckpointInfo, readable by attribute or by
+    key as the dict it was) holds model, model_kwargs, domain, task, class_names, num_classes, data
+    (preprocessing facts), config (the run's resolved options as a dict), epoch and best (epoch, val_acc).
     """
     ckpt = read_checkpoint(path)
     if not is_resnet_any(ckpt):
         raise UserError(f"{str(path)!r} is not a resnet_any checkpoint (a bare state_dict? use --init for those)")
     model = build_model(ckpt, model).to(device).eval()
-    meta = {k: ckpt.get(k) for k in ("domain", "task", "class_names", "num_classes", "data", "config", "epoch",
-                                     "best", "model_kwargs", "version", "model_class", "split_sizes")}
-    meta["model"] = ckpt["model_name"] or ckpt.get("model_class")
-    return model, meta
+    return model, CheckpointInfo.from_checkpoint(ckpt)
 
 
 def _state_dict_of(obj: Any, path: str | Path) -> dict[str, torch.Tensor]:

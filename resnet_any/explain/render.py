@@ -13,7 +13,7 @@ def record(pred: Any, name: str, method: str, probs: torch.Tensor, target: int, 
            **extra: Any) -> dict[str, Any]:
     """The JSON of one explanation: classes, probabilities and the raw attribution."""
     names = pred.class_names
-    return {"input": name, "domain": pred.meta["domain"], "model": pred.meta.get("model"), "method": method,
+    return {"input": name, "domain": pred.meta.domain, "model": pred.meta.model, "method": method,
             "predicted": names[int(probs.argmax())], "target": names[target],
             "probabilities": {n: round(float(p), 6) for n, p in zip(names, probs.tolist())},
             **extra, "attribution": attribution}
@@ -90,6 +90,6 @@ def explain_test_sample(pred: Any, splits: Any, n: int) -> tuple[bytes, dict[str
         return explain_graph_input(pred, g.x, g.edge_index, torch.zeros(g.num_nodes, dtype=torch.long), 0,
                                    [str(i) for i in range(g.num_nodes)], f"test graph {n}")
     x = test[n][0]
-    if pred.meta["domain"] == "image":
+    if pred.meta.domain == "image":
         return explain_grid_input(pred, normalize(x[None], pred.data), f"test image {n}", seen=x)
     return explain_grid_input(pred, x[None].float(), f"test series {n}")

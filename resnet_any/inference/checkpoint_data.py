@@ -1,0 +1,44 @@
+"""The data a checkpoint is scored on: its run's own dataset or another of the same classes, read as training read it."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+from resnet_any.domains.checkpoint_info import CheckpointInfo
+from resnet_any.errors import UserError
+from resnet_any.train.plan import SPLIT_SEED
+
+
+def checkpoint_data(checkpoint: str | Path, meta: CheckpointInfo | Mapping[str, Any], dataset: str | None = None,
+                    data_dir: str | None = None, label_column: str | None = None) -> Any:
+    """The DataSplits a checkpoint is scored on: its run's own dataset (None) or `dataset`, read and prepared as
+    training read them, checked against the model's classes and channels."""
+    from resnet_any.data import load_dataset
+
+    meta = CheckpointInfo.of(meta)
+    cfg = meta.config
+    if dataset is None:
+        from resnet_any.data.python import IN_MEMORY
+
+        if cfg["dataset"] == IN_MEMORY:
+            raise UserError(f"{str(checkpoint)!r} was trained on data passed from Python (fit), which no file holds; "
+                            "pass --dataset NAME or PATH to score it on files")
+        dataset, data_dir = cfg["dataset"], data_dir if data_dir is not None else cfg.get("data_dir")
+    size = (meta.data or {}).get("image_size")
+    # a table's label column and an edge list's direction are read as in training
+    readers = {k: cfg[k] for k in ("label_column", "directed") if cfg.get(k) is not None}
+    if label_column is not None:
+        readers["label_column"] = label_column
+    splits = load_dataset(meta.domain, dataset, data_dir, seed=SPLIT_SEED, val_fraction=cfg["val_fraction"],
+                          image_size=size if meta.domain == "image" else None, cache_dir=cfg.get("cache_dir"),
+                          **readers)
+    if splits.num_classes != meta.num_classes:
+        raise UserError(f"dataset {splits.name!r} has {splits.num_classes} classes but the checkpoint predicts "
+                        f"{meta.num_classes}")
+    if splits.in_channels != meta.model_kwargs.get("in_channels", splits.in_channels):
+        raise UserError(f"dataset {splits.name!r} has {splits.in_channels} input channels but the checkpoint's model "
+                        f"takes {meta.model_kwargs['in_channels']}")
+    if splits.meta and meta.domain == "image":
+        # normalise exactly as in training, whatever statistics the evaluated dataset would have
+        splits.meta = {**splits.meta, **{k: v for k, v in (meta.data or {}).items() if k in ("mean", "std")}}
+    return splits

@@ -1,0 +1,81 @@
+"""Scores of a checkpoint on a split: loss, accuracy, F1 & co, per-class scores and the confusion matrix."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+
+from resnet_any.domains.checkpoint_info import CheckpointInfo
+from resnet_any.domains.weights import load_checkpoint
+from resnet_any.errors import UserError
+from resnet_any.inference.checkpoint_data import checkpoint_data
+from resnet_any.inference.confusion import confusion_matrix
+from resnet_any.train.run.metrics import classification_metrics
+from resnet_any.train.plan import pick_device
+from resnet_any.train.run.tasks import make_task, predict_split
+
+SPLITS = ("train", "val", "test", "all")
+
+
+def evaluate_checkpoint(checkpoint: str | Path, dataset: str | None = None, data_dir: str | None = None,
+                        split: str | None = None, batch_size: int = 256, device: str = "auto",
+                        model: Any = None, label_column: str | None = None) -> dict[str, Any]:
+    """Score a checkpoint on a split of its own dataset (or of --dataset): loss, accuracy, F1 & co, confusion.
+
+    `split`: train, val, test or all; by default the test split of the run's own dataset, and every sample
+    of another one (a holdout file is scored whole, not re-split). `model`: an instance of a model of your
+    own (trained with fit) for its weights to load into. `label_column`: a series table's, if not the run's.
+    """
+    if split is not None and split not in SPLITS:
+        raise UserError(f"unknown --split {split!r}; valid: {', '.join(SPLITS)}")
+    dev = pick_device(device)
+    model, meta = load_checkpoint(checkpoint, dev, model=model)
+    own = dataset is None
+    split = split or ("test" if own else "all")
+    splits = checkpoint_data(checkpoint, meta, dataset, data_dir, label_column)
+    task = make_task(splits, dev, batch_size)
+    parts = [name for name in ("train", "val", "test") if task.has(name) and task.size(name)] if split == "all" else [split]
+    if not parts or not (task.has(parts[0]) and task.size(parts[0])):
+        raise UserError(f"dataset {splits.name!r} has an empty {split} split")
+    outputs = [predict_split(model, task, name) for name in parts]
+    logits, targets = torch.cat([o[0] for o in outputs]), torch.cat([o[1] for o in outputs])
+    warning = changed_data_warning(meta, splits) if own else None
+    k = meta.num_classes
+    cm = confusion_matrix(logits, targets, k)
+    support = cm.sum(1)
+    per_class = {name: (cm[i, i].item() / support[i].item() if support[i] else None)
+                 for i, name in enumerate(meta.class_names)}
+    m = classification_metrics(logits, targets, meta.class_names)
+    return {"checkpoint": str(checkpoint), "dataset": splits.name, "split": split, "model": meta.model,
+            "n": m["n"], "accuracy": m["acc"], "loss": m["loss"], "balanced_accuracy": m["balanced_accuracy"],
+            "macro_f1": m["macro_f1"], "auroc": m["auroc"], "per_class_accuracy": per_class,
+            "per_class": m["per_class"],
+            "class_names": list(meta.class_names), "confusion_matrix": cm.tolist(),
+            **({"warning": warning} if warning else {})}
+
+
+def changed_data_warning(meta: CheckpointInfo | Mapping[str, Any], splits: Any) -> str | None:
+    """A warning when the run's own data no longer splits as training split it (the files changed), else None.
+
+    A run that chose its epoch on training loss trained on train + val (the plan's splits.without_validation()),
+    and recorded those sizes: the freshly read splits are merged the same way before they are compared.
+    """
+    from resnet_any.train.plan import split_sizes
+
+    meta = CheckpointInfo.of(meta)
+    saved = meta.split_sizes
+    if not saved:
+        return None
+    now = split_sizes(splits)
+    cfg = meta.config or {}
+    # older configs may lack select: a recorded empty validation split is the merge's trace
+    merged = cfg["select"] == "train_loss" if cfg.get("select") else not saved.get("val")
+    if merged:
+        now = {"train": now["train"] + now["val"], "val": 0, "test": now["test"]}
+    if now == saved:
+        return None
+    # this "test" split may hold samples the model trained on
+    return (f"the data's splits hold {now['train']}/{now['val']}/{now['test']} samples, training's held "
+            f"{saved['train']}/{saved['val']}/{saved['test']}: the files changed, so scores may include "
+            "training samples")

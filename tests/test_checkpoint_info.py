@@ -1,0 +1,42 @@
+"""CheckpointInfo: the typed description load_checkpoint returns, read by attribute and, as before, by key."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from resnet_any.domains.checkpoint_info import CheckpointInfo
+from resnet_any.domains.weights import load_checkpoint
+
+SHIPPED = Path(__file__).resolve().parents[1] / "resnet_any" / "assets" / "mnist_resnet.pt"
+# the keys (and their order) of the dict load_checkpoint returned before
+OLD_KEYS = ["domain", "task", "class_names", "num_classes", "data", "config", "epoch", "best", "model_kwargs",
+            "version", "model_class", "split_sizes", "model"]
+
+
+def test_fields_and_keys_read_the_same() -> None:
+    _, meta = load_checkpoint(SHIPPED)
+    assert isinstance(meta, CheckpointInfo) and list(meta) == OLD_KEYS
+    raw = torch.load(SHIPPED, map_location="cpu", weights_only=True)
+    for key in OLD_KEYS[:-1]:
+        assert getattr(meta, key) == meta[key] == meta.get(key) == raw.get(key)
+    assert meta.model == meta["model"] == raw["model_name"] == "resnet18"
+    assert meta.get("no such key", 7) == 7 and "domain" in meta and dict(meta)["domain"] == "image"
+
+
+def test_an_older_checkpoint_without_newer_entries_still_loads(tmp_path: Path) -> None:
+    raw = torch.load(SHIPPED, map_location="cpu", weights_only=True)
+    for key in ("split_sizes", "version", "model_class", "task"):
+        raw.pop(key, None)
+    torch.save(raw, tmp_path / "old.pt")
+    _, meta = load_checkpoint(tmp_path / "old.pt")
+    assert meta.split_sizes is None and meta.version is None and meta["task"] is None
+    assert meta.class_names == raw["class_names"]
+
+
+def test_a_hand_made_dict_is_accepted_where_a_description_is() -> None:
+    from resnet_any.inference.predictor import Predictor
+
+    model, meta = load_checkpoint(SHIPPED)
+    pred = Predictor(model, dict(meta))
+    assert isinstance(pred.meta, CheckpointInfo) and pred.meta == meta and pred.class_names[0] == "0"
