@@ -1,7 +1,7 @@
 """Callbacks: early stopping counts epochs without a gain, and a resumed run stops where an uninterrupted one would."""
 from __future__ import annotations
 
-from resnet_any.train.run.callbacks import EarlyStopping
+from resnet_any.train.run.callbacks import Callback, EarlyStopping
 
 # val_acc, val_loss per epoch; with patience 2 the count of epochs without a gain (neither a higher
 # accuracy nor the same accuracy at a lower loss) is 0, 0, 1, 2 -> stop after epoch 4
@@ -63,3 +63,27 @@ def test_early_stop_option_on_real_data(tmp_path, one_thread: None) -> None:
     first, second = ((r["val_acc"], -r["val_loss"]) for r in rows)
     assert summary["best_epoch"] == (2 if second > first else 1)
     assert json.loads((out / "summary.json").read_text())["early_stopped_epoch"] == 2
+
+
+class NoDecay(Callback):
+    """Hands the optimizer one group of every parameter, without weight decay."""
+
+    def param_groups(self, model, config):
+        return [{"params": list(model.parameters()), "weight_decay": 0.0}]
+
+
+def test_a_callbacks_parameter_groups_reach_the_optimizer_however_the_run_was_planned(tmp_path) -> None:
+    """Given to make_plan, or only to a Trainer handed a plan made without them: the callback's groups decide."""
+    from resnet_any.train import TrainConfig, Trainer
+    from resnet_any.train.plan import make_plan
+
+    cfg = dict(domain="image", width=4, epochs=1, device="cpu", quiet=True, optimizer="adamw", weight_decay=0.05)
+    plain = Trainer(TrainConfig(out=str(tmp_path / "plain"), **cfg))
+    assert [g["weight_decay"] for g in plain.optimizer.param_groups] == [0.05, 0.0]  # decay, then no-decay group
+    planned = make_plan(TrainConfig(out=str(tmp_path / "b"), **cfg))
+    for trainer in (Trainer(TrainConfig(out=str(tmp_path / "a"), **cfg), callbacks=[NoDecay()]),
+                    Trainer(planned, callbacks=[NoDecay()])):
+        assert [g["weight_decay"] for g in trainer.optimizer.param_groups] == [0.0]
+        assert sum(len(g["params"]) for g in trainer.optimizer.param_groups) == len(list(trainer.model.parameters()))
+        assert any("parameter groups come from a callback" in n for n in trainer.notes)
+    assert planned.param_groups is None  # the caller's plan is left as it was: the trainer's is a new one

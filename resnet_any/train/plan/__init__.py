@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-_FACE = {"make_plan": "make", "Plan": "types", "ModelSpec": "types", "SPLIT_SEED": "inputs",
+_FACE = {"make_plan": "make", "with_callbacks": "make", "Plan": "types", "ModelSpec": "types", "SPLIT_SEED": "inputs",
          "pick_device": "hardware", "split_sizes": "state", "check_model_domain": "model", "default_out": "distribute"}
 
 __all__ = sorted(_FACE)

@@ -103,17 +103,17 @@ def make_plan(options: TrainConfig, *, model: nn.Module | None = None, data: Any
             said.append(notes.derived(config, resolve({}), values, data_profile))
         if data_profile is not None:
             said.append(notes.rare_classes(data_profile, splits.class_names))
+    validate(config)
     if model is None:
         models.check_model_domain(config.model, config.domain)
-    inputs.check_run(config, splits)
 
     # processes, the model, then device and precision in one place
     dist, device, owns_group = distribute.join_group(config, splits, device, distributed.from_env())
+    inputs.check_run(config, splits)
     out = distribute.shared_out(Path(cfg.out) if cfg.out else None, domain, dist)
     config = config.replace(out=str(out))
     built, spec, report = models.build(config, splits, device, model)
     config, precision_note = hardware.precision(config, cfg.amp, device, built, splits, own_model=model is not None)
-    validate(config)
     if config.channels_last and config.domain == "image":
         built.to(memory_format=torch.channels_last)
     if ckpt is None:
@@ -123,11 +123,29 @@ def make_plan(options: TrainConfig, *, model: nn.Module | None = None, data: Any
     weights = None
     if config.class_weights == "auto":
         weights = tuple(derive.inverse_frequency_weights(splits.class_counts("train")).tolist())
-    groups = next((g for g in (c.param_groups(built, config) for c in callbacks) if g is not None), None)
     has_test = split_sizes(splits)["test"] > 0
-    said += notes.training(config, splits, has_test, weights, groups is not None)
-    return Plan(config=config, splits=splits, model=built, model_spec=spec, device=device, dist=dist, out=out,
+    said += notes.training(config, splits, has_test, weights)
+    plan = Plan(config=config, splits=splits, model=built, model_spec=spec, device=device, dist=dist, out=out,
                 batch_size=distribute.local_batch(config, splits, dist),
                 resume_from=Path(cfg.out) / "last.pt" if ckpt is not None else None, init_report=report,
-                has_test=has_test, owns_group=owns_group, notes=tuple(filter(None, said)), epoch_budget=budget, class_weights=weights,
-                param_groups=groups)
+                has_test=has_test, owns_group=owns_group, notes=tuple(filter(None, said)), epoch_budget=budget,
+                class_weights=weights)
+    return with_callbacks(plan, callbacks)
+
+
+def with_callbacks(plan: Plan, callbacks: Sequence[Any]) -> Plan:
+    """The plan with the optimizer's parameter groups the first callback that shapes them returns (said in a note).
+
+    A new Plan, never a changed one; the same plan when no callback shapes groups or it already holds some.
+    `Trainer(plan, callbacks=...)` calls it, so callbacks given to the trainer alone still decide the groups.
+    """
+    import dataclasses
+
+    from resnet_any.train.plan.notes import CALLBACK_GROUPS
+
+    if plan.param_groups is not None:
+        return plan
+    groups = next((g for g in (c.param_groups(plan.model, plan.config) for c in callbacks) if g is not None), None)
+    if groups is None:
+        return plan
+    return dataclasses.replace(plan, param_groups=groups, notes=(*plan.notes, CALLBACK_GROUPS))

@@ -12,6 +12,10 @@ from resnet_any.data.base import DataSplits
 from resnet_any.train.options import RunConfig, TrainConfig
 from resnet_any.train.plan.derive import describe
 
+# said last, by make.with_callbacks, when a callback hands the optimizer its parameter groups
+CALLBACK_GROUPS = ("the optimizer's parameter groups come from a callback: weight_decay and weight_decay_by_prefix "
+                   "apply only where its groups say so")
+
 # fewer training samples than this in a class: nothing can be learned of it, and inverse-frequency class
 # weights would make it dominate the loss; most often a stray folder (run outputs, a README's images)
 RARE_CLASS = 5
@@ -83,8 +87,8 @@ def choices(given: TrainConfig, config: RunConfig, splits: DataSplits, model: nn
     return notes
 
 
-def training(config: RunConfig, splits: DataSplits, has_test: bool, class_weights: Sequence[float] | None,
-             param_groups: bool) -> list[str]:
+def training(config: RunConfig, splits: DataSplits, has_test: bool,
+             class_weights: Sequence[float] | None) -> list[str]:
     """What the training itself will do differently from a plain loop (--ema, class weights, sampler, mixing, ...)."""
     notes = []
     if not has_test:
@@ -107,7 +111,4 @@ def training(config: RunConfig, splits: DataSplits, has_test: bool, class_weight
         how = " or ".join(f"{name} (alpha {a:g})" for name, a in (("mixup", config.mixup), ("CutMix", config.cutmix)) if a)
         notes.append(f"training batches mixed by {how}: the loss takes soft targets, train_acc counts the "
                      "original labels")
-    if param_groups:
-        notes.append("the optimizer's parameter groups come from a callback: weight_decay and "
-                     "weight_decay_by_prefix apply only where its groups say so")
     return notes

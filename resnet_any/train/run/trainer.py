@@ -26,7 +26,7 @@ from resnet_any.files import read_checkpoint, remove_stale_temps
 from resnet_any.train.run.checkpoints import CheckpointWriter
 from resnet_any.train.run.optim import Schedule, build_optimizer
 from resnet_any.train.options import TrainConfig
-from resnet_any.train.plan import Plan, make_plan
+from resnet_any.train.plan import Plan, make_plan, with_callbacks
 from resnet_any.train.run.records import EndRecord, EpochRecord, StartRecord
 from resnet_any.train.run.regularize import balanced_order, make_ema, make_mix
 from resnet_any.train.run.selection import improves, monitored
@@ -58,8 +58,8 @@ class Trainer:
 
     def __init__(self, plan: Plan | TrainConfig, sinks: list[Sink] | None = None,
                  callbacks: Sequence[Callback] = ()) -> None:
-        if not isinstance(plan, Plan):
-            plan = make_plan(plan, callbacks=callbacks)
+        # the plan decides a callback's parameter groups (a new Plan when the caller planned without them)
+        plan = make_plan(plan, callbacks=callbacks) if not isinstance(plan, Plan) else with_callbacks(plan, callbacks)
         self.plan = plan
         self.cfg = plan.config
         self.splits, self.model, self.device, self.dist, self.out = plan.splits, plan.model, plan.device, plan.dist, plan.out
@@ -94,7 +94,6 @@ class Trainer:
         wrapped = distributed.wrap(self.model, self.dist, self.device, bool(self.cfg.sync_bn))
         self.forward_model = torch.compile(wrapped) if self.cfg.compile else wrapped
         self.sinks: list[Sink] = (file_sinks(self.out) if is_main_process() else []) + list(sinks or [])
-        self.checkpoints = CheckpointWriter(self.out, self.sinks, self.checkpoint_interval_s)
         self.stopping = Stopping(self.cfg.epochs)
         self._owns_group = plan.owns_group
 
@@ -170,6 +169,7 @@ class Trainer:
             except OSError as e:
                 raise UserError(f"cannot create --out {str(self.out)!r}: {e.strerror or e}") from None
             remove_stale_temps(self.out)
+        self.checkpoints = CheckpointWriter(self.out, self.sinks, self.checkpoint_interval_s)
         try:
             start = self._emit(self._start_record())
             self.health.replay(start["history"])
