@@ -24,7 +24,14 @@ def cases(tmp: Path) -> dict[str, tuple[list[str], str]]:
                        "best.pt": b"best weights"}.items():
         (run / name).write_bytes(data)
     (tmp / "corrupt.pt").write_bytes(b"PK\x03\x04 truncated zip")
+    (tmp / "myphotos").mkdir()
     return {
+        # issue 24: a misspelt path is said to be missing, with the near name, not "choose a domain"
+        "misspelt path": (["--dataset", str(tmp / "myphotoz")],
+                          f"--dataset {str(tmp / 'myphotoz')!r} does not exist: no such file or folder, and no "
+                          f"dataset is named so (did you mean {tmp / 'myphotos'}?)"),
+        "misspelt path with a domain": (["--domain", "image", "--dataset", str(tmp / "myphotoz")],
+                                        f"(did you mean {tmp / 'myphotos'}?)"),
         "unknown domain": (["--domain", "audio"], "unknown domain 'audio'; valid: image, series, graph, volume"),
         "unknown model": (["--domain", "image", "--model", "resnet19"], "unknown model 'resnet19'"),
         "model of another domain": (["--domain", "image", "--model", "series_resnet"],
@@ -66,7 +73,7 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     return tmp, {name: (procs[name], expected) for name, (_, expected) in table.items()}
 
 
-CASES = ["unknown domain", "unknown model", "model of another domain", "unknown dataset", "missing data dir",
+CASES = ["misspelt path", "misspelt path with a domain", "unknown domain", "unknown model", "model of another domain", "unknown dataset", "missing data dir",
          "empty data dir", "epochs < 1", "lr = 0", "lr < 0", "batch size < 1", "not a number", "fp16 on cpu",
          "resume without checkpoint", "resume without out", "config with unknown key", "missing config",
          "out holds a run", "corrupt init"]
