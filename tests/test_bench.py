@@ -90,7 +90,7 @@ def test_speed_recipe_rows_compare_the_default_step_with_plain_fp32(tmp_path):
     for case in ("resnet18-32px", "resnet18-64px", "series_resnet-L150", "gcn-cora"):
         ratio = recipe[(f"recipe/{case}", "ratio")]
         assert ratio["n"] == 2 and ratio["ours"] > 0 and "goal" not in ratio  # --quick: small models, no goal
-    # graphs stay fp32 by the rule (train/hardware.py); the image default is whatever this CPU computes natively
+    # graphs stay fp32 by the rule (train/plan/hardware.py); the image default is whatever this CPU computes natively
     assert recipe[("recipe/gcn-cora", "ratio")]["default"] == ["fp32"]
     assert "cl" in recipe[("recipe/resnet18-32px", "ratio")]["default"]
     (acc,) = [r for r in recipe.values() if r["metric"] == "test_accuracy"]

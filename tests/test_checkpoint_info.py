@@ -40,3 +40,23 @@ def test_a_hand_made_dict_is_accepted_where_a_description_is() -> None:
     model, meta = load_checkpoint(SHIPPED)
     pred = Predictor(model, dict(meta))
     assert isinstance(pred.meta, CheckpointInfo) and pred.meta == meta and pred.class_names[0] == "0"
+
+
+def test_the_dict_operations_callers_used_still_work() -> None:
+    """copy, |, item assignment and json (through dict) behave as on the dict load_checkpoint returned before."""
+    import json
+
+    _, meta = load_checkpoint(SHIPPED)
+    old = dict(meta)  # what the dict was
+    copied = meta.copy()
+    assert copied == old and isinstance(copied, dict)
+    assert (meta | {"extra": 1}) == {**old, "extra": 1} and ({"extra": 1} | meta) == {"extra": 1, **old}
+    assert json.loads(json.dumps(dict(meta), default=str))["domain"] == "image"
+    meta["epoch"] = 99
+    assert meta.epoch == 99 and copied["epoch"] == old["epoch"]
+    try:
+        meta["not a field"] = 1
+    except KeyError:
+        pass
+    else:
+        raise AssertionError("a key that is not a field must be refused")

@@ -39,7 +39,7 @@ def slow(path, write):
         buf = io.BytesIO(); write(buf); data = buf.getvalue()
         f.write(data[: len(data) // 2]); f.flush(); time.sleep(0.15); f.write(data[len(data) // 2:])
     orig(path, w)
-files.atomic_write = trainer.atomic_write = sinks.atomic_write = slow
+files.atomic_write = sinks.atomic_write = slow  # checkpoints write through files.atomic_write
 trainer.Trainer.checkpoint_interval_s = 0.0
 clean = trainer.remove_stale_temps
 def started(directory):

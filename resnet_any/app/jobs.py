@@ -36,7 +36,7 @@ def new_run_dir(runs_dir: str | Path, domain: str) -> Path:
 
 
 def _confusion(trainer: Any, end: dict[str, Any]) -> dict[str, Any] | None:
-    """Test-split confusion matrix of the trainer's model (best.pt weights after "end"), as evaluate.py reports it."""
+    """Test-split confusion matrix of the trainer's model (best.pt weights after "end"), as evaluate reports it (inference.confusion)."""
     from resnet_any.inference.confusion import confusion_matrix, plot_confusion
     from resnet_any.train.run.tasks import predict_split
 

@@ -1,7 +1,7 @@
 """The `recipe/...` rows of `bench speed`: our default training step against the tutorials' plain fp32 loop.
 
 Speed: samples/s of one training step with the precision and memory format a default run picks on this
-device (train/hardware.py: bf16 autocast where the hardware computes bf16, channels_last for images) over
+device (train/plan/hardware.py: bf16 autocast where the hardware computes bf16, channels_last for images) over
 the same step in fp32 NCHW, on an identical copy of the model, same batch, alternating ABBA in one process.
 Accuracy: the trainer's default run against the same run with `--amp off --no-channels-last`, on real data.
 """

@@ -2,7 +2,8 @@
 
 load_checkpoint returns it beside the model; predict, evaluate, explain, export and the app read it. It was
 a dict before, read by key in user code and in the toolkit: it still reads that way (meta["domain"],
-meta.get("task"), dict(meta)), and a hand-made dict is accepted wherever it is (CheckpointInfo.of).
+meta.get("task"), dict(meta), meta.copy(), meta | {...}, meta[key] = value); json.dumps takes dict(meta). A
+hand-made dict is accepted wherever it is (CheckpointInfo.of).
 """
 from __future__ import annotations
 
@@ -56,6 +57,21 @@ class CheckpointInfo(Mapping):
 
     def __len__(self) -> int:
         return len(self._names())
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        """Set a field by key, as the dict allowed (only the description's own keys exist)."""
+        self[key]  # a KeyError for a name that is not a field
+        setattr(self, key, value)
+
+    def copy(self) -> dict[str, Any]:
+        """A plain dict of the fields, as dict.copy() gave (JSON-able where the values are)."""
+        return dict(self)
+
+    def __or__(self, other: Mapping[str, Any]) -> dict[str, Any]:
+        return {**self, **other}
+
+    def __ror__(self, other: Mapping[str, Any]) -> dict[str, Any]:
+        return {**other, **self}
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Mapping) and dict(self) == dict(other)

@@ -61,7 +61,7 @@ def changed_data_warning(meta: CheckpointInfo | Mapping[str, Any], splits: Any) 
     A run that chose its epoch on training loss trained on train + val (the plan's splits.without_validation()),
     and recorded those sizes: the freshly read splits are merged the same way before they are compared.
     """
-    from resnet_any.train.plan import split_sizes
+    from resnet_any.train.state import split_sizes
 
     meta = CheckpointInfo.of(meta)
     saved = meta.split_sizes

@@ -259,8 +259,17 @@ def validate(cfg: Any) -> None:
         v = getattr(cfg, o.name)
         if v is not None:
             check_value(o, v)
-    if cfg.amp == "fp16" and cfg.device == "cpu":
-        raise UserError("--amp fp16 needs a CUDA device (this run is on cpu); use --amp bf16 or off")
+    if cfg.device == "cpu":
+        problem = amp_on_device(cfg.amp, "cpu")  # known before torch loads: say it at once
+        if problem:
+            raise UserError(problem)
+
+
+def amp_on_device(amp: str | None, device_type: str) -> str | None:
+    """Why an explicit --amp cannot run on this kind of device (the one rule, torch-free), or None."""
+    if amp == "fp16" and device_type != "cuda":
+        return f"--amp fp16 needs a CUDA device (this run is on {device_type}); use --amp bf16 or off"
+    return None
 
 
 def _json_mapping(text: str) -> dict:

@@ -22,7 +22,7 @@ from torch import nn
 
 from resnet_any.data.base import DataSplits
 from resnet_any.errors import UserError
-from resnet_any.train.options import RunConfig
+from resnet_any.train.options import RunConfig, amp_on_device
 
 # the domains whose registry models were measured faster in bf16 with unchanged accuracy (bench speed)
 BF16_DOMAINS = ("image", "series")
@@ -113,8 +113,9 @@ def pick_device(name: str) -> torch.device:
 
 def check_amp(amp: str | None, device: torch.device) -> None:
     """Refuse an explicit --amp the device cannot run (before the data loads, so it fails at once)."""
-    if amp == "fp16" and device.type != "cuda":
-        raise UserError(f"--amp fp16 needs a CUDA device (this run is on {device.type}); use --amp bf16 or off")
+    problem = amp_on_device(amp, device.type)
+    if problem:
+        raise UserError(problem)
     if amp == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
         raise UserError("--amp bf16 is not supported by this GPU; use --amp fp16")
 

@@ -58,7 +58,6 @@ class Health:
 
     def __init__(self, num_classes: int = 2, val_counts: list[int] | None = None,
                  epoch_budget: int | None = None) -> None:
-        self.warnings: list[str] = []
         self.history: list[dict[str, Any]] = []
         self.num_classes = num_classes
         self.val_counts = list(val_counts or [])
