@@ -66,20 +66,15 @@ def explain_series(pred: Predictor, files: Sequence[str], target: str | None,
 
 def _graph_source(pred: Predictor, dataset: str | None, checkpoint: str) -> tuple[list[str], Any, list[str], list[Any]]:
     """(node ids, one graph) for node models or (graph ids, graphs) for graph models, read as training did."""
-    from resnet_any.data import csv_graphs
+    from resnet_any.inference.inputs import graph_folder, node_folder
 
     task = pred.meta.task
     p = Path(dataset).expanduser() if dataset is not None else None
     if p is not None and p.is_dir():
-        directed = bool(pred.data.get("directed", False))
         if task == "node":
-            table = csv_graphs.read_nodes(p, directed=directed, labels=False)
-            graph = csv_graphs.node_data(table)
-            csv_graphs.features_for_model([graph], table.feature_columns, pred.data, p / csv_graphs.NODES)
+            table, graph = node_folder(p, pred.data)
             return [str(i) for i in table.ids], graph, [], []
-        gt = csv_graphs.read_graphs(p, directed=directed, labels=False)
-        csv_graphs.features_for_model(gt.graphs, gt.feature_columns, pred.data,
-                                      p / (csv_graphs.NODES if gt.has_nodes_file else csv_graphs.EDGES))
+        gt = graph_folder(p, pred.data)
         return [], None, [str(i) for i in gt.graph_ids], list(gt.graphs)
 
     splits = checkpoint_data(checkpoint, pred.meta, dataset)

@@ -37,6 +37,7 @@ def _table(id_column: str, ids: Sequence[str], truth: Sequence[str | None] | Non
 def predict_dataset(pred: Predictor, path: str | Path, top_k: int = 5) -> tuple[list[str], list[list[str]]]:
     """Predictions for every node, graph or series of the user's files at `path`: (CSV header, rows)."""
     from resnet_any.data import csv_graphs, tables
+    from resnet_any.inference.inputs import graph_folder, node_folder
 
     p = Path(path).expanduser()
     domain, data = pred.meta.domain, pred.data
@@ -44,14 +45,11 @@ def predict_dataset(pred: Predictor, path: str | Path, top_k: int = 5) -> tuple[
         if not p.is_dir():
             raise UserError(f"--dataset {str(p)!r} is not a folder; a graph checkpoint predicts a folder of CSV files: "
                             f"{csv_graphs.LAYOUT}")
-        directed = bool(data.get("directed", False))
         if pred.meta.task == "node":
             if csv_graphs.is_graph_folder(p):
                 raise UserError(f"{str(p)!r} holds {csv_graphs.GRAPHS} (graph classification) but this checkpoint "
                                 f"classifies nodes; expected {csv_graphs.NODE_LAYOUT}")
-            table = csv_graphs.read_nodes(p, directed=directed, labels=False)
-            graph = csv_graphs.node_data(table)
-            csv_graphs.features_for_model([graph], table.feature_columns, data, p / csv_graphs.NODES)
+            table, graph = node_folder(p, data)
             probs = pred.predict_nodes(graph)
             has_labels = any(lab is not None for lab in table.labels) or "label" in _columns(p / csv_graphs.NODES)
             extra = {"split": table.splits} if table.splits is not None else None
@@ -59,9 +57,7 @@ def predict_dataset(pred: Predictor, path: str | Path, top_k: int = 5) -> tuple[
         if not csv_graphs.is_graph_folder(p):
             raise UserError(f"{str(p)!r} has no {csv_graphs.GRAPHS} but this checkpoint classifies whole graphs; "
                             f"expected {csv_graphs.GRAPH_LAYOUT}")
-        gt = csv_graphs.read_graphs(p, directed=directed, labels=False)
-        csv_graphs.features_for_model(gt.graphs, gt.feature_columns, data,
-                                      p / (csv_graphs.NODES if gt.has_nodes_file else csv_graphs.EDGES))
+        gt = graph_folder(p, data)
         probs = pred.predict_graphs(gt.graphs)
         has_labels = "label" in _columns(p / csv_graphs.GRAPHS)
         return _table("graph_id", gt.graph_ids, gt.labels if has_labels else None, pred.top_k(probs, top_k))

@@ -99,3 +99,23 @@ def is_table(path: str | Path) -> bool:
             except ValueError:
                 return True
     return False
+
+
+def node_folder(path: Path, data: dict[str, Any]) -> tuple[Any, Any]:
+    """(the node table, its one graph) of a nodes.csv/edges.csv folder, features prepared as training prepared them."""
+    from resnet_any.data import csv_graphs
+
+    table = csv_graphs.read_nodes(path, directed=bool(data.get("directed", False)), labels=False)
+    graph = csv_graphs.node_data(table)
+    csv_graphs.features_for_model([graph], table.feature_columns, data, path / csv_graphs.NODES)
+    return table, graph
+
+
+def graph_folder(path: Path, data: dict[str, Any]) -> Any:
+    """The graph table of a graphs.csv folder, every graph's features prepared as training prepared them."""
+    from resnet_any.data import csv_graphs
+
+    gt = csv_graphs.read_graphs(path, directed=bool(data.get("directed", False)), labels=False)
+    csv_graphs.features_for_model(gt.graphs, gt.feature_columns, data,
+                                  path / (csv_graphs.NODES if gt.has_nodes_file else csv_graphs.EDGES))
+    return gt
