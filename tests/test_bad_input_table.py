@@ -17,7 +17,7 @@ from resnet_any.data.series import preprocess_series, read_ucr_tsv
 from resnet_any.errors import UserError
 from resnet_any.predict import open_image, read_series_csv
 from resnet_any.train import TrainConfig, Trainer
-from resnet_any.files import read_checkpoint, save_checkpoint
+from resnet_any.files import save_checkpoint
 from resnet_any.domains.weights import init_from, load_checkpoint
 from resnet_any.errors import run_cli
 

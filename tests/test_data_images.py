@@ -364,7 +364,7 @@ CSV_BAD = {
     "no train rows": ("file,label,split\na.png,1,test\nb.png,2,val\n", r"has no train rows \(splits found: test, val\)"),
     "empty label": ("file,label\na.png,1\nb.png,\n", r"row 2 \(rows counted from 1 below the header\): empty 'label' "
                                                      r"value for 'b.png'"),
-    "empty file": ("file,label\n,1\n", r"row 1 \(rows counted from 1 below the header\): empty 'file' value"),
+    "empty file cell": ("file,label\n,1\n", r"row 1 \(rows counted from 1 below the header\): empty 'file' value"),
     "row longer than the header": ("file,label\na.png,1\nb.png,2,3\n",
                                    r"cannot parse CSV manifest .*Expected 2 fields in line 3, saw 3 \(lines counted "
                                    r"from 1, the header included\)"),

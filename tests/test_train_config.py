@@ -8,7 +8,8 @@ import pytest
 
 from resnet_any.errors import UserError
 from resnet_any.train.cli import config_from_args
-from resnet_any.train.config import TrainConfig, load_config_file, validate
+from resnet_any.train.config import load_config_file
+from resnet_any.train.options import TrainConfig, validate
 from resnet_any.train.plan.recipes import BASE, DATASET_RECIPES, TASK_RECIPES, resolve
 
 

@@ -78,7 +78,7 @@ def test_weight_decay_by_name_prefix_shrinks_each_group_by_its_own_rate() -> Non
 
 def test_weight_decay_by_prefix_rejects_bad_values() -> None:
     from resnet_any.errors import UserError
-    from resnet_any.train.config import validate
+    from resnet_any.train.options import validate
 
     with pytest.raises(UserError, match=r"weight_decay_by_prefix\['layer'\].*-1"):
         validate(TrainConfig(weight_decay_by_prefix={"layer": -1}))

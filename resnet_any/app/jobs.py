@@ -112,12 +112,7 @@ class TrainJob:
         """The trainer's plan of the config: what the command line would run, derived epochs held to max_epochs."""
         from resnet_any.train.plan import make_plan
 
-        plan = make_plan(self.config)
-        if self.max_epochs is not None and self.config.epochs is None and plan.config.epochs > self.max_epochs:
-            # planned again with the cap as the user's epochs, so what follows from epochs (warm-up, steps
-            # of the schedule) follows from the cap, as `--epochs CAP` on the command line would
-            plan = make_plan(self.config.merged({"epochs": self.max_epochs}))
-        return plan
+        return make_plan(self.config, max_epochs=self.max_epochs)
 
     def drain(self) -> list[dict[str, Any]]:
         """Every record queued since the last call."""

@@ -68,7 +68,7 @@ def build_app(runs_dir: str | Path = "runs", *, data_root: str | Path | None = N
     """
     from resnet_any import list_models
     from resnet_any.data import list_datasets
-    from resnet_any.train.config import AMP_MODES, OPTIMIZERS
+    from resnet_any.train.options import AMP_MODES, OPTIMIZERS
 
     runs = Path(runs_dir).resolve()
     runs.mkdir(parents=True, exist_ok=True)

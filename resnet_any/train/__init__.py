@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from resnet_any.train.config import TrainConfig
+from resnet_any.train.options import TrainConfig
 
 _LAZY = {"Trainer": "resnet_any.train.run.trainer", "train": "resnet_any.train.run.trainer",
          "Callback": "resnet_any.train.run.callbacks", "EarlyStopping": "resnet_any.train.run.callbacks",

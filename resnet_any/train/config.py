@@ -5,9 +5,7 @@ import json
 from pathlib import Path
 
 from resnet_any.errors import UserError, read_text_file
-# the options themselves live in options.py; these names stay importable from here
-from resnet_any.train.options import (AMP_MODES, NONFINITE, OPTIMIZERS, SCHEDULES, SELECTS, RunConfig,  # noqa: F401
-                                      TrainConfig, validate)
+from resnet_any.train.options import TrainConfig
 
 
 def load_config_file(path: str | Path) -> TrainConfig:

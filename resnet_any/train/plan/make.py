@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 
 def make_plan(options: TrainConfig, *, model: nn.Module | None = None, data: Any = None,
-              callbacks: Sequence[Any] = ()) -> Plan:
+              callbacks: Sequence[Any] = (), max_epochs: int | None = None) -> Plan:
     """Resolve options (+ optionally the user's own model and data) into a frozen Plan; every check happens here, once.
 
     Args:
@@ -27,6 +27,8 @@ def make_plan(options: TrainConfig, *, model: nn.Module | None = None, data: Any
         model: the user's own nn.Module, or None for the registry model the recipe names.
         data: a DataSplits, or what `fit` takes from Python (a tuple of its train, val and test arguments).
         callbacks: the run's callbacks; the first that returns optimizer parameter groups decides them.
+        max_epochs: a ceiling on the epochs the recipe would choose (a server's limit), applied as `--epochs`
+            would be; epochs the user set are checked against it by the caller.
     """
     check_options(options, has_data=data is not None, has_model=model is not None)
     import torch
@@ -79,30 +81,19 @@ def make_plan(options: TrainConfig, *, model: nn.Module | None = None, data: Any
     inputs.check_classes(splits)
 
     # the recipe: the saved run's, or the published and derived values around the user's
-    said: list[str] = []
+    said: list[str | None] = []
     budget = None
     if ckpt is not None:
         resume.check_data(ckpt, splits)
         config = resume.resumed_config(ckpt["config"], cfg, Path(cfg.out))
     else:
-        image_size = splits.meta.get("image_size")
-        values, data_profile = {}, None
-        if model is None:
-            splits, values, data_profile, budget = derive.for_run(cfg, domain, splits, recorded,
-                                                                  distributed.from_env().world_size)
-
-        def resolve(derived: dict[str, Any]) -> Any:
-            return recipes.resolve(cfg, splits.task, splits.name,
-                                   max(image_size) if isinstance(image_size, (list, tuple)) else image_size,
-                                   own_model=None if model is None else models.class_path(model), recorded=recorded,
-                                   derived=derived)
-
-        config = resolve(values)
-        said = notes.choices(cfg, config, splits, model, data, inferred, from_files=recorded is not None)
-        if values:
-            said.append(notes.derived(config, resolve({}), values, data_profile))
-        if data_profile is not None:
-            said.append(notes.rare_classes(data_profile, splits.class_names))
+        fresh = splits
+        splits, config, said, budget = _recipe(cfg, domain, fresh, recorded, model, data, inferred)
+        if max_epochs is not None and "epochs" not in cfg.explicit() and config.epochs > max_epochs:
+            # the cap as the user's epochs, so what follows from epochs (warm-up, the schedule's steps, the
+            # budget a short run is judged against) follows from it, as `--epochs CAP` would
+            cfg = cfg.merged({"epochs": max_epochs})
+            splits, config, said, budget = _recipe(cfg, domain, fresh, recorded, model, data, inferred)
     validate(config)
     if model is None:
         models.check_model_domain(config.model, config.domain)
@@ -131,6 +122,35 @@ def make_plan(options: TrainConfig, *, model: nn.Module | None = None, data: Any
                 has_test=has_test, owns_group=owns_group, notes=tuple(filter(None, said)), epoch_budget=budget,
                 class_weights=weights)
     return with_callbacks(plan, callbacks)
+
+
+def _recipe(cfg: TrainConfig, domain: str, splits: Any, recorded: str | None, model: nn.Module | None, data: Any,
+            inferred: bool) -> tuple[Any, Any, list[str | None], int | None]:
+    """(splits, resolved config, notes, epoch budget): the published and derived values around the user's."""
+    from resnet_any.train import distributed
+    from resnet_any.train.plan import derive, notes, recipes
+    from resnet_any.train.plan import model as models
+
+    image_size = splits.meta.get("image_size")
+    values, data_profile, budget = {}, None, None
+    if model is None:
+        splits, values, data_profile, budget = derive.for_run(cfg, domain, splits, recorded,
+                                                              distributed.from_env().world_size)
+
+    def resolve(derived: dict[str, Any]) -> Any:
+        return recipes.resolve(cfg, splits.task, splits.name,
+                               max(image_size) if isinstance(image_size, (list, tuple)) else image_size,
+                               own_model=None if model is None else models.class_path(model), recorded=recorded,
+                               derived=derived)
+
+    config = resolve(values)
+    said: list[str | None] = list(notes.choices(cfg, config, splits, model, data, inferred,
+                                                from_files=recorded is not None))
+    if values:
+        said.append(notes.derived(config, resolve({}), values, data_profile))
+    if data_profile is not None:
+        said.append(notes.rare_classes(data_profile, splits.class_names))
+    return splits, config, said, budget
 
 
 def with_callbacks(plan: Plan, callbacks: Sequence[Any]) -> Plan:
