@@ -15,7 +15,17 @@ class UserError(ValueError):
 
     The message is a single line naming the bad value and what would be valid.
     Command-line entry points catch it, print it to stderr and exit 2, never a traceback.
+
+    `public` says, where the error is raised, what a remote user of the app may see of it
+    (`resnet_any.app.messages.public_message`): False (the default) for nothing but a generic line; True
+    when the whole text holds only names the user typed, option values and constant text; or the text to
+    show instead (the message reworded without what is not theirs: a server path, a file's content).
+    str() is the same whichever it is: the command line always prints the full message.
     """
+
+    def __init__(self, *args: object, public: bool | str = False) -> None:
+        super().__init__(*args)
+        self.public = public
 
 
 class NotThisRank(Exception):

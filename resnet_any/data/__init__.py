@@ -30,7 +30,7 @@ def _module(domain: str) -> ModuleType:
     """The loader module of a domain, or a UserError listing the valid domains."""
     key = str(domain).lower()
     if key not in DOMAINS:
-        raise UserError(f"unknown domain {domain!r}; valid: {', '.join(DOMAINS)}")
+        raise UserError(f"unknown domain {domain!r}; valid: {', '.join(DOMAINS)}", public=True)
     try:
         return importlib.import_module(f".{DOMAINS[key]}", __name__)
     except ModuleNotFoundError as e:

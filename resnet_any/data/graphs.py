@@ -86,6 +86,7 @@ def _load_planetoid(key: str, data_dir: str | None, *, cache_dir: str | None) ->
             lambda: _planetoid_raw(download_root, canonical), lambda: Planetoid(str(download_root), canonical),
             host="github.com", offline=f"{key} needs a download and the network is unreachable; pass --data-dir with "
                                        f"{_planetoid_layout(canonical)}",
+            offline_public=f"{key} is not on this server and cannot be downloaded; pick another dataset",
             failed=f"downloading {canonical} failed",
             missing=f"{canonical} download into {download_root} did not produce {_planetoid_layout(canonical)}")
     files = [raw / f"ind.{low}.{s}" for s in PLANETOID_SUFFIXES]
@@ -176,6 +177,7 @@ def _load_tu(name: str, data_dir: str | None, *, seed: int, val_fraction: float,
             lambda: _tu_raw(download_root, canonical), lambda: TUDataset(str(download_root), canonical),
             host="www.chrsmrrs.com", offline=f"{canonical} needs a download and the network is unreachable; pass "
                                              f"--data-dir with {_tu_layout(canonical)}",
+            offline_public=f"{canonical} is not on this server and cannot be downloaded; pick another dataset",
             failed=f"downloading {canonical} failed",
             missing=f"{canonical} download into {download_root} did not produce {_tu_layout(canonical)}")
     canonical, raw = found
@@ -225,4 +227,4 @@ def load(name: str | None, data_dir: str | None = None, *, seed: int = 0, val_fr
                                            and _tu_raw(Path(data_dir).expanduser(), key) is not None):
         return _load_tu(key, data_dir, seed=seed, val_fraction=val_fraction, cache_dir=cache_dir)
     raise UserError(f"unknown graph dataset {name!r}; valid: {', '.join(list_datasets())} "
-                    f"(or any TU dataset NAME with --data-dir holding NAME/raw/NAME_A.txt)")
+                    f"(or any TU dataset NAME with --data-dir holding NAME/raw/NAME_A.txt)", public=True)

@@ -307,6 +307,8 @@ def _download(name: str, cache: Path) -> tuple[str, Path, Path]:
         lambda: load_classification(canonical, extract_path=str(target)), host="zenodo.org",
         offline=f"series dataset {canonical!r} is not shipped with aeon and the network is unreachable; pass "
                 f"--data-dir with {UCR_LAYOUT.replace('NAME', canonical)} or the .ts pair",
+        offline_public=f"series dataset {canonical!r} is not on this server: upload its NAME_TRAIN.tsv and "
+                       f"NAME_TEST.tsv (a zip) and give their folder as the data dir with the dataset name",
         failed=f"downloading {canonical!r} with aeon failed",
         missing=f"aeon downloaded {canonical!r} into {target} but no NAME_TRAIN/NAME_TEST files were found")
 
@@ -354,7 +356,7 @@ def load(name: str | None, data_dir: str | None = None, *, seed: int = 0, val_fr
             found = _download(key, cache_root(cache_dir))
         else:
             raise UserError(f"unknown series dataset {name!r}; valid: {', '.join(list_datasets())} "
-                            f"(or any UCR/UEA name with --data-dir)")
+                            f"(or any UCR/UEA name with --data-dir)", public=True)
     canonical, train, test = found
     x_tr, l_tr, x_te, l_te = _read_pair(train, test)
     return _build(canonical, x_tr, l_tr, x_te, l_te, seed=seed, val_fraction=val_fraction, znorm=znorm)

@@ -59,17 +59,19 @@ def online(host: str, port: int = 443, timeout: float = 3.0) -> bool:
 
 
 def find_or_download(find: Callable[[], Found | None], download: Callable[[], object], *, host: str,
-                     offline: str, failed: str, missing: str) -> Found:
+                     offline: str, offline_public: str, failed: str, missing: str) -> Found:
     """What `find` finds; else, when `host` answers, what it finds after `download`; else a one-line UserError.
 
     The messages say where the files go: `offline` when the network is unreachable, `failed` (followed by
     ": <the exception>") when the download raises, `missing` when it ran but `find` still finds nothing.
+    `offline_public` is what a remote user of the app is told instead of `offline`, which names the server's
+    cache (UserError's `public`); the other two name it too, and the app shows them as a generic line.
     """
     found = find()
     if found is not None:
         return found
     if not online(host):
-        raise UserError(offline)
+        raise UserError(offline, public=offline_public)
     try:
         download()
     except Exception as e:  # noqa: BLE001 - any download failure becomes one clear line
@@ -113,7 +115,8 @@ def copy_files(files: list[Path], dest: Path) -> Path:
 def require_dir(path: str | os.PathLike | None, what: str, layout: str) -> Path:
     """Return `path` as a Path if it is an existing, non-empty folder, else a UserError describing `layout`."""
     if path is None:
-        raise UserError(f"{what} needs --data-dir: {layout}")
+        raise UserError(f"{what} needs --data-dir: {layout}",
+                        public=f"{what} needs a data dir (a folder in the data root): {layout}")
     p = Path(path).expanduser()
     if not p.exists():
         raise UserError(f"data dir {str(p)!r} for {what} does not exist; expected {layout}")

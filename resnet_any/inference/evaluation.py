@@ -28,7 +28,7 @@ def evaluate_checkpoint(checkpoint: str | Path, dataset: str | None = None, data
     own (trained with fit) for its weights to load into. `label_column`: a series table's, if not the run's.
     """
     if split is not None and split not in SPLITS:
-        raise UserError(f"unknown --split {split!r}; valid: {', '.join(SPLITS)}")
+        raise UserError(f"unknown --split {split!r}; valid: {', '.join(SPLITS)}", public=True)
     dev = pick_device(device)
     model, meta = load_checkpoint(checkpoint, dev, model=model)
     own = dataset is None
@@ -37,7 +37,8 @@ def evaluate_checkpoint(checkpoint: str | Path, dataset: str | None = None, data
     task = make_task(splits, dev, batch_size)
     parts = [name for name in ("train", "val", "test") if task.has(name) and task.size(name)] if split == "all" else [split]
     if not parts or not (task.has(parts[0]) and task.size(parts[0])):
-        raise UserError(f"dataset {splits.name!r} has an empty {split} split")
+        raise UserError(f"dataset {splits.name!r} has an empty {split} split",
+                        public=f"the dataset has an empty {split} split")
     outputs = [predict_split(model, task, name) for name in parts]
     logits, targets = torch.cat([o[0] for o in outputs]), torch.cat([o[1] for o in outputs])
     warning = changed_data_warning(meta, splits) if own else None

@@ -239,14 +239,14 @@ def check_value(o: Option, v: Any) -> None:
     if not _is(v, o.type):
         what = {int: "an integer", float: "a finite number", bool: "true or false", str: "a string",
                 dict: "a mapping"}[o.type]
-        raise UserError(f"{o.flag} must be {what}, got {v!r}")
+        raise UserError(f"{o.flag} must be {what}, got {v!r}", public=True)
     if o.choices and v not in o.choices:
-        raise UserError(f"unknown {o.flag} {v!r}; valid: {', '.join(o.choices)}")
+        raise UserError(f"unknown {o.flag} {v!r}; valid: {', '.join(o.choices)}", public=True)
     if o.low is not None or o.high is not None:
         bad = ((o.low is not None and (v <= o.low if o.low_open else v < o.low))
                or (o.high is not None and (v > o.high if o.high_closed else v >= o.high)))
         if bad:
-            raise UserError(f"{o.flag} must be {_range_text(o)}, got {v}")
+            raise UserError(f"{o.flag} must be {_range_text(o)}, got {v}", public=True)
     if o.check is not None:
         message = o.check(v)
         if message:

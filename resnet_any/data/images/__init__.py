@@ -80,5 +80,5 @@ def load(name: str | None, data_dir: str | None = None, *, seed: int = 0, val_fr
     """Load an image dataset by (case-insensitive) name."""
     key = (name or DEFAULT).lower()
     if key not in DATASETS:
-        raise UserError(f"unknown image dataset {name!r}; valid: {', '.join(list_datasets())}")
+        raise UserError(f"unknown image dataset {name!r}; valid: {', '.join(list_datasets())}", public=True)
     return DATASETS[key](data_dir, seed=seed, val_fraction=val_fraction, image_size=image_size, cache_dir=cache_dir)

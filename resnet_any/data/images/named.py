@@ -99,6 +99,8 @@ def load_mnist(data_dir: str | None = None, *, seed: int = 0, val_fraction: floa
             lambda: _find_mnist(cache), download, host="ossci-datasets.s3.amazonaws.com",
             offline=f"MNIST is not embedded and the network is unreachable; put the files in {cache / 'MNIST' / 'raw'} "
                     f"or pass --data-dir (expected {MNIST_LAYOUT})",
+            offline_public="mnist is not on this server: upload the four MNIST IDX files (a zip) and give their "
+                           "folder as the data dir",
             failed=f"downloading MNIST into {cache} failed",
             missing=f"MNIST download into {cache} did not produce {MNIST_LAYOUT}")
     arrays = {k: read_idx(p) for k, p in files.items()}
@@ -201,6 +203,8 @@ def _load_cifar(name: str, data_dir: str | None, *, seed: int, val_fraction: flo
             lambda: _find_cifar(cache, name, cache), download, host="www.cs.toronto.edu",
             offline=f"{name} needs a download and the network is unreachable; put {CIFAR[name]['folder']}/ in {cache} "
                     f"or pass --data-dir (expected {_cifar_layout(name)})",
+            offline_public=f"{name} is not on this server; train on an image folder of it instead (upload a zip of "
+                           f"class folders)",
             failed=f"downloading {name} into {cache} failed",
             missing=f"{name} download into {cache} did not produce {CIFAR[name]['folder']}/")
     x_train, y_train, x_test, y_test, names = _read_cifar(folder, name)

@@ -102,7 +102,8 @@ def check_classes(splits: DataSplits) -> None:
     """One class makes every prediction right and the loss zero: a run that learns nothing, silently."""
     if splits.num_classes < 2:
         raise UserError(f"dataset {splits.name!r} has only one class ({', '.join(map(str, splits.class_names))}); "
-                        "a classifier needs at least two")
+                        "a classifier needs at least two",
+                        public="the dataset has only one class; a classifier needs at least two")
 
 
 def check_run(config: RunConfig, splits: DataSplits) -> None:
@@ -118,7 +119,8 @@ def check_run(config: RunConfig, splits: DataSplits) -> None:
     sizes = split_sizes(splits)
     for split in ("train", "val") if config.select != "train_loss" else ("train",):
         if sizes[split] == 0:
-            raise UserError(f"dataset {splits.name!r} has an empty {split} split")
+            raise UserError(f"dataset {splits.name!r} has an empty {split} split",
+                            public=f"the dataset has an empty {split} split")
     if config.sampler == "balanced" and splits.task == "node":
         raise UserError("--sampler balanced draws the samples of mini-batches; node classification trains "
                         "on the whole graph at once: use --class-weights auto instead")

@@ -21,7 +21,7 @@ def check_model_domain(model: str, domain: str) -> None:
 
     if model_domain(model) != domain:
         raise UserError(f"model {model!r} is a {model_domain(model)} model, not {domain}; "
-                        f"valid: {', '.join(list_models(domain))}")
+                        f"valid: {', '.join(list_models(domain))}", public=True)
 
 
 def class_path(model: nn.Module) -> str:

@@ -80,7 +80,7 @@ def check_domain(domain: str | None) -> str:
     if domain is None:
         raise UserError(f"choose a domain with --domain: {', '.join(DOMAINS)}")
     if domain not in DOMAINS:
-        raise UserError(f"unknown domain {domain!r}; valid: {', '.join(DOMAINS)}")
+        raise UserError(f"unknown domain {domain!r}; valid: {', '.join(DOMAINS)}", public=True)
     return domain
 
 
@@ -88,7 +88,7 @@ def _recipes(domain: str, task: str, dataset: str | None) -> tuple[dict[str, Any
     """(task recipe, dataset recipe) of a registry run; a user's own files (dataset None) get no dataset recipe."""
     task_recipe = TASK_RECIPES.get((domain, task))
     if task_recipe is None:
-        raise UserError(f"domain {domain!r} has no recipe for {task!r} data")
+        raise UserError(f"domain {domain!r} has no recipe for {task!r} data", public=True)
     return task_recipe, DATASET_RECIPES.get((domain, dataset.lower()), {}) if dataset else {}
 
 
