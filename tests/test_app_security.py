@@ -14,6 +14,7 @@ import urllib.error
 import urllib.request
 import zipfile
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pytest
@@ -283,11 +284,23 @@ def test_rate_limits_answer_at_once_with_a_message(app, tmp_path: Path) -> None:
 # ---- in-process: the message policy, the limiter, the launcher ------------------------------------------------
 
 
-def test_public_message_policy(tmp_path: Path) -> None:
-    """DataErrors are rendered relative to the root without their value; allow-listed UserErrors are shown
-    (reworded where they name server places); anything else is a generic line."""
+def _raised(call: Callable[[], object]) -> BaseException:
+    """The exception `call` raises (it must raise one)."""
+    try:
+        call()
+    except Exception as e:  # noqa: BLE001 - whatever it raises is what the app is given
+        return e
+    raise AssertionError("no error")
+
+
+def test_public_message_policy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """DataErrors are rendered relative to the root without their value; UserErrors are shown as their raise
+    site allows (reworded where they name server places or file content); anything else is a generic line."""
     from resnet_any.app.messages import GENERIC, PublicError, public_message
+    from resnet_any.data import images, storage
+    from resnet_any.data.images import named
     from resnet_any.errors import DataError, UserError
+    from resnet_any.train.plan.inputs import check_classes
 
     root = tmp_path / "data"
     e = DataError(f"'{root}/a/b.csv' row 3 (...), column 'x': 'SECRET' is not a number", path=root / "a" / "b.csv",
@@ -295,14 +308,38 @@ def test_public_message_policy(tmp_path: Path) -> None:
     assert public_message(e, root) == "'a/b.csv' row 3 (header is row 1), column 'x': the cell is not a number"
     outside = DataError("x", path=tmp_path / "elsewhere.csv", value="SECRET", expected="is empty")
     assert public_message(outside, root) == "a file of the dataset: is empty"
-    assert public_message(UserError("unknown image dataset 'zz'; valid: digits, mnist"), root).startswith("unknown")
+    assert public_message(_raised(lambda: images.load("zz")), root).startswith("unknown")
     assert public_message(UserError(f"cannot read {root}/x.csv: SECRET"), root) == GENERIC
-    assert public_message(UserError("dataset 'a' has only one class (SECRET); a classifier needs at least two"),
+    one = types.SimpleNamespace(name="a", num_classes=1, class_names=["SECRET"])
+    assert public_message(_raised(lambda: check_classes(one)),
                           root) == "the dataset has only one class; a classifier needs at least two"
-    assert public_message(UserError("MNIST is not embedded and the network is unreachable; put the files in "
-                                    "/home/x/.cache"), root).startswith("mnist is not on this server")
+    monkeypatch.setattr(storage, "online", lambda *a, **k: False)
+    monkeypatch.setattr(named, "_find_mnist", lambda folder: None)
+    monkeypatch.setattr(named, "cache_root", lambda *a: Path("/home/x/.cache"))
+    offline = _raised(named.load_mnist)
+    assert "/home/x/.cache" in str(offline)
+    assert public_message(offline, root).startswith("mnist is not on this server")
     assert public_message(PublicError(f"leaks {root}"), root) == GENERIC
     assert public_message(KeyError("SECRET"), root) == f"{GENERIC} (KeyError)"
+
+
+def test_public_field_decides_not_the_wording(tmp_path: Path) -> None:
+    """What a UserError's raise site sets in `public` decides what the app shows: the same words without it are
+    a generic line; the command line's text (str) is the full message either way; a path is never shown."""
+    from resnet_any.app.messages import GENERIC, public_message
+    from resnet_any.errors import UserError
+
+    root = tmp_path / "data"
+    text = "unknown image dataset 'zz'; valid: digits, mnist"
+    assert public_message(UserError(text, public=True), root) == text
+    assert public_message(UserError(text), root) == GENERIC  # the wording alone allows nothing
+    assert public_message(UserError(text, public=False), root) == GENERIC
+    full = UserError(f"dataset 'x' in {root} has one class (SECRET)", public="the dataset has one class")
+    assert str(full) == f"dataset 'x' in {root} has one class (SECRET)"
+    assert public_message(full, root) == "the dataset has one class"
+    assert public_message(UserError(f"unknown dataset {str(root)!r}", public=True), root) == GENERIC
+    assert public_message(UserError("x", public=f"no data in {root}"), root) == GENERIC
+    assert public_message(UserError("x", public=""), root) == GENERIC
 
 
 def test_rate_limiter_window() -> None:

@@ -10,9 +10,10 @@ user:
   outside the data root is not named at all (the app reads none, but a dataset's cache may be elsewhere).
 - `PublicError`: a refusal the app composed itself from what the user sent (a bad path, a number out of
   range, a rate limit); shown as it is.
-- any other `UserError`: shown only when it is on the short allow-list below (messages known to hold
-  nothing but names the user typed and the valid choices), some of them reworded for the app; else a
-  generic line.
+- any other `UserError`: what its `public` field, set where it is raised, allows: the text as it is when
+  True (it holds nothing but names the user typed, option values and constant text), the reworded text
+  when a str (the message without what is not the user's: the server's cache, a file's content); else
+  (the default) a generic line. The decision is made from that field, never from the wording.
 - anything else: a generic line naming the exception's type only.
 
 In every case a text that still looks like it holds a server path is replaced by the generic line.
@@ -32,30 +33,6 @@ OUT_OF_MEMORY = "out of memory; lower the batch size or pick a smaller model"
 MAX_TEXT = 600  # characters of one message
 MAX_NAME = 120  # characters of a file or column name in a message
 
-# (pattern, rewrite): a UserError whose whole text matches is shown, as `rewrite` (re.Match.expand) or as is.
-# Each holds nothing but a dataset/model name the user typed, option values the user sent, and constant text.
-_NAME = r"'[^'/\\\n]{0,100}'"
-ALLOWED: tuple[tuple[re.Pattern[str], str | None], ...] = tuple((re.compile(p), r) for p, r in (
-    (rf"unknown domain {_NAME}; valid: [\w, ]+", None),
-    (rf"unknown (image|series|graph|volume) dataset {_NAME}; valid: .*", None),
-    (rf"model {_NAME} is an? \w+ model, not \w+; valid: [\w, ]+", None),
-    (rf"unknown --[\w-]+ {_NAME}; valid: [\w, ]+", None),
-    (r"--[\w-]+ must be [^/\\]{1,80}, got [^/\\]{1,80}", None),
-    (rf"dataset {_NAME} has only one class \(.*\); a classifier needs at least two",
-     "the dataset has only one class; a classifier needs at least two"),
-    (rf"dataset {_NAME} has an empty (train|val) split", r"the dataset has an empty \1 split"),
-    (rf"domain {_NAME} has no recipe for {_NAME} data", None),
-    (r"(\w+) needs --data-dir: ([^/\\].*)", r"\1 needs a data dir (a folder in the data root): \2"),
-    (r"MNIST is not embedded and the network is unreachable.*",
-     "mnist is not on this server: upload the four MNIST IDX files (a zip) and give their folder as the data dir"),
-    (r"(cifar10|cifar100) needs a download and the network is unreachable.*",
-     r"\1 is not on this server; train on an image folder of it instead (upload a zip of class folders)"),
-    (rf"series dataset ({_NAME}) is not shipped with aeon and the network is unreachable.*",
-     r"series dataset \1 is not on this server: upload its NAME_TRAIN.tsv and NAME_TEST.tsv (a zip) and give "
-     r"their folder as the data dir with the dataset name"),
-    (rf"(\w+) needs a download and the network is unreachable.*",
-     r"\1 is not on this server and cannot be downloaded; pick another dataset"),
-))
 # An absolute path (POSIX, home-relative or Windows) where a message would name one.
 _ABSOLUTE = re.compile(r"(^|[\s'\"(=:,\[])(/|~[\w/]|[A-Za-z]:[\\/])")
 
@@ -133,11 +110,12 @@ def public_message(error: BaseException, data_root: Path | None, fallback: str =
         text = _one_line(str(error))
         return text if not _leaks_path(text, data_root) else fallback
     if isinstance(error, UserError):
-        text = _one_line(str(error))
-        for pattern, rewrite in ALLOWED:
-            m = pattern.fullmatch(text)
-            if m is not None:
-                shown = _one_line(m.expand(rewrite)) if rewrite is not None else text
-                return shown if not _leaks_path(shown, data_root) else fallback
-        return fallback
+        public = getattr(error, "public", False)
+        if public is True:
+            shown = _one_line(str(error))
+        elif isinstance(public, str) and public.strip():
+            shown = _one_line(public)
+        else:
+            return fallback
+        return shown if not _leaks_path(shown, data_root) else fallback
     return f"{fallback} ({type(error).__name__})"
