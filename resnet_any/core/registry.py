@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import difflib
 import inspect
-from typing import Callable
+from typing import Any, Callable
 
 from torch import nn
 
@@ -43,7 +43,7 @@ def _check_name(name: str) -> None:
         raise UserError(f"unknown model {name!r}{hint}; valid: {', '.join(sorted(_MODELS))}")
 
 
-def build(name: str, **kwargs) -> nn.Module:
+def build(name: str, **kwargs: Any) -> nn.Module:
     """Build the model registered as `name` with fresh weights and keyword overrides (num_classes, in_channels, ...).
 
     Loading weights (`pretrained`, checkpoints) happens a floor up, in resnet_any.domains.factory.

@@ -18,6 +18,13 @@ class Predictor:
 
     def __init__(self, model: nn.Module, meta: CheckpointInfo | Mapping[str, Any],
                  device: str | torch.device = "cpu") -> None:
+        """Wrap a trained model for inference.
+
+        Args:
+            model: the trained model (put in eval mode here).
+            meta: its checkpoint's description (load_checkpoint's second value, or a dict of the same keys).
+            device: where inputs are sent; the model must already be there.
+        """
         self.model = model.eval()
         self.meta = CheckpointInfo.of(meta)
         self.data = self.meta.data or {}

@@ -18,15 +18,22 @@ def fit(model: nn.Module | str | None, train: Any, val: Any = None, test: Any = 
         stop: threading.Event | None = None, **options: Any) -> dict[str, Any]:
     """Train `model` on `train` (validating on `val`, testing on `test`) and return the summary (summary.json).
 
-    model: any nn.Module (a registry model, a ResNet built from the core, your own), a registry name, or
-        None for the recipe's model. It is called as the task calls registry models: model(x) for (x, y)
-        batches, model(x, edge_index) per node, model(x, edge_index, batch) per graph.
-    train/val/test: a tuple (X, y), a Dataset of (x, y) pairs, a list of PyG Data, one PyG Data with masks
-        (train alone), a DataSplits, or a dataset name or path as `--dataset` takes (train alone). What is
-        missing is carved from train (val) or left out (test: the summary's test metrics are then None).
-    options: the keys of the config file and the CLI (epochs=5, lr=0.01, amp="bf16", resume=True, ...).
     Everything the CLI guarantees holds: checkpoints in `out`, resume (pass the same model again),
     kill-safety, AMP, DDP under torchrun, the sinks and cooperative `stop`.
+
+    Args:
+        model: any nn.Module (a registry model, a ResNet built from the core, your own), a registry name, or
+            None for the recipe's model. It is called as the task calls registry models: model(x) for (x, y)
+            batches, model(x, edge_index) per node, model(x, edge_index, batch) per graph.
+        train: a tuple (X, y), a Dataset of (x, y) pairs, a list of PyG Data, one PyG Data with masks, a
+            DataSplits, or a dataset name or path as `--dataset` takes (then alone: it holds its own splits).
+        val: the same kinds as train; None carves a validation split from train.
+        test: the same kinds as train; None leaves it out (the summary's test metrics are then None).
+        out: the run folder (checkpoints, metrics.jsonl, summary.json); None: runs/<domain>-<time>.
+        callbacks: per-epoch hooks (EarlyStopping, Pruning, your own Callback; one may shape parameter groups).
+        sinks: where records go; None: the console (rank 0 only under torchrun).
+        stop: an Event that ends the run after the current step (last.pt keeps the last finished epoch).
+        **options: the keys of the config file and the CLI (epochs=5, lr=0.01, amp="bf16", resume=True, ...).
     """
     from resnet_any.errors import NotThisRank
     from resnet_any.train.plan import make_plan

@@ -58,6 +58,13 @@ class Trainer:
 
     def __init__(self, plan: Plan | TrainConfig, sinks: list[Sink] | None = None,
                  callbacks: Sequence[Callback] = ()) -> None:
+        """Build what the run needs from a Plan (optimizer, schedule, task, regularizers, sinks); writes nothing yet.
+
+        Args:
+            plan: a frozen Plan (make_plan), or options (a TrainConfig) that are planned here.
+            sinks: record consumers besides the run folder's files (the console, the app's queue, ...).
+            callbacks: per-epoch hooks; the first that returns parameter groups decides the optimizer's.
+        """
         # the plan decides a callback's parameter groups (a new Plan when the caller planned without them)
         plan = make_plan(plan, callbacks=callbacks) if not isinstance(plan, Plan) else with_callbacks(plan, callbacks)
         self.plan = plan
