@@ -9,8 +9,8 @@ from resnet_any.domains.checkpoint_info import CheckpointInfo
 from resnet_any.domains.weights import load_checkpoint
 
 SHIPPED = Path(__file__).resolve().parents[1] / "resnet_any" / "assets" / "mnist_resnet.pt"
-# the keys (and their order) of the dict load_checkpoint returned before
-OLD_KEYS = ["domain", "task", "class_names", "num_classes", "data", "config", "epoch", "best", "model_kwargs",
+# the keys (and their order) of the dict load_checkpoint returned before, with "layout" since tasks other than classify
+OLD_KEYS = ["domain", "layout", "task", "class_names", "num_classes", "data", "config", "epoch", "best", "model_kwargs",
             "version", "model_class", "split_sizes", "model"]
 
 
@@ -19,7 +19,11 @@ def test_fields_and_keys_read_the_same() -> None:
     assert isinstance(meta, CheckpointInfo) and list(meta) == OLD_KEYS
     raw = torch.load(SHIPPED, map_location="cpu", weights_only=True)
     for key in OLD_KEYS[:-1]:
-        assert getattr(meta, key) == meta[key] == meta.get(key) == raw.get(key)
+        assert getattr(meta, key) == meta[key] == meta.get(key)
+        if key not in ("layout", "task"):
+            assert meta[key] == raw.get(key)
+    # written before targets other than classes: its "task" held the layout, read as such
+    assert (raw["task"], meta.layout, meta.task) == ("classify", "samples", "classify")
     assert meta.model == meta["model"] == raw["model_name"] == "resnet18"
     assert meta.get("no such key", 7) == 7 and "domain" in meta and dict(meta)["domain"] == "image"
 

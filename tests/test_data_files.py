@@ -370,7 +370,7 @@ def test_cora_csv_with_a_split_column_equals_planetoid(cora) -> None:
     ref, full, _ = cora
     s = load_dataset("graph", str(full))
     g, r = s.graph, ref.graph
-    assert s.task == "node" and s.name == "cora_full" and s.class_names == ref.class_names
+    assert s.layout == "node" and s.name == "cora_full" and s.class_names == ref.class_names
     assert torch.equal(g.x, r.x) and torch.equal(g.y, r.y)
     for m in ("train_mask", "val_mask", "test_mask"):
         assert torch.equal(g[m], r[m]), m
@@ -455,7 +455,7 @@ def _same_graph(a, b) -> None:
 def test_mutag_csv_equals_the_tu_loader_split_for_split(mutag) -> None:
     ref, _, with_nodes, _ = mutag
     s = load_dataset("graph", str(with_nodes))
-    assert s.task == "graph" and s.class_names == ref.class_names and s.in_channels == 7
+    assert s.layout == "graph" and s.class_names == ref.class_names and s.in_channels == 7
     for split in ("train", "val", "test"):
         mine, theirs = getattr(s, split), getattr(ref, split)
         assert len(mine) == len(theirs), split

@@ -13,7 +13,7 @@ from resnet_any.errors import UserError
 
 def _check_cora(s) -> None:
     g = s.graph
-    assert s.task == "node" and s.name == "Cora" and s.train is None
+    assert s.layout == "node" and s.name == "Cora" and s.train is None
     assert g.num_nodes == 2708 and s.in_channels == 1433 and g.x.shape == (2708, 1433)
     assert s.num_classes == 7 and len(s.class_names) == 7
     assert g.edge_index.shape == (2, 10556)
@@ -47,7 +47,7 @@ def test_mutag_from_copy_of_shared_tu(shared_data, tmp_path):
     root = tmp_path / "TUDataset"
     shutil.copytree(shared_data / "TUDataset", root)
     s = load_dataset("graph", "mutag", str(root), cache_dir=tmp_path / "cache")
-    assert s.name == "MUTAG" and s.task == "graph" and s.graph is None
+    assert s.name == "MUTAG" and s.layout == "graph" and s.graph is None
     graphs = s.train + s.val + s.test
     assert len(graphs) == 188 and s.num_classes == 2 and s.in_channels == 7
     labels = torch.cat([g.y for g in graphs])

@@ -28,7 +28,7 @@ def test_digits_default_split_is_complete_stratified_and_seeded(tmp_path):
     from sklearn.datasets import load_digits
 
     s = load_dataset("image", cache_dir=tmp_path)
-    assert s.name == "digits" and s.task == "classify" and s.num_classes == 10
+    assert s.name == "digits" and s.layout == "samples" and s.num_classes == 10
     assert len(s.train) + len(s.val) + len(s.test) == 1797
     truth = np.bincount(load_digits().target, minlength=10)
     parts = [_class_counts(d, 10) for d in (s.train, s.val, s.test)]

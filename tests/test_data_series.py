@@ -20,7 +20,7 @@ def _counts(ds, k: int) -> list[int]:
 
 def test_gunpoint_default_official_split_znormalised(tmp_path):
     s = load_dataset("series", cache_dir=tmp_path)
-    assert s.name == "GunPoint" and s.task == "classify" and s.num_classes == 2
+    assert s.name == "GunPoint" and s.layout == "samples" and s.num_classes == 2
     assert len(s.train) + len(s.val) == 50 and len(s.test) == 150 and len(s.val) == 10
     assert s.train.x.shape[1:] == (1, 150) and s.train.x.dtype == torch.float32
     assert s.meta == {"length": 150, "channels": 1, "znorm": True, "padding": "end", "norm": "series"}

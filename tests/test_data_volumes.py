@@ -56,7 +56,7 @@ def test_npz_and_npy_folder_give_identical_stratified_seeded_splits(digit_volume
     b = volumes.load_path(_write_folder(tmp_path / "digit_folders", x, y))
     _same(a, b)
     assert a.name == "digits3d" and b.name == "digit_folders"
-    assert a.domain == "volume" and a.task == "classify" and a.num_classes == 10 and a.in_channels == 1
+    assert a.domain == "volume" and a.layout == "samples" and a.num_classes == 10 and a.in_channels == 1
     assert a.class_names == [str(d) for d in range(10)]
     assert a.meta["channels"] == 1 and a.meta["shape"] == [DEPTH, 28, 28] and a.meta["norm"] == "channel"
     v, label = a.train[0]

@@ -23,7 +23,7 @@ def test_readme_table_is_the_rules() -> None:
 
 def _image(n: int, k: int = 3, size: int = 32, counts: tuple[int, ...] | None = None, n_test: int = 100) -> Profile:
     counts = counts or tuple([n // k] * k)
-    return Profile("image", "classify", sum(counts), max(1, sum(counts) // 4), k, counts, image_size=size, channels=3,
+    return Profile("image", "samples", sum(counts), max(1, sum(counts) // 4), k, counts, image_size=size, channels=3,
                    n_test=n_test)
 
 
@@ -46,9 +46,9 @@ def test_no_test_split_keeps_validation() -> None:
     """With nothing else held out, merging validation into training would leave the run unjudged."""
     assert derive(_image(384))["select"] == "train_loss"
     assert derive(_image(384, n_test=0))["select"] == "val"
-    gunpoint_like = Profile("series", "classify", 40, 10, 2, (20, 20), length=150, channels=1)
+    gunpoint_like = Profile("series", "samples", 40, 10, 2, (20, 20), length=150, channels=1)
     assert derive(gunpoint_like)["select"] == "val"
-    assert derive(Profile("series", "classify", 40, 10, 2, (20, 20), length=150, channels=1, n_test=150))["select"] == "train_loss"
+    assert derive(Profile("series", "samples", 40, 10, 2, (20, 20), length=150, channels=1, n_test=150))["select"] == "train_loss"
 
 
 def test_imbalance_turns_on_class_weights() -> None:
@@ -65,7 +65,7 @@ def test_series_rules_on_real_ucr_shapes() -> None:
     v = derive(p)
     assert v["batch_size"] == 4 and v["select"] == "train_loss"
     # a large set: 16 a batch and a validation split big enough to choose on
-    big = Profile("series", "classify", 4000, 1000, 4, (1000,) * 4, length=100, channels=1, n_test=1000)
+    big = Profile("series", "samples", 4000, 1000, 4, (1000,) * 4, length=100, channels=1, n_test=1000)
     v = derive(big)
     assert v["batch_size"] == 16 and v["select"] == "val" and v["epochs"] == 32
 
@@ -77,7 +77,7 @@ def test_profile_of_a_graph_and_its_rules(tmp_path: Path, shared_data: Path) -> 
     root = tmp_path / "planetoid"
     shutil.copytree(shared_data / "planetoid" / "Cora", root / "Cora")
     p = profile(load_dataset("graph", "cora", str(root), seed=0))
-    assert (p.task, p.n_train, p.num_classes, p.features, p.nodes) == ("node", 140, 7, 1433, 2708)
+    assert (p.layout, p.n_train, p.num_classes, p.features, p.nodes) == ("node", 140, 7, 1433, 2708)
     assert set(derive(p)) == {r.option for r in RULES if "graph" in r.domains}
 
 

@@ -19,8 +19,8 @@ def test_flags_override_file_and_file_overrides_recipe(tmp_path: Path) -> None:
     cfg = config_from_args(["--config", str(f), "--lr", "0.5", "--model-kwargs", '{"attn": "se"}'])
     assert cfg.lr == 0.5 and cfg.epochs == 3 and cfg.batch_size == 32 and cfg.domain == "image"
     assert cfg.model_kwargs == {"zero_init_residual": True, "attn": "se"}
-    resolved = resolve(cfg, "classify", "digits", image_size=8)
-    recipe = {**TASK_RECIPES[("image", "classify")], **DATASET_RECIPES[("image", "digits")]}
+    resolved = resolve(cfg, "samples", "digits", image_size=8)
+    recipe = {**TASK_RECIPES[("image", "samples")], **DATASET_RECIPES[("image", "digits")]}
     assert recipe["lr"] != 0.5 and recipe["epochs"] != 3
     assert resolved.lr == 0.5 and resolved.epochs == 3  # not the recipe's
     assert resolved.optimizer == recipe["optimizer"] and resolved.weight_decay == recipe["weight_decay"]
@@ -67,15 +67,15 @@ def test_validation_names_the_bad_value(kwargs: dict, match: str) -> None:
 
 
 def test_recipe_overrides_map_onto_the_model() -> None:
-    cfg = resolve(TrainConfig(domain="image", depth=34, width=8, attn="se", drop_path=0.1), "classify", "digits", 8)
+    cfg = resolve(TrainConfig(domain="image", depth=34, width=8, attn="se", drop_path=0.1), "samples", "digits", 8)
     assert cfg.model == "resnet34"
     assert cfg.model_kwargs == {"stem": "cifar", "width": 8, "attn": "se", "drop_path_rate": 0.1}
     with pytest.raises(UserError, match="--depth 7 is not available for resnet; valid: 18, 34, 50, 101, 152"):
-        resolve(TrainConfig(domain="image", depth=7), "classify", "digits")
+        resolve(TrainConfig(domain="image", depth=7), "samples", "digits")
     graph = resolve(TrainConfig(domain="graph", depth=4, width=32), "node", "cora")
     assert graph.model == "gcn_resnet" and graph.model_kwargs["depth"] == 4 and graph.model_kwargs["width"] == 32
     # the digits recipe's model_kwargs are for its own model; another model starts from its defaults
-    other = resolve(TrainConfig(domain="image", model="preact_resnet18"), "classify", "cifar10", 224)
+    other = resolve(TrainConfig(domain="image", model="preact_resnet18"), "samples", "cifar10", 224)
     assert other.model_kwargs == {"stem": "imagenet"}
     with pytest.raises(UserError, match="unknown domain 'audio'; valid: image, series, graph, volume"):
-        resolve(TrainConfig(domain="audio"), "classify", "digits")
+        resolve(TrainConfig(domain="audio"), "samples", "digits")

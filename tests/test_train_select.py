@@ -61,7 +61,7 @@ def test_node_task_trains_on_the_train_and_val_masks(tmp_path, one_thread):
 
 def test_without_validation_concatenates_train_then_val():
     x = torch.arange(10.0).view(5, 1, 2)
-    splits = DataSplits("toy", "series", "classify", ArrayDataset(x[:3], torch.tensor([0, 1, 0])),
+    splits = DataSplits("toy", "series", "samples", ArrayDataset(x[:3], torch.tensor([0, 1, 0])),
                         ArrayDataset(x[3:], torch.tensor([1, 1])), ArrayDataset(x[:1], torch.tensor([0])), 2,
                         ["a", "b"], 1)
     merged = splits.without_validation()

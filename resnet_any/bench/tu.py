@@ -186,8 +186,8 @@ def run(args: argparse.Namespace, log: Callable[[str], None]) -> list[dict]:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
     splits = load_dataset("graph", args.dataset, args.data_dir or default_root())
-    if splits.task != "graph":
-        raise UserError(f"--dataset {args.dataset!r} is a {splits.task} dataset; the tu suite needs graph classification")
+    if splits.layout != "graph":
+        raise UserError(f"--dataset {args.dataset!r} is a {splits.layout} dataset; the tu suite needs graph classification")
     # cross-validation re-splits everything, so the loader's own train/val/test split is pooled back
     graphs = list(splits.train) + list(splits.val) + list(splits.test)
     labels = np.array([int(g.y.view(-1)[0]) for g in graphs])

@@ -12,8 +12,8 @@ from torch.utils.data import Dataset
 class DataSplits:
     """A dataset split into train/val/test, plus what a model and a predictor need to know.
 
-    task:
-      "classify": train/val/test are Datasets of (x, y) pairs; x is a uint8 tensor (C, H, W)
+    layout (how the samples are held):
+      "samples":  train/val/test are Datasets of (x, y) pairs; x is a uint8 tensor (C, H, W)
                   for images (normalised and augmented on the device by the task), a float
                   tensor (C, L) for series (already z-normalised per series); y is an int.
       "node":     one graph in `graph` (torch_geometric Data with x, edge_index, y and
@@ -26,7 +26,7 @@ class DataSplits:
 
     name: str
     domain: str
-    task: str
+    layout: str
     train: Dataset | list | None
     val: Dataset | list | None
     test: Dataset | list | None
@@ -35,16 +35,19 @@ class DataSplits:
     in_channels: int
     graph: Any = None
     meta: dict = field(default_factory=dict)
+    # what the targets are (data/targets.py): "classify" (y holds class indices), "regress" (y float (N, K),
+    # one column per target, in the user's units) or "multilabel" (y float (N, K) of 0/1); NaN = missing
+    task: str = "classify"
 
     def has(self, split: str) -> bool:
         """Whether the data holds this split at all (a node task: a mask for it)."""
-        if self.task == "node":
+        if self.layout == "node":
             return getattr(self.graph, f"{split}_mask", None) is not None
         return getattr(self, split) is not None
 
     def labels(self, split: str) -> torch.Tensor:
         """Every sample's class in a split, in sample order (the masked nodes' for one graph), on the CPU."""
-        if self.task == "node":
+        if self.layout == "node":
             y = self.graph.y[self.graph[f"{split}_mask"]]
         else:
             ds = getattr(self, split)
@@ -75,7 +78,7 @@ class DataSplits:
 
         from .splits import ArrayDataset
 
-        if self.task == "node":
+        if self.layout == "node":
             g = self.graph.clone()
             g.train_mask = g.train_mask | g.val_mask
             g.val_mask = torch.zeros_like(g.val_mask)

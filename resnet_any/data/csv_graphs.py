@@ -84,7 +84,7 @@ def _load_nodes(folder: Path, *, seed: int, val_fraction: float, directed: bool)
             "feature_columns": list(table.feature_columns), "directed": bool(directed), "split": split_source,
             "source": "csv", "notes": _notes(table.edge_weight is not None, node_features, data.x,
                                              list(table.feature_columns))}
-    return DataSplits(name=folder.resolve().name, domain="graph", task="node", train=None, val=None, test=None,
+    return DataSplits(name=folder.resolve().name, domain="graph", layout="node", train=None, val=None, test=None,
                       num_classes=len(class_names), class_names=class_names, in_channels=int(width), graph=data,
                       meta=meta)
 
@@ -110,7 +110,7 @@ def _load_graphs(folder: Path, *, seed: int, val_fraction: float, directed: bool
             "notes": _notes(any(getattr(g, "edge_weight", None) is not None for g in graphs), node_features,
                             torch.cat([g.x for g in graphs]) if table.feature_columns else None,
                             list(table.feature_columns))}
-    return DataSplits(name=folder.resolve().name, domain="graph", task="graph",
+    return DataSplits(name=folder.resolve().name, domain="graph", layout="graph",
                       train=[graphs[i] for i in tr], val=[graphs[i] for i in va], test=[graphs[i] for i in te],
                       num_classes=len(class_names), class_names=class_names, in_channels=int(width), meta=meta)
 

@@ -102,7 +102,7 @@ def _load_planetoid(key: str, data_dir: str | None, *, cache_dir: str | None) ->
     validate_graph(data, f"{canonical} ({raw})")
     num_classes = int(data.y.max()) + 1
     meta = {"task": "node", "num_features": int(data.num_features), "feature_norm": "row"}
-    return DataSplits(name=canonical, domain="graph", task="node", train=None, val=None, test=None,
+    return DataSplits(name=canonical, domain="graph", layout="node", train=None, val=None, test=None,
                       num_classes=num_classes, class_names=[str(i) for i in range(num_classes)],
                       in_channels=int(data.num_features), graph=data, meta=meta)
 
@@ -120,7 +120,7 @@ def _load_karate(*, seed: int, val_fraction: float) -> DataSplits:
     validate_graph(data, "karate")
     num_classes = int(data.y.max()) + 1
     meta = {"task": "node", "num_features": int(data.num_features), "feature_norm": "none"}
-    return DataSplits(name="karate", domain="graph", task="node", train=None, val=None, test=None,
+    return DataSplits(name="karate", domain="graph", layout="node", train=None, val=None, test=None,
                       num_classes=num_classes, class_names=[str(i) for i in range(num_classes)],
                       in_channels=int(data.num_features), graph=data, meta=meta)
 
@@ -204,7 +204,7 @@ def _load_tu(name: str, data_dir: str | None, *, seed: int, val_fraction: float,
     num_classes = int(labels.max()) + 1
     meta = {"task": "graph", "num_features": num_features, "node_features": node_features,
             "edge_features": int(ds.num_edge_features)}
-    return DataSplits(name=canonical, domain="graph", task="graph",
+    return DataSplits(name=canonical, domain="graph", layout="graph",
                       train=[graphs[i] for i in tr], val=[graphs[i] for i in va], test=[graphs[i] for i in te],
                       num_classes=num_classes, class_names=[str(i) for i in range(num_classes)],
                       in_channels=num_features, meta=meta)

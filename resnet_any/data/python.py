@@ -174,7 +174,7 @@ def _node_splits(g: Any, seed: int, val_fraction: float, name: str) -> DataSplit
         if m is not None:
             g[f"{k}_mask"] = m
     k = int(y.max()) + 1
-    return DataSplits(name=name, domain="graph", task="node", train=None, val=None, test=None, num_classes=k,
+    return DataSplits(name=name, domain="graph", layout="node", train=None, val=None, test=None, num_classes=k,
                       class_names=[str(i) for i in range(k)], in_channels=int(g.x.shape[1]), graph=g,
                       meta={"task": "node", "num_features": int(g.x.shape[1])})
 
@@ -238,7 +238,7 @@ def as_splits(train: Any, val: Any = None, test: Any = None, *, seed: int = 0, v
             meta = {**_image_meta(tr), "shape": list(shape)}
     meta["notes"] = notes
     meta["val_given"] = val_given  # derived rules never merge a validation split the user handed over
-    return DataSplits(name=name, domain=domain, task="classify", train=tr, val=va, test=te, num_classes=len(names),
+    return DataSplits(name=name, domain=domain, layout="samples", train=tr, val=va, test=te, num_classes=len(names),
                       class_names=names, in_channels=int(shape[0]) if shape else 1, meta=meta)
 
 
@@ -264,6 +264,6 @@ def _graph_splits(train: list, val: Sequence | None, test: Sequence | None, seed
     if missing:
         raise UserError(f"train graph {missing[0]} has no node features x")
     width = int(train[0].x.shape[1])
-    return DataSplits(name=name, domain="graph", task="graph", train=list(train), val=list(val),
+    return DataSplits(name=name, domain="graph", layout="graph", train=list(train), val=list(val),
                       test=None if test is None else list(test), num_classes=k, class_names=[str(i) for i in range(k)],
                       in_channels=width, meta={"task": "graph", "num_features": width})

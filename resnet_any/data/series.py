@@ -281,7 +281,7 @@ def _build(name: str, x_tr: list[np.ndarray], l_tr: list[str], x_te: list[np.nda
     tr, te = torch.from_numpy(tr), torch.from_numpy(te)
     full = ArrayDataset(tr, torch.from_numpy(y_tr))
     keep, held = stratified_split(y_tr, val_fraction, seed)
-    return DataSplits(name=name, domain="series", task="classify", train=full.subset(keep), val=full.subset(held),
+    return DataSplits(name=name, domain="series", layout="samples", train=full.subset(keep), val=full.subset(held),
                       test=ArrayDataset(te, torch.from_numpy(y_te)), num_classes=len(class_names),
                       class_names=class_names, in_channels=int(channels), meta=meta)
 

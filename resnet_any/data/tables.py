@@ -386,7 +386,7 @@ def load_path(path: str | Path, *, seed: int = 0, val_fraction: float = 0.2, lab
     if channel_names:
         meta["channel_names"] = list(channel_names)
     train_ds, val_ds, test_ds = parts
-    return DataSplits(name=name, domain="series", task="classify", train=train_ds, val=val_ds, test=test_ds,
+    return DataSplits(name=name, domain="series", layout="samples", train=train_ds, val=val_ds, test=test_ds,
                       num_classes=len(class_names), class_names=class_names, in_channels=int(meta["channels"]),
                       meta=meta)
 

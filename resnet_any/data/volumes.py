@@ -148,7 +148,7 @@ def _build(name: str, source: str, xs: dict[str, np.ndarray], labels: dict[str, 
     meta = {"channels": int(c), "shape": [int(d), int(h), int(w)], "mean": mean, "std": std, "norm": "channel"}
     ds = {k: ArrayDataset(torch.from_numpy(_standardise(xv, meta)), torch.from_numpy(yv.astype(np.int64)))
           for k, (xv, yv) in parts.items()}
-    return DataSplits(name=name, domain="volume", task="classify", train=ds["train"], val=ds["val"], test=ds["test"],
+    return DataSplits(name=name, domain="volume", layout="samples", train=ds["train"], val=ds["val"], test=ds["test"],
                       num_classes=len(class_names), class_names=class_names, in_channels=int(c), meta=meta)
 
 

@@ -18,7 +18,8 @@ class CheckpointInfo(Mapping):
     """The model and data description of a checkpoint; a field is None where an older checkpoint lacks it."""
 
     domain: str | None = None                 # image, series, graph, volume
-    task: str | None = None                   # classify; graphs: node or graph
+    layout: str | None = None                 # samples; graphs: node or graph (DataSplits.layout)
+    task: str | None = None                   # classify, regress or multilabel (DataSplits.task)
     class_names: list[Any] | None = None
     num_classes: int | None = None
     data: dict[str, Any] | None = None        # preprocessing facts (image size, mean/std, channels...): data/ reads it
@@ -36,6 +37,10 @@ class CheckpointInfo(Mapping):
         """The description of a loaded checkpoint dict (any version: missing entries stay None)."""
         info = cls(**{f.name: ckpt.get(f.name) for f in dataclasses.fields(cls) if f.name != "model"})
         info.model = ckpt.get("model_name") or ckpt.get("model_class")
+        if info.layout is None and info.task is not None:
+            # before targets other than classes (version 1 checkpoints), "task" held the layout
+            info.layout = {"classify": "samples"}.get(info.task, info.task)
+            info.task = "classify"
         return info
 
     @classmethod

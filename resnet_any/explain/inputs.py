@@ -68,7 +68,7 @@ def _graph_source(pred: Predictor, dataset: str | None, checkpoint: str) -> tupl
     """(node ids, one graph) for node models or (graph ids, graphs) for graph models, read as training did."""
     from resnet_any.inference.inputs import graph_folder, node_folder
 
-    task = pred.meta.task
+    task = pred.meta.layout
     p = Path(dataset).expanduser() if dataset is not None else None
     if p is not None and p.is_dir():
         if task == "node":

@@ -75,17 +75,17 @@ def explain_test_sample(pred: Any, splits: Any, n: int) -> tuple[bytes, dict[str
     """Test sample `n` of `splits` (an image, a series, a node or a graph), explained for its predicted class."""
     from resnet_any.data import normalize
 
-    if splits.task == "node":
+    if splits.layout == "node":
         test = splits.graph.test_mask.nonzero().view(-1).tolist() if splits.has("test") else []
     else:
         test = splits.test if splits.test is not None else []
     if not 0 <= n < len(test):
         raise UserError(f"test sample {n} is out of range: the test split holds {len(test)} (0..{len(test) - 1})")
-    if splits.task == "node":
+    if splits.layout == "node":
         g = splits.graph
         return explain_graph_input(pred, g.x, g.edge_index, None, test[n], [str(i) for i in range(g.num_nodes)],
                                    f"test node {test[n]}")
-    if splits.task == "graph":
+    if splits.layout == "graph":
         g = test[n]
         return explain_graph_input(pred, g.x, g.edge_index, torch.zeros(g.num_nodes, dtype=torch.long), 0,
                                    [str(i) for i in range(g.num_nodes)], f"test graph {n}")

@@ -45,7 +45,7 @@ def predict_dataset(pred: Predictor, path: str | Path, top_k: int = 5) -> tuple[
         if not p.is_dir():
             raise UserError(f"--dataset {str(p)!r} is not a folder; a graph checkpoint predicts a folder of CSV files: "
                             f"{csv_graphs.LAYOUT}")
-        if pred.meta.task == "node":
+        if pred.meta.layout == "node":
             if csv_graphs.is_graph_folder(p):
                 raise UserError(f"{str(p)!r} holds {csv_graphs.GRAPHS} (graph classification) but this checkpoint "
                                 f"classifies nodes; expected {csv_graphs.NODE_LAYOUT}")

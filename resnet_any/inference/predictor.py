@@ -73,8 +73,8 @@ class Predictor:
         return out
 
     def _graph_task(self, task: str) -> None:
-        if self.meta.domain != "graph" or self.meta.task != task:
-            what = f"{self.meta.domain} ({self.meta.task})"
+        if self.meta.domain != "graph" or self.meta.layout != task:
+            what = f"{self.meta.domain} ({self.meta.layout})"
             raise UserError(f"this is a {what} checkpoint; it does not classify {'nodes' if task == 'node' else 'graphs'}")
 
     @torch.no_grad()

@@ -96,7 +96,7 @@ def checkpoint_state(plan: Plan, optimizer: torch.optim.Optimizer, schedule: Any
              "epoch": progress.epoch, "best": dict(progress.best), "rng": rng_states(),
              "config": plain(plan.config.to_dict()),
              "class_names": [str(c) for c in plan.splits.class_names], "num_classes": plan.splits.num_classes,
-             "domain": plan.config.domain, "task": plan.splits.task, "data": plain(plan.splits.meta),
+             "domain": plan.config.domain, "layout": plan.splits.layout, "task": plan.splits.task, "data": plain(plan.splits.meta),
              "split_sizes": split_sizes(plan.splits), "history": [dict(r) for r in progress.history], "elapsed": elapsed,
              "skipped_steps": progress.skipped_steps}
     if ema is not None:
@@ -128,7 +128,7 @@ def restore(ckpt: dict[str, Any], model: nn.Module, optimizer: torch.optim.Optim
 
 def split_sizes(splits: DataSplits) -> dict[str, int]:
     """Samples (nodes for one graph) per split: what a checkpoint records to recognise its data."""
-    if splits.task == "node":
+    if splits.layout == "node":
         g = splits.graph
         return {k: int(g[f"{k}_mask"].sum()) if getattr(g, f"{k}_mask", None) is not None else 0
                 for k in ("train", "val", "test")}

@@ -52,7 +52,7 @@ def make_splits(name: str, train: ArrayDataset, val: ArrayDataset, test: ArrayDa
     mean, std = channel_stats(train.x)
     meta = {"image_size": int(h), "channels": int(channels), "mean": mean, "std": std,
             "augment": augment, "ink": ink, "val_given": val_given}
-    return DataSplits(name=name, domain="image", task="classify", train=train, val=val, test=test,
+    return DataSplits(name=name, domain="image", layout="samples", train=train, val=val, test=test,
                       num_classes=len(class_names), class_names=list(class_names),
                       in_channels=int(channels), meta=meta)
 

@@ -27,7 +27,7 @@ class Profile:
     """What the rules look at: the loaded data's sizes and shapes (None where a quantity does not apply)."""
 
     domain: str
-    task: str                       # classify, node or graph
+    layout: str                     # samples, node or graph (DataSplits.layout)
     n_train: int                    # training samples (nodes with a label for node tasks, graphs for graph tasks)
     n_val: int
     num_classes: int
@@ -55,13 +55,13 @@ class Profile:
 def profile(splits: DataSplits) -> Profile:
     """Measure a DataSplits for the rules."""
     counts = tuple(splits.class_counts("train"))
-    common = dict(domain=splits.domain, task=splits.task, n_train=sum(counts),
+    common = dict(domain=splits.domain, layout=splits.layout, n_train=sum(counts),
                   n_val=sum(splits.class_counts("val")), n_test=sum(splits.class_counts("test")),
                   val_given=bool((splits.meta or {}).get("val_given")), num_classes=splits.num_classes, class_counts=counts)
-    if splits.task == "node":
+    if splits.layout == "node":
         g = splits.graph
         return Profile(**common, nodes=int(g.num_nodes), features=int(g.num_features))
-    if splits.task == "graph":
+    if splits.layout == "graph":
         graphs = splits.train or []
         mean_nodes = round(sum(int(g.num_nodes) for g in graphs) / max(len(graphs), 1))
         return Profile(**common, nodes=mean_nodes, features=int(splits.in_channels))
@@ -80,7 +80,7 @@ class Rule:
     text: str                             # the rule, as the README says it
     why: str                              # the reason (and source)
     value: Callable[[Profile, dict[str, Any]], Any] = field(compare=False, default=None)  # type: ignore[assignment]
-    tasks: tuple[str, ...] = ("classify", "node", "graph")
+    layouts: tuple[str, ...] = ("samples", "node", "graph")
 
 
 def _pow2_clamp(x: float, low: int, high: int) -> int:
@@ -168,14 +168,14 @@ def derive(p: Profile, given: dict[str, Any] | None = None) -> dict[str, Any]:
     given = given or {}
     values: dict[str, Any] = {}
     for rule in RULES:
-        if p.domain in rule.domains and p.task in rule.tasks and rule.option not in given:
+        if p.domain in rule.domains and p.layout in rule.layouts and rule.option not in given:
             values[rule.option] = rule.value(p, {**values, **given})
     return values
 
 
 def describe(p: Profile) -> str:
     """The data as the rules saw it, in a few words (for the run's note)."""
-    what = {"node": "labelled nodes", "graph": "graphs"}.get(p.task, "samples")
+    what = {"node": "labelled nodes", "graph": "graphs"}.get(p.layout, "samples")
     parts = [f"{p.n_train} training {what}", f"{p.num_classes} classes"]
     if p.imbalance >= 3:
         parts.append(f"imbalance {p.imbalance:.3g}:1" if math.isfinite(p.imbalance) else "a class with no sample")
@@ -215,7 +215,7 @@ def for_run(cfg: Any, domain: str, splits: DataSplits, recorded: str | None,
     A derived select train_loss moves the validation samples into training (as --select train_loss does) and
     the rules run again on the larger split; under torchrun a derived batch rounds up to divide by the processes.
     """
-    given = published(domain, splits.task, None if recorded else splits.name)
+    given = published(domain, splits.layout, None if recorded else splits.name)
     fixed = {**given, **cfg.explicit()}
     data_profile = profile(splits)
     derived = derive(data_profile, fixed)

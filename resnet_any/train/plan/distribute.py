@@ -27,7 +27,7 @@ def local_batch(config: RunConfig, splits: DataSplits, dist: distributed.DistInf
     """This process's batch: the global batch divided by the processes; a batch above the data is clamped, said once."""
     n = len(splits.train) if splits.train is not None else 0
     bs, world = config.batch_size, dist.world_size
-    if splits.task != "node" and 0 < n < bs:
+    if splits.layout != "node" and 0 < n < bs:
         n = max(world, n - n % world)  # the ranks split it evenly
         if dist.is_main:
             print(f"warning: batch size {bs} is larger than the {n} training samples; using {n}", file=sys.stderr)
@@ -40,7 +40,7 @@ def join_group(config: RunConfig, splits: DataSplits, device: torch.device,
     """Under torchrun: check the global batch divides, then join the process group (one process: nothing)."""
     if not dist.enabled:
         return dist, device, False
-    if splits.task == "node":
+    if splits.layout == "node":
         # one graph in one full batch: there is nothing to split, and copies on every rank would only
         # repeat the same step, so rank 0 trains alone and the others leave before joining a group
         if not dist.is_main:

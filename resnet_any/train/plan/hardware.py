@@ -131,7 +131,7 @@ def precision(config: RunConfig, asked: str | None, device: torch.device, model:
     amp = auto_amp(config.domain, device, own_model) if config.amp == "auto" else config.amp
     cl = auto_channels_last(config.domain) if config.channels_last is None else config.channels_last
     config = config.replace(amp=amp, channels_last=cl)
-    if own_model or amp != "bf16" or device.type != "cpu" or splits.task != "classify" or not len(splits.train):
+    if own_model or amp != "bf16" or device.type != "cpu" or splits.layout != "samples" or not len(splits.train):
         return config, None
     item = splits.train[0]
     sample = item[0] if isinstance(item, (tuple, list)) else None

@@ -110,7 +110,7 @@ def check_run(config: RunConfig, splits: DataSplits) -> None:
     """The options that the resolved data must allow: the splits a run needs, the sampler, batch mixing."""
     from resnet_any.train.state import split_sizes
 
-    if splits.task == "node":
+    if splits.layout == "node":
         if splits.graph is None:
             raise UserError(f"dataset {splits.name!r} has no graph for node classification")
         for split in ("train", "val"):
@@ -121,12 +121,12 @@ def check_run(config: RunConfig, splits: DataSplits) -> None:
         if sizes[split] == 0:
             raise UserError(f"dataset {splits.name!r} has an empty {split} split",
                             public=f"the dataset has an empty {split} split")
-    if config.sampler == "balanced" and splits.task == "node":
+    if config.sampler == "balanced" and splits.layout == "node":
         raise UserError("--sampler balanced draws the samples of mini-batches; node classification trains "
                         "on the whole graph at once: use --class-weights auto instead")
     if config.mixup or config.cutmix:
-        if splits.task != "classify":
-            raise UserError(f"--mixup and --cutmix mix batches of images or series; {splits.task} classification "
+        if splits.layout != "samples":
+            raise UserError(f"--mixup and --cutmix mix batches of images or series; {splits.layout} classification "
                             "cannot be mixed: drop them")
         if config.cutmix and config.domain != "image":
             raise UserError(f"--cutmix pastes image rectangles; {config.domain} data takes --mixup only")

@@ -138,7 +138,7 @@ def _recipe(cfg: TrainConfig, domain: str, splits: Any, recorded: str | None, mo
                                                               distributed.from_env().world_size)
 
     def resolve(derived: dict[str, Any]) -> Any:
-        return recipes.resolve(cfg, splits.task, splits.name,
+        return recipes.resolve(cfg, splits.layout, splits.name,
                                max(image_size) if isinstance(image_size, (list, tuple)) else image_size,
                                own_model=None if model is None else models.class_path(model), recorded=recorded,
                                derived=derived)

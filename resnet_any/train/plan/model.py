@@ -45,7 +45,7 @@ def pretrained_model(cfg: TrainConfig, domain: str, own: nn.Module | None, recor
         from resnet_any.data import default_dataset
 
         # the recipe's model (with --depth applied); data-derived values never change which model it is
-        name = recipes.resolve(cfg, "classify", cfg.dataset or default_dataset(domain), recorded=recorded).model
+        name = recipes.resolve(cfg, "samples", cfg.dataset or default_dataset(domain), recorded=recorded).model
     if name is None:
         raise UserError(f"--pretrained: {domain} models have no published ImageNet weights; models with them: "
                         f"{', '.join(MODELS)}")

@@ -21,12 +21,12 @@ BASE: dict[str, Any] = dict(DEFAULTS)
 TRAINING_KEYS = ("epochs", "batch_size", "optimizer", "lr", "weight_decay", "schedule", "warmup_epochs",
                  "label_smoothing")
 
-# keyed by (domain, task) where task is DataSplits.task: classify, node or graph
+# keyed by (domain, layout) where layout is DataSplits.layout: samples, node or graph
 TASK_RECIPES: dict[tuple[str, str], dict[str, Any]] = {
-    ("image", "classify"): dict(model="resnet18", epochs=30, batch_size=128, optimizer="sgd", lr=0.1,
+    ("image", "samples"): dict(model="resnet18", epochs=30, batch_size=128, optimizer="sgd", lr=0.1,
                                 weight_decay=5e-4, schedule="warmup_cosine", warmup_epochs=1,
                                 label_smoothing=0.1),
-    ("series", "classify"): dict(model="series_resnet", epochs=200, batch_size=16, optimizer="adam", lr=1e-3,
+    ("series", "samples"): dict(model="series_resnet", epochs=200, batch_size=16, optimizer="adam", lr=1e-3,
                                  schedule="cosine"),
     # any graph without a published recipe: a 2-convolution GCN ResNet (GCN stem + one residual GCN block,
     # width 64, dropout 0.5, no norm). On the generalize panel's Cora-shaped graphs (3,703 noisy words, a
@@ -41,12 +41,12 @@ TASK_RECIPES: dict[tuple[str, str], dict[str, Any]] = {
     ("graph", "graph"): dict(model="gcn_resnet", model_kwargs=dict(hidden_channels=64, depth=3, dropout=0.2),
                              epochs=100, batch_size=32, optimizer="adam", lr=1e-3, schedule="cosine"),
     # volumes are few and large: small batches; AdamW needs no per-set learning-rate search
-    ("volume", "classify"): dict(model="resnet3d18", epochs=30, batch_size=16, optimizer="adamw", lr=1e-3,
+    ("volume", "samples"): dict(model="resnet3d18", epochs=30, batch_size=16, optimizer="adamw", lr=1e-3,
                                  weight_decay=1e-4, schedule="cosine"),
 }
 # For data of a shape no domain names (a user's own model and tensors through fit): training only.
 GENERIC_TASK_RECIPES: dict[str, dict[str, Any]] = {
-    "classify": dict(epochs=30, batch_size=64, optimizer="adamw", lr=1e-3, schedule="cosine"),
+    "samples": dict(epochs=30, batch_size=64, optimizer="adamw", lr=1e-3, schedule="cosine"),
     "node": dict(epochs=200, batch_size=1, optimizer="adam", lr=0.01, weight_decay=5e-4, schedule="none"),
     "graph": dict(epochs=100, batch_size=32, optimizer="adam", lr=1e-3, schedule="cosine"),
 }

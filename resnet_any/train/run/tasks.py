@@ -86,10 +86,10 @@ class Task:
         return logits, y, y
 
 
-class ClassifyTask(Task):
+class SampleTask(Task):
     """(x, y) datasets in mini-batches; uint8 images are augmented and normalised on the device."""
 
-    kind = "classify"
+    kind = "samples"
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -263,13 +263,13 @@ def predict_split(model: nn.Module, task: Task, split: str) -> tuple[Tensor, Ten
     return torch.cat(logits), torch.cat(targets)
 
 
-TASKS: dict[str, type[Task]] = {"classify": ClassifyTask, "node": NodeTask, "graph": GraphTask}
+TASKS: dict[str, type[Task]] = {"samples": SampleTask, "node": NodeTask, "graph": GraphTask}
 
 
 def make_task(splits: DataSplits, device: torch.device, batch_size: int, workers: int = 0,
               channels_last: bool = False, order: OrderFn = shuffled) -> Task:
     """The Task for a DataSplits' kind."""
-    if splits.task not in TASKS:
-        raise UserError(f"unknown task {splits.task!r} for dataset {splits.name!r}; valid: {', '.join(TASKS)}")
-    return TASKS[splits.task](splits, device, batch_size, workers, channels_last, order)
+    if splits.layout not in TASKS:
+        raise UserError(f"unknown layout {splits.layout!r} for dataset {splits.name!r}; valid: {', '.join(TASKS)}")
+    return TASKS[splits.layout](splits, device, batch_size, workers, channels_last, order)
 

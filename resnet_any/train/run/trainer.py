@@ -236,7 +236,7 @@ class Trainer:
 
     def _train_epoch(self, epoch: int, t_run: float) -> Iterator[dict[str, Any]]:
         cfg, model, opt = self.cfg, self.forward_model, self.optimizer
-        order, aug = epoch_generators(cfg.seed, epoch, self.dist.rank, self.device, self.task.kind == "classify")
+        order, aug = epoch_generators(cfg.seed, epoch, self.dist.rank, self.device, self.task.kind == "samples")
         self._train_mode()
         t0 = time.monotonic()
         last_emit = 0.0
