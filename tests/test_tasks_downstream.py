@@ -230,3 +230,17 @@ def test_app_classify_shows_the_value_of_a_regress_image_checkpoint(tmp_path):
     assert isinstance(label, str) and label.startswith("target ") and float(label.split()[1]) == pytest.approx(
         float(value), rel=1e-4)
     assert "predicts values" in line
+
+
+def test_graph_explanations_of_one_output_run_in_regression_mode():
+    pytest.importorskip("torch_geometric")
+    from resnet_any.domains import create_model
+    from resnet_any.explain.graph import explain_graph
+
+    torch.manual_seed(0)
+    model = create_model("gcn_resnet", in_channels=5, num_classes=2).eval()
+    x, edges = torch.randn(6, 5), torch.tensor([[0, 1, 1, 2, 2, 3, 3, 4, 4, 5], [1, 0, 2, 1, 3, 2, 4, 3, 5, 4]])
+    for task in ("regress", "multilabel"):
+        a = explain_graph(model, x, edges, None, index=2, target=1, task=task)
+        assert a.target == 1 and a.node_mask.shape == (6,) and float(a.node_mask.sum()) > 0
+    assert explain_graph(model, x, edges, None, index=2, task="regress").target == 0  # the first target by default
