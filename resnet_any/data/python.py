@@ -192,7 +192,7 @@ def _target_arrays(pairs: dict[str, Any], task: str | None) -> tuple[str, dict[s
 
     task, y_train, note = from_array(pairs["train"][1], task, "train's y")
     if y_train is None:
-        return task, {}, [], None
+        return task, {}, [], note
     k = y_train.shape[1]
     names = ["target"] if task == "regress" and k == 1 else [f"{'tag' if task == 'multilabel' else 'target'}_{j}"
                                                               for j in range(k)]
@@ -232,6 +232,9 @@ def as_splits(train: Any, val: Any = None, test: Any = None, *, seed: int = 0, v
         kind, targets, target_names, task_note = _target_arrays({"train": train, "val": val, "test": test}, task)
     elif task not in (None, "classify"):
         raise UserError(f"task={task!r} takes (X, y) tuples or PyG graphs with float y; got {type(train).__name__}")
+    if task_note and not targets:  # classes, though many integers: the note names task='regress'
+        notes.append(task_note)
+        task_note = None
     if targets:
         tr, va, te = targets["train"], targets.get("val"), targets.get("test")
         names, labels = target_names, tr.y.numpy()
