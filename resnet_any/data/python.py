@@ -277,6 +277,9 @@ def as_splits(train: Any, val: Any = None, test: Any = None, *, seed: int = 0, v
         meta["image_size"] = int(max(shape[1:]))
         if isinstance(tr, ArrayDataset) and tr.x.dtype == torch.uint8:
             meta = {**_image_meta(tr), "shape": list(shape)}
+    if len(shape) == 2:
+        # series from Python are used as given: predict must not z-normalise what training did not
+        meta.update(znorm=False, channels=int(shape[0]), length=int(shape[1]))
     meta["notes"] = notes
     meta["val_given"] = val_given  # derived rules never merge a validation split the user handed over
     return DataSplits(name=name, domain=domain, layout="samples", train=tr, val=va, test=te, num_classes=len(names),
