@@ -146,6 +146,18 @@ def test_regression_metrics_equal_scikit_learn_per_target_on_the_present_values(
                                     / 2, rel=1e-5)
 
 
+def test_collapsed_outputs_are_said_whatever_the_r2() -> None:
+    from resnet_any.train.run.health import Health
+
+    t = torch.linspace(0, 10, 50)[:, None]
+    collapsed = regression_metrics(torch.full_like(t, 5.0), t)
+    assert collapsed["spread"] == 0.0 and regression_metrics(t * 2, t)["spread"] == pytest.approx(2.0)
+    health = Health(1, [], None, "regress")
+    health.observe({"train_loss": 1.0, "val_r2": 0.2})
+    assert any("collapsed" in w for w in health.verdict(test=collapsed))
+    assert not health.verdict(test=regression_metrics(t + 0.1, t))
+
+
 def test_missing_targets_change_nothing_in_the_losses() -> None:
     g = torch.Generator().manual_seed(3)
     out, y = torch.randn(10, 3, generator=g), torch.randn(10, 3, generator=g) * 4 + 2
