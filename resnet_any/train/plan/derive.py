@@ -144,7 +144,7 @@ RULES: tuple[Rule, ...] = (
     Rule("mixup", ("image",), "training samples n", "0.2 below 20,000 samples, else 0",
          "Zhang et al. 2018's mixup (their alpha 0.2): on the generalize panel's three 600-photo CIFAR folders it "
          "gained 0.8-2.5 points at the same budget; large sets need no extra regulariser",
-         lambda p, v: 0.2 if p.n_train < 20000 else 0.0),
+         lambda p, v: 0.2 if p.n_train < 20000 else 0.0, tasks=("classify",)),
     # ---- series
     Rule("batch_size", ("series",), "training series n", "n / 10, within [4, 16]",
          "Fawaz et al. 2019's ResNet: batch min(n/10, 16); at least 4 so BatchNorm sees a batch",
