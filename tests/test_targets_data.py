@@ -349,3 +349,32 @@ def test_bad_targets_in_a_manifest_and_a_graph_folder_name_the_row(canvases, mut
     with pytest.raises(UserError, match=r"graphs\.csv' row 32 \(.*\), column 'carbon_share': target 'n/a\?' is not a "
                                         r"number"):
         load_dataset("graph", str(mutag))
+
+
+# ---------------------------------------------------------------- the app: an upload carries its targets
+
+def test_an_uploaded_regression_csv_reaches_the_trainer_as_regress(gunpoint, tmp_path: Path) -> None:
+    from resnet_any.app.dataroot import DataRoot
+    from resnet_any.app.form import make_config
+    from resnet_any.app.messages import public_message
+    from resnet_any.app.uploads import save_upload
+    from resnet_any.train.plan import make_plan
+
+    source = tmp_path / "gunpoint peaks.csv"
+    wide(gunpoint, slice(None), label=gunpoint["peak"]).to_csv(source, index=False)
+    root = DataRoot(tmp_path / "root")
+    rel = save_upload(str(source), root, 10 * 2**20)
+    assert infer_domain(str(root.path / rel)) == "series"
+    config = make_config(tmp_path / "runs", "series", rel, None, None, None, 1, None, None, None, None, root=root)
+    plan = make_plan(config)
+    assert (plan.splits.task, plan.config.task, plan.splits.class_names) == ("regress", "regress", ["label"])
+    # a bad cell, as a remote user reads it: the file (relative to the root), the row and the column, not the value
+    text = wide(gunpoint, slice(None), label=gunpoint["peak"]).astype({"label": object})
+    text.loc[9, "label"] = "high"
+    text.to_csv(source, index=False)
+    rel = save_upload(str(source), root, 10 * 2**20)
+    with pytest.raises(UserError) as e:
+        load_dataset("series", str(root.path / rel))
+    shown = public_message(e.value, root.path)
+    assert "row 11" in shown and "column 'label'" in shown and "expected a number" in shown, shown
+    assert "high" not in shown and str(root.path) not in shown, shown

@@ -129,6 +129,7 @@ def _load_nodes(folder: Path, *, seed: int, val_fraction: float, directed: bool,
     validate_graph(data, f"{str(folder)!r}")
     meta = {"task": "node", "num_features": int(width), "feature_norm": "none", "node_features": node_features,
             "feature_columns": list(table.feature_columns), "directed": bool(directed), "split": split_source,
+            "target_columns": list(table.target_columns),
             "source": "csv", "notes": _notes(table.edge_weight is not None, node_features, data.x,
                                              list(table.feature_columns))}
     return DataSplits(name=folder.resolve().name, domain="graph", layout="node", train=None, val=None, test=None,
@@ -162,6 +163,7 @@ def _load_graphs(folder: Path, *, seed: int, val_fraction: float, directed: bool
     tr, va, te = train_val_test(y, val_fraction, seed)
     meta = {"task": "graph", "num_features": int(width), "node_features": node_features, "edge_features": 0,
             "feature_columns": list(table.feature_columns), "directed": bool(directed), "source": "csv",
+            "target_columns": list(table.target_columns),
             "notes": _notes(any(getattr(g, "edge_weight", None) is not None for g in graphs), node_features,
                             torch.cat([g.x for g in graphs]) if table.feature_columns else None,
                             list(table.feature_columns))}

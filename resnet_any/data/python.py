@@ -10,7 +10,10 @@ the same DataSplits the file readers return, so the trainer cannot tell where da
 A missing val split is carved from train by the same seeded stratified rule as the file readers; a
 missing test split stays missing (the run then has no test metrics and says so).
 Labels: integers are class indices as they are (class k is output k of the model); any other labels
-(strings, ...) are numbered in sorted order, and the run says so.
+(strings, ...) are numbered in sorted order, and the run says so. Numbers and tag sets (data/targets.py's
+table, or task=): y of non-integer floats (N,) or numbers (N, K) regress, (N, K) of 0/1 is multi-label, with
+NaN where a target is missing, in tuples, Datasets (their y read once, served as float (K,) targets), graph
+lists and one graph (nodes without any target are unlabelled); those splits are carved at random.
 """
 from __future__ import annotations
 
