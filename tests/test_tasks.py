@@ -159,6 +159,19 @@ def test_missing_targets_change_nothing_in_the_losses() -> None:
     by_hand = torch.nn.functional.binary_cross_entropy_with_logits(out[~mask], yt[~mask])
     assert ml.loss(out, yt.masked_fill(mask, math.nan)).item() == pytest.approx(by_hand.item(), rel=1e-6)
     assert reg.decode(torch.zeros(1, 3)).tolist() == [[2.0, 2.0, 2.0]]  # standard units back to the user's
+    huber = make_objective("regress", ["a", "b", "c"], {"target_mean": [2.0] * 3, "target_std": [4.0] * 3}, loss="huber")
+    d = (out - z).abs()
+    assert huber.loss(out, y).item() == pytest.approx(torch.where(d < 1, 0.5 * d**2, d - 0.5).mean().item(), rel=1e-6)
+
+
+def test_a_task_a_built_in_class_set_cannot_have_is_one_line_exit_2() -> None:
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "resnet_any.train", "--domain", "series", "--task", "regress",
+                           "--epochs", "1"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2 and proc.stderr.strip().count("\n") == 0, proc.stderr
+    assert "--task regress" in proc.stderr and "built-in classification set" in proc.stderr
 
 
 # ---- whole runs on real series

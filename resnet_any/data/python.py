@@ -90,7 +90,7 @@ def _dataset_targets(datasets: dict[str, Any], task: str | None) -> tuple[str, d
     raw = _raw_targets(datasets["train"], "train")
     task, y_train, note = from_array(raw, task, "train's y")
     if y_train is None:
-        return task, {"raw": raw}, [], None
+        return task, {"raw": raw}, [], note
     k = y_train.shape[1]
     out = {}
     for what, ds in datasets.items():
@@ -262,7 +262,7 @@ def _target_arrays(pairs: dict[str, Any], task: str | None) -> tuple[str, dict[s
 
     task, y_train, note = from_array(pairs["train"][1], task, "train's y")
     if y_train is None:
-        return task, {}, [], None
+        return task, {}, [], note
     k = y_train.shape[1]
     names = _target_names(task, k)
     out = {}
@@ -304,6 +304,9 @@ def as_splits(train: Any, val: Any = None, test: Any = None, *, seed: int = 0, v
     elif task not in (None, "classify"):
         raise UserError(f"task={task!r} takes (X, y) tuples, Datasets or PyG graphs with float y; got "
                         f"{type(train).__name__}")
+    if task_note and kind == "classify":  # classes, though many integers: the note names task='regress'
+        notes.append(task_note)
+        task_note = None
     if kind != "classify":
         tr, va, te = targets["train"], targets.get("val"), targets.get("test")
         names = target_names

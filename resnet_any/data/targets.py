@@ -197,7 +197,10 @@ def from_array(y: Any, task: str | None, what: str = "y") -> tuple[str, torch.Te
             task = "regress"
             note = "task: regress, inferred from non-integer targets; task='classify' reads them as classes"
         else:
-            return "classify", None, None
+            distinct = len(np.unique(finite))
+            many = arr.ndim == 1 and distinct > MANY_INTEGER_CLASSES and distinct > finite.size / 10
+            return "classify", None, (f"task: classify, though {what} holds {distinct} distinct integers; if they are "
+                                      "quantities (a count, an age), task='regress' predicts numbers") if many else None
     if task == "classify":
         return task, None, None
     if arr.ndim == 1:
