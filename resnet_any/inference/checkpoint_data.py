@@ -30,9 +30,8 @@ def checkpoint_data(checkpoint: str | Path, meta: CheckpointInfo | Mapping[str, 
     readers = {k: cfg[k] for k in ("label_column", "directed") if cfg.get(k) is not None}
     if label_column is not None:
         readers["label_column"] = label_column
-    task = meta.task or "classify"
-    if task != "classify":
-        readers["task"] = task  # the labels read as training read them (a classify run's were inferred as classes)
+    # the labels read as training read them (a run told --task classify on numbers gets classes again)
+    readers["task"] = meta.task or "classify"
     splits = load_dataset(meta.domain, dataset, data_dir, seed=SPLIT_SEED, val_fraction=cfg["val_fraction"],
                           image_size=size if meta.domain == "image" else None, cache_dir=cfg.get("cache_dir"),
                           **readers)
