@@ -59,11 +59,11 @@ def plot_values(progress: Progress) -> tuple[dict[str, Any], dict[str, Any]]:
 def metric_plot(progress: Progress, x_lim: list[float]) -> dict[str, Any]:
     """The metric plot's properties: accuracy keeps the layout's label and [0, 1] range; others say what they show."""
     rows = progress.acc_rows()
-    out: dict[str, Any] = dict(value=curve_frame(rows, ACC_COLUMNS, ACC_CURVES), x_lim=x_lim)
+    out: dict[str, Any] = dict(value=curve_frame(rows, ACC_COLUMNS, ACC_CURVES), x_lim=x_lim, y_title="accuracy")
     task = progress.task
     if task != "classify":
         name = TASK_METRIC[task][1]
         lower = " (lower is better)" if task == "regress" else ""
-        out.update(label=f"{name}{lower}: val (orange); none without a validation split",
+        out.update(label=f"{name}{lower}: val (orange); none without a validation split", y_title=name,
                    y_lim=[0, nice_top(r["accuracy"] for r in rows)] if task == "regress" else [0, 1])
     return out
