@@ -201,9 +201,12 @@ def describe(p: Profile) -> str:
 
 def rules_markdown() -> str:
     """The README's table of derivation rules, generated from RULES."""
-    lines = ["| option | domains | set from | rule | why |", "| --- | --- | --- | --- | --- |"]
+    lines = ["| option | domains | tasks | your own model (fit) | set from | rule | why |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
     for r in RULES:
-        lines.append(f"| `{r.option}` | {', '.join(r.domains)} | {r.quantity} | {r.text} | {r.why} |")
+        tasks = "all" if len(r.tasks) == 3 else ", ".join(r.tasks)
+        lines.append(f"| `{r.option}` | {', '.join(r.domains)} | {tasks} | {'yes' if r.own_model else 'no'} | "
+                     f"{r.quantity} | {r.text} | {r.why} |")
     return "\n".join(lines)
 
 
