@@ -310,7 +310,7 @@ def test_public_message_policy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     assert public_message(outside, root) == "a file of the dataset: is empty"
     assert public_message(_raised(lambda: images.load("zz")), root).startswith("unknown")
     assert public_message(UserError(f"cannot read {root}/x.csv: SECRET"), root) == GENERIC
-    one = types.SimpleNamespace(name="a", num_classes=1, class_names=["SECRET"])
+    one = types.SimpleNamespace(name="a", num_classes=1, class_names=["SECRET"], task="classify")
     assert public_message(_raised(lambda: check_classes(one)),
                           root) == "the dataset has only one class; a classifier needs at least two"
     monkeypatch.setattr(storage, "online", lambda *a, **k: False)

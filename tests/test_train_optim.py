@@ -138,7 +138,7 @@ def test_gradient_clipping_bounds_every_step(tmp_path: Path) -> None:
     trainer = Trainer(TrainConfig(domain="image", width=8, epochs=1, optimizer="sgd", momentum=0.0, lr=lr,
                                   weight_decay=0.0, schedule="none", clip_grad=clip, label_smoothing=0.3,
                                   out=str(tmp_path / "run")))
-    assert trainer.criterion.label_smoothing == 0.3
+    assert trainer.objective.label_smoothing == 0.3
     before = [p.detach().clone() for p in trainer.model.parameters()]
     list(trainer.run())
     last = torch.load(tmp_path / "run" / "last.pt", weights_only=True)["model"]

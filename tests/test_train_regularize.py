@@ -159,10 +159,10 @@ def test_auto_class_weights_are_scikit_learns_balanced_weights(skewed_digits, mu
     trainer = trainer_on(skewed_digits, tmp_path, class_weights="auto")
     y = skewed_digits.train.y.numpy()
     expected = compute_class_weight("balanced", classes=np.arange(10), y=y)
-    assert torch.allclose(trainer.criterion.weight, torch.tensor(expected, dtype=torch.float32))
+    assert torch.allclose(trainer.objective.weights, torch.tensor(expected, dtype=torch.float32))
     assert expected[9] / expected[0] == pytest.approx(100 / 5)
     assert any(n.startswith("class-weighted loss") and "9 7.9" in n for n in trainer.notes)
-    assert trainer_on(skewed_digits, tmp_path, class_weights="none").criterion.weight is None
+    assert trainer_on(skewed_digits, tmp_path, class_weights="none").objective.weights is None
 
     # graphs (a label per graph) and nodes (the training mask; train_loss adds the imbalanced val nodes)
     for options in (dict(domain="graph", dataset="MUTAG", data_dir=str(mutag), width=8),
@@ -171,7 +171,7 @@ def test_auto_class_weights_are_scikit_learns_balanced_weights(skewed_digits, mu
         y = trainer.labels("train").numpy()
         expected = compute_class_weight("balanced", classes=np.unique(y), y=y)
         assert len(np.unique(y)) == trainer.splits.num_classes and expected.std() > 0.05  # really imbalanced
-        assert torch.allclose(trainer.criterion.weight, torch.tensor(expected, dtype=torch.float32))
+        assert torch.allclose(trainer.objective.weights, torch.tensor(expected, dtype=torch.float32))
 
 
 def test_a_class_absent_from_training_gets_weight_zero() -> None:

@@ -91,7 +91,7 @@ class Trainer:
         # what the outputs mean (objectives.py): the loss, the decoding to the user's units, the metrics
         self.objective = make_objective(self.splits.task, self.splits.class_names, self.splits.meta, plan.class_weights,
                                         self.cfg.label_smoothing, self.cfg.loss or "auto")
-        self.criterion = self.objective.loss
+        self.criterion = self.objective.loss  # the training loss a step calls (a test may wrap it)
         self.metric_names = TASK_METRICS[self.splits.task]
         self._val_thresholds: list[float] | None = None  # multilabel: the last validation's per-tag thresholds
         self.amp_dtype = plan.amp_dtype
@@ -261,7 +261,7 @@ class Trainer:
                 raise UserError(f"{self.plan.model_spec.cls} outputs shape {tuple(logits.shape)} for a batch of "
                                 f"{len(y)}; the data has {self.splits.num_classes} {what}, so it must output "
                                 f"({len(y)}, {self.splits.num_classes})")
-            loss = self.objective.loss(logits.float(), target)
+            loss = self.criterion(logits.float(), target)
             finite = bool(torch.isfinite(loss))
             if self.dist.enabled:
                 # DDP's backward is a collective: every rank must stop or skip at the same step (one reduce)
