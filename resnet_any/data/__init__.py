@@ -128,12 +128,17 @@ def infer_domain(name: str | None) -> str | None:
 
 def load_dataset(domain: str, name: str | None = None, data_dir: str | None = None, *, seed: int = 0,
                  val_fraction: float = 0.2, image_size: int | None = None, cache_dir: str | None = None,
-                 label_column: str = "label", directed: bool = False) -> DataSplits:
+                 label_column: str = "label", directed: bool = False, task: str | None = None) -> DataSplits:
     """Load dataset `name` (case-insensitive; None = the domain's embedded default) as train/val/test splits.
 
     `name` may be a path: a series table or folder of tables (label_column names the label column),
-    a graph folder of CSV files (directed keeps edges as given), or an image/volume path.
+    a graph folder of CSV files (directed keeps edges as given), or an image/volume path. `task` (classify,
+    regress, multilabel; None: inferred from the labels, data/targets.py) says what the labels are.
     """
+    from .targets import check_task
+
+    check_task(task)
+    told = {} if task is None else {"task": task}
     module = _module(domain)
     if not 0.0 <= val_fraction < 1.0:
         raise UserError(f"val_fraction must be in [0, 1), got {val_fraction}")
@@ -145,13 +150,16 @@ def load_dataset(domain: str, name: str | None = None, data_dir: str | None = No
         if key == "series":
             from .tables import load_path
 
-            return load_path(path, seed=seed, val_fraction=val_fraction, label_column=label_column)
+            return load_path(path, seed=seed, val_fraction=val_fraction, label_column=label_column, **told)
         if key == "graph":
             from .csv_graphs import load_path
 
-            return load_path(path, seed=seed, val_fraction=val_fraction, directed=directed)
+            return load_path(path, seed=seed, val_fraction=val_fraction, directed=directed, **told)
         if hasattr(module, "load_path"):
             return module.load_path(path, seed=seed, val_fraction=val_fraction, image_size=image_size,
-                                    cache_dir=None if cache_dir is None else str(cache_dir))
+                                    cache_dir=None if cache_dir is None else str(cache_dir), **told)
+    if task not in (None, "classify"):
+        raise UserError(f"--task {task}: dataset {name or module.DEFAULT!r} is a built-in classification set; "
+                        "other tasks read your own files (--dataset PATH) or fit's arrays", public=True)
     return module.load(name, None if data_dir is None else str(data_dir), seed=seed, val_fraction=val_fraction,
                        image_size=image_size, cache_dir=None if cache_dir is None else str(cache_dir))

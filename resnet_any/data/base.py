@@ -38,6 +38,7 @@ class DataSplits:
     # what the targets are (data/targets.py): "classify" (y holds class indices), "regress" (y float (N, K),
     # one column per target, in the user's units) or "multilabel" (y float (N, K) of 0/1); NaN = missing
     task: str = "classify"
+    task_note: str | None = None   # what a reader inferred the task from, said once in the run's notes
 
     def has(self, split: str) -> bool:
         """Whether the data holds this split at all (a node task: a mask for it)."""
@@ -46,24 +47,44 @@ class DataSplits:
         return getattr(self, split) is not None
 
     def labels(self, split: str) -> torch.Tensor:
-        """Every sample's class in a split, in sample order (the masked nodes' for one graph), on the CPU."""
+        """Every sample's target in a split, in sample order (the masked nodes' for one graph), on the CPU.
+
+        classify: class indices (N,); regress and multilabel: float (N, K) with NaN where a label is missing.
+        """
         if self.layout == "node":
             y = self.graph.y[self.graph[f"{split}_mask"]]
         else:
             ds = getattr(self, split)
             if isinstance(ds, list):
-                y = torch.cat([g.y.view(-1) for g in ds]) if ds else torch.zeros(0)
+                if self.task == "classify":
+                    y = torch.cat([g.y.view(-1) for g in ds]) if ds else torch.zeros(0)
+                else:
+                    y = torch.cat([g.y.view(1, -1) for g in ds]) if ds else torch.zeros(0, self.num_classes)
             elif isinstance(getattr(ds, "y", None), torch.Tensor):
                 y = ds.y
-            else:
+            elif self.task == "classify":
                 y = torch.as_tensor([int(ds[i][1]) for i in range(len(ds))])
-        return y.long().cpu()
+            else:
+                y = torch.stack([torch.as_tensor(ds[i][1], dtype=torch.float32).view(-1) for i in range(len(ds))]) \
+                    if len(ds) else torch.zeros(0, self.num_classes)
+        if self.task == "classify":
+            return y.long().cpu()
+        return y.float().view(len(y), -1).cpu()
+
+    def count(self, split: str) -> int:
+        """Samples in a split (labelled nodes for one graph); 0 when the data has no such split."""
+        return len(self.labels(split)) if self.has(split) else 0
 
     def class_counts(self, split: str) -> list[int]:
-        """Samples per class in a split (nodes for one graph); [] when the data has no such split."""
-        if not self.has(split):
+        """Samples per class in a split (nodes for one graph); multilabel: positives per tag; regress: [].
+
+        [] when the data has no such split.
+        """
+        if not self.has(split) or self.task == "regress":
             return []
         y, k = self.labels(split), self.num_classes
+        if self.task == "multilabel":
+            return (y == 1).sum(0).tolist()
         return torch.bincount(y[(y >= 0) & (y < k)], minlength=k).tolist()
 
     def without_validation(self) -> "DataSplits":

@@ -183,9 +183,39 @@ def _node_splits(g: Any, seed: int, val_fraction: float, name: str) -> DataSplit
 IN_MEMORY = "<in-memory>"
 
 
+def _target_arrays(pairs: dict[str, Any], task: str | None) -> tuple[str, dict[str, ArrayDataset], list[str], str | None]:
+    """(task, datasets, target names, note) of (X, y) tuples whose y are numbers or tag sets (targets.from_array).
+
+    The task is "classify" with no datasets when train's y are classes (the caller encodes them as always).
+    """
+    from .targets import from_array
+
+    task, y_train, note = from_array(pairs["train"][1], task, "train's y")
+    if y_train is None:
+        return task, {}, [], None
+    k = y_train.shape[1]
+    names = ["target"] if task == "regress" and k == 1 else [f"{'tag' if task == 'multilabel' else 'target'}_{j}"
+                                                              for j in range(k)]
+    out = {}
+    for what, pair in pairs.items():
+        if pair is None:
+            continue
+        if not isinstance(pair, tuple) or len(pair) != 2:
+            raise UserError(f"{what} must be a tuple (X, y) like train, got {type(pair).__name__}")
+        y = y_train if what == "train" else from_array(pair[1], task, f"{what}'s y")[1]
+        if y.shape[1] != k:
+            raise UserError(f"{what}'s y has {y.shape[1]} targets per sample; train's has {k}")
+        x = _arrays((pair[0], np.zeros(len(y), dtype=np.int64)), what, None, True)[0].x
+        out[what] = ArrayDataset(x, y)
+    return task, out, names, note
+
+
 def as_splits(train: Any, val: Any = None, test: Any = None, *, seed: int = 0, val_fraction: float = 0.2,
-              name: str = IN_MEMORY, domain: str | None = None) -> DataSplits:
-    """Python data (see the module docstring) -> DataSplits; `domain` overrides the one the sample shape implies."""
+              name: str = IN_MEMORY, domain: str | None = None, task: str | None = None) -> DataSplits:
+    """Python data (see the module docstring) -> DataSplits; `domain` overrides the one the sample shape implies.
+
+    `task` (classify, regress, multilabel; None: inferred by data/targets.py's table) says what y holds.
+    """
     if isinstance(train, DataSplits):
         if val is not None or test is not None:
             raise UserError("a DataSplits already holds its val and test splits; pass it alone")
@@ -195,9 +225,17 @@ def as_splits(train: Any, val: Any = None, test: Any = None, *, seed: int = 0, v
             raise UserError("node classification takes one graph with masks: pass it as train alone")
         return _node_splits(train, seed, val_fraction, name)
     if isinstance(train, (list, tuple)) and train and _is_graph(train[0]):
-        return _graph_splits(list(train), val, test, seed, val_fraction, name)
+        return _graph_splits(list(train), val, test, seed, val_fraction, name, task)
     notes: list[str] = []
+    kind, targets, target_names, task_note = ("classify", {}, [], None)
     if isinstance(train, tuple) and len(train) == 2:
+        kind, targets, target_names, task_note = _target_arrays({"train": train, "val": val, "test": test}, task)
+    elif task not in (None, "classify"):
+        raise UserError(f"task={task!r} takes (X, y) tuples or PyG graphs with float y; got {type(train).__name__}")
+    if targets:
+        tr, va, te = targets["train"], targets.get("val"), targets.get("test")
+        names, labels = target_names, tr.y.numpy()
+    elif isinstance(train, tuple) and len(train) == 2:
         tr, names, indices = _arrays(train, "train", None, None)
         va = _arrays(val, "val", names, indices)[0] if val is not None else None
         te = _arrays(test, "test", names, indices)[0] if test is not None else None
@@ -239,11 +277,58 @@ def as_splits(train: Any, val: Any = None, test: Any = None, *, seed: int = 0, v
     meta["notes"] = notes
     meta["val_given"] = val_given  # derived rules never merge a validation split the user handed over
     return DataSplits(name=name, domain=domain, layout="samples", train=tr, val=va, test=te, num_classes=len(names),
-                      class_names=names, in_channels=int(shape[0]) if shape else 1, meta=meta)
+                      class_names=names, in_channels=int(shape[0]) if shape else 1, meta=meta, task=kind,
+                      task_note=task_note)
+
+
+def _graph_targets(train: list, val: Sequence | None, test: Sequence | None, task: str | None) -> tuple[str, int, str | None]:
+    """(task, targets per graph, note) of graphs' y by data/targets.py's table (classify: K is left to the caller)."""
+    from .targets import from_array
+
+    try:
+        ys = [g.y.view(1, -1).float() for g in train]
+    except AttributeError:
+        raise UserError("every graph in train needs y: its class index, its number(s) or its tags") from None
+    if len({y.shape[1] for y in ys}) > 1:
+        raise UserError("the graphs in train hold y of different lengths; every graph needs the same targets")
+    raw = torch.cat(ys) if ys else torch.zeros(0, 1)
+    integral = all(not g.y.is_floating_point() for g in train)
+    kind, y, note = from_array(raw.long() if integral and raw.shape[1] == 1 else raw.view(-1) if raw.shape[1] == 1 else raw,
+                               task, "the graphs' y")
+    if y is None:
+        return kind, 0, None
+    for what, graphs in (("val", val), ("test", test)):
+        for i, g in enumerate(graphs or ()):
+            if getattr(g, "y", None) is None or g.y.numel() != y.shape[1]:
+                raise UserError(f"{what} graph {i} holds {0 if getattr(g, 'y', None) is None else g.y.numel()} "
+                                f"targets; train's graphs hold {y.shape[1]}")
+    return kind, int(y.shape[1]), note
 
 
 def _graph_splits(train: list, val: Sequence | None, test: Sequence | None, seed: int, val_fraction: float,
-                  name: str) -> DataSplits:
+                  name: str, task: str | None = None) -> DataSplits:
+    kind, k, note = _graph_targets(train, val, test, task)
+    if kind != "classify":
+        def as_targets(graphs: Sequence | None) -> list | None:
+            if graphs is None:
+                return None
+            out = []
+            for g in graphs:
+                g = g.clone()
+                g.y = g.y.float().view(1, -1)
+                out.append(g)
+            return out
+
+        train, val, test = as_targets(train), as_targets(val), as_targets(test)
+        if val is None:
+            train, val = _split(train, np.zeros(len(train), dtype=np.float64), val_fraction, seed + 1)
+        width = int(train[0].x.shape[1])
+        names = ["target"] if kind == "regress" and k == 1 else [f"{'tag' if kind == 'multilabel' else 'target'}_{j}"
+                                                                 for j in range(k)]
+        return DataSplits(name=name, domain="graph", layout="graph", train=list(train), val=list(val), test=test,
+                          num_classes=k, class_names=names, in_channels=width,
+                          meta={"task": "graph", "num_features": width}, task=kind, task_note=note)
+
     def labels(graphs: Sequence, what: str) -> np.ndarray:
         try:
             return np.array([int(g.y.view(-1)[0]) for g in graphs], dtype=np.int64)

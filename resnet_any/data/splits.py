@@ -1,7 +1,7 @@
 """Seeded stratified splits and the in-memory tensor dataset every classify loader returns."""
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -14,19 +14,22 @@ SPLIT_NAMES = {"train": "train", "val": "val", "valid": "val", "validation": "va
 
 
 class ArrayDataset(Dataset):
-    """(x, y) pairs backed by two tensors; `.x` and `.y` let a trainer batch by indexing, no DataLoader."""
+    """(x, y) pairs backed by two tensors; `.x` and `.y` let a trainer batch by indexing, no DataLoader.
+
+    y: class indices (N,), kept as int64; or float targets (N, K) of regression and multi-label (NaN = missing).
+    """
 
     def __init__(self, x: torch.Tensor, y: torch.Tensor) -> None:
         if len(x) != len(y):
             raise ValueError(f"x has {len(x)} samples but y has {len(y)}")
         self.x = x
-        self.y = y.long()
+        self.y = y.float() if y.is_floating_point() and y.ndim == 2 else y.long()
 
     def __len__(self) -> int:
         return len(self.y)
 
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
-        return self.x[i], int(self.y[i])
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, Any]:
+        return self.x[i], self.y[i] if self.y.ndim == 2 else int(self.y[i])
 
     def __repr__(self) -> str:
         return f"ArrayDataset(n={len(self)}, x={tuple(self.x.shape)}, dtype={self.x.dtype})"
@@ -46,6 +49,9 @@ def stratified_split(labels: Sequence[int] | np.ndarray, fraction: float, seed: 
     """
     labels = np.asarray(labels)
     n = len(labels)
+    if labels.ndim > 1 or labels.dtype.kind == "f":
+        # regression values or tag sets (N, K): no classes to stratify by, a seeded random split
+        labels = np.zeros(n, dtype=np.int64)
     if not 0.0 <= fraction < 1.0:
         raise ValueError(f"fraction must be in [0, 1), got {fraction}")
     rng = np.random.default_rng(seed)

@@ -26,7 +26,11 @@ NONFINITE = ("stop", "skip")
 # val_macro_f1, val_balanced_accuracy: the epoch best on that validation metric (see selection.py).
 # train_loss: no held-out split; train on train + val and keep the epoch of lowest training loss
 # (Fawaz et al. 2019 on UCR, where a validation split of a 36-series set would score 4 series).
-SELECTS = ("val", "val_acc", "val_loss", "val_macro_f1", "val_balanced_accuracy", "val_auroc", "train_loss")
+# Regression and multi-label add theirs (val = val_rmse for regress, val_map for multilabel).
+SELECTS = ("val", "val_acc", "val_loss", "val_macro_f1", "val_balanced_accuracy", "val_auroc", "val_rmse", "val_mae",
+           "val_r2", "val_map", "val_micro_f1", "train_loss")
+TASKS = ("classify", "regress", "multilabel")
+LOSSES = ("auto", "mse", "huber")
 CLASS_WEIGHTS = ("none", "auto")
 SAMPLERS = ("shuffle", "balanced")
 
@@ -82,7 +86,11 @@ OPTIONS: tuple[Option, ...] = (
        "embedded one", "data", default=RECIPE),
     _O("data_dir", str, "where a named dataset's files are", "data", resume_mutable=True, optional=True),
     _O("cache_dir", str, "writable cache for processed data", "data", resume_mutable=True, optional=True),
-    _O("label_column", str, "the label column of a series table (wide layout)", "data", default="label"),
+    _O("task", str, "classify, regress (numbers) or multilabel (tag sets); default: inferred from the labels "
+       "(non-integer numbers regress, 'a;b' tag lists or several 0/1 columns multilabel), said in a note", "data",
+       choices=TASKS, optional=True),
+    _O("label_column", str, "the label column of a series table (wide layout); several targets: a,b,c", "data",
+       default="label"),
     _O("directed", bool, "keep the edges of an edge list as given (default: undirected)", "data", default=False),
     _O("val_fraction", float, "fraction of train held out for validation", "data", low=0, high=1, low_open=True, default=0.2),
     _O("select", str, f"{', '.join(SELECTS)}: the metric that picks the kept epoch (val = val_acc); train_loss "
@@ -121,8 +129,11 @@ OPTIONS: tuple[Option, ...] = (
     _O("step_size", int, "epochs between decays of the step schedule", "optimization", low=1, default=RECIPE),
     _O("gamma", float, "decay factor of the step and plateau schedules", "optimization", low=0, low_open=True, default=0.1),
     _O("patience", int, "epochs without improvement before plateau decays", "optimization", low=0, default=5),
+    _O("loss", str, "regression loss on standardized targets: auto (= mse), mse or huber (ignored by other tasks)",
+       "optimization", choices=LOSSES, default="auto"),
     _O("label_smoothing", float, "label smoothing of the training loss", "optimization", low=0, high=1, default=0.0),
-    _O("class_weights", str, "none, or auto: weight the loss by inverse class frequency of the training split",
+    _O("class_weights", str, "none, or auto: weight the loss by inverse class frequency of the training split (multilabel: "
+       "each tag's positives by its negatives over positives)",
        "optimization", choices=CLASS_WEIGHTS, default="none"),
     _O("mixup", float, "mixup's Beta(a, a) parameter (images and series; 0: off)", "optimization", low=0, default=0.0),
     _O("cutmix", float, "CutMix's Beta(a, a) parameter (images; 0: off)", "optimization", low=0, default=0.0),

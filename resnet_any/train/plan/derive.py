@@ -39,6 +39,7 @@ class Profile:
     features: int | None = None     # node feature width
     n_test: int = 0                 # test samples: what judges a run that holds no validation out
     val_given: bool = False         # the validation split came with the data (a val/ folder, fit's val)
+    task: str = "classify"          # what the targets are: classify, regress or multilabel
 
     @property
     def imbalance(self) -> float:
@@ -54,9 +55,9 @@ class Profile:
 
 def profile(splits: DataSplits) -> Profile:
     """Measure a DataSplits for the rules."""
-    counts = tuple(splits.class_counts("train"))
-    common = dict(domain=splits.domain, layout=splits.layout, n_train=sum(counts),
-                  n_val=sum(splits.class_counts("val")), n_test=sum(splits.class_counts("test")),
+    counts = tuple(splits.class_counts("train")) if splits.task == "classify" else ()
+    common = dict(domain=splits.domain, layout=splits.layout, n_train=splits.count("train"),
+                  n_val=splits.count("val"), n_test=splits.count("test"), task=splits.task,
                   val_given=bool((splits.meta or {}).get("val_given")), num_classes=splits.num_classes, class_counts=counts)
     if splits.layout == "node":
         g = splits.graph
@@ -81,6 +82,7 @@ class Rule:
     why: str                              # the reason (and source)
     value: Callable[[Profile, dict[str, Any]], Any] = field(compare=False, default=None)  # type: ignore[assignment]
     layouts: tuple[str, ...] = ("samples", "node", "graph")
+    tasks: tuple[str, ...] = ("classify", "regress", "multilabel")
 
 
 def _pow2_clamp(x: float, low: int, high: int) -> int:
@@ -156,7 +158,7 @@ RULES: tuple[Rule, ...] = (
          "auto when r >= 3, else none",
          "an imbalanced training split otherwise teaches the majority class; inverse-frequency weights are "
          "scikit-learn's 'balanced' rule",
-         lambda p, v: "auto" if p.imbalance >= 3 else "none"),
+         lambda p, v: "auto" if p.imbalance >= 3 else "none", tasks=("classify",)),
 )
 
 
@@ -168,7 +170,7 @@ def derive(p: Profile, given: dict[str, Any] | None = None) -> dict[str, Any]:
     given = given or {}
     values: dict[str, Any] = {}
     for rule in RULES:
-        if p.domain in rule.domains and p.layout in rule.layouts and rule.option not in given:
+        if p.domain in rule.domains and p.layout in rule.layouts and p.task in rule.tasks and rule.option not in given:
             values[rule.option] = rule.value(p, {**values, **given})
     return values
 
@@ -176,8 +178,10 @@ def derive(p: Profile, given: dict[str, Any] | None = None) -> dict[str, Any]:
 def describe(p: Profile) -> str:
     """The data as the rules saw it, in a few words (for the run's note)."""
     what = {"node": "labelled nodes", "graph": "graphs"}.get(p.layout, "samples")
-    parts = [f"{p.n_train} training {what}", f"{p.num_classes} classes"]
-    if p.imbalance >= 3:
+    parts = [f"{p.n_train} training {what}",
+             {"classify": f"{p.num_classes} classes", "regress": f"{p.num_classes} target(s)",
+              "multilabel": f"{p.num_classes} tags"}[p.task]]
+    if p.task == "classify" and p.imbalance >= 3:
         parts.append(f"imbalance {p.imbalance:.3g}:1" if math.isfinite(p.imbalance) else "a class with no sample")
     if p.image_size:
         parts.append(f"{p.image_size} px")

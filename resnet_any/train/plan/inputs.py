@@ -22,7 +22,8 @@ def as_splits(cfg: TrainConfig, data: Any) -> DataSplits | None:
         return data
     from resnet_any.data.python import as_splits as carve
 
-    return carve(*data, seed=SPLIT_SEED, val_fraction=cfg.val_fraction or DEFAULTS["val_fraction"], domain=cfg.domain)
+    return carve(*data, seed=SPLIT_SEED, val_fraction=cfg.val_fraction or DEFAULTS["val_fraction"], domain=cfg.domain,
+                 task=cfg.task)
 
 
 def domain_of_files(cfg: TrainConfig) -> str | None:
@@ -92,14 +93,38 @@ def load(cfg: TrainConfig, domain: str, image_size: int | None) -> DataSplits:
     from resnet_any.data import load_dataset
 
     # only the file readers take these two (a table's label column, an edge list's direction)
-    readers = {k: v for k, v in (("label_column", cfg.label_column), ("directed", cfg.directed)) if v is not None}
+    readers = {k: v for k, v in (("label_column", cfg.label_column), ("directed", cfg.directed), ("task", cfg.task))
+               if v is not None}
     return load_dataset(domain, cfg.dataset, cfg.data_dir, seed=SPLIT_SEED,
                         val_fraction=cfg.val_fraction if cfg.val_fraction is not None else 0.2,
                         image_size=image_size, cache_dir=cfg.cache_dir, **readers)
 
 
+def prepare_targets(cfg: TrainConfig, splits: DataSplits) -> DataSplits:
+    """The data's targets checked against --task, and regression targets' training mean and deviation in its meta.
+
+    The model learns (y - mean) / std, so targets of any scale train with one recipe; the checkpoint keeps both
+    (meta target_mean/target_std), so every output is given back in the user's units.
+    """
+    import dataclasses
+
+    from resnet_any.data.targets import check_variance, scaling
+
+    if cfg.task is not None and splits.task != cfg.task:
+        raise UserError(f"--task {cfg.task}: dataset {splits.name!r} holds {splits.task} targets, and its reader "
+                        f"cannot read them as {cfg.task}", public=f"--task {cfg.task} does not fit this data's targets")
+    if splits.task != "regress":
+        return splits
+    y = splits.labels("train")
+    check_variance(y, splits.class_names, f"the training split of {splits.name!r}")
+    mean, std = scaling(y)
+    return dataclasses.replace(splits, meta={**splits.meta, "target_mean": mean, "target_std": std})
+
+
 def check_classes(splits: DataSplits) -> None:
     """One class makes every prediction right and the loss zero: a run that learns nothing, silently."""
+    if splits.task != "classify":
+        return
     if splits.num_classes < 2:
         raise UserError(f"dataset {splits.name!r} has only one class ({', '.join(map(str, splits.class_names))}); "
                         "a classifier needs at least two",
@@ -121,6 +146,11 @@ def check_run(config: RunConfig, splits: DataSplits) -> None:
         if sizes[split] == 0:
             raise UserError(f"dataset {splits.name!r} has an empty {split} split",
                             public=f"the dataset has an empty {split} split")
+    if splits.task != "classify":
+        for flag, on in (("--sampler balanced", config.sampler == "balanced"), ("--mixup", config.mixup),
+                         ("--cutmix", config.cutmix)):
+            if on:
+                raise UserError(f"{flag} mixes or balances classes; a {splits.task} run has none: drop it")
     if config.sampler == "balanced" and splits.layout == "node":
         raise UserError("--sampler balanced draws the samples of mini-batches; node classification trains "
                         "on the whole graph at once: use --class-weights auto instead")

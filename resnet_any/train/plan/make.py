@@ -38,6 +38,8 @@ def make_plan(options: TrainConfig, *, model: nn.Module | None = None, data: Any
     from resnet_any.train.plan import derive, distribute, hardware, inputs, notes, recipes, resume
     from resnet_any.train.plan import model as models
     from resnet_any.train.plan.types import Plan
+    from resnet_any.train.run.objectives import positive_weights
+    from resnet_any.train.run.selection import for_task
     from resnet_any.train.state import split_sizes
 
     # the saved run's options, then the data's domain
@@ -78,6 +80,7 @@ def make_plan(options: TrainConfig, *, model: nn.Module | None = None, data: Any
         splits = models.weights_preprocessing(splits, pretrained)
     if cfg.select == "train_loss":  # nothing is held out: the epoch is chosen on training loss instead
         splits = splits.without_validation()
+    splits = inputs.prepare_targets(cfg, splits)
     inputs.check_classes(splits)
 
     # the recipe: the saved run's, or the published and derived values around the user's
@@ -94,6 +97,14 @@ def make_plan(options: TrainConfig, *, model: nn.Module | None = None, data: Any
             # budget a short run is judged against) follows from it, as `--epochs CAP` would
             cfg = cfg.merged({"epochs": max_epochs})
             splits, config, said, budget = _recipe(cfg, domain, fresh, recorded, model, data, inferred)
+    # the task is the data's (told or inferred by its reader); "val" selects on the task's own metric
+    config = config.replace(task=splits.task, select=for_task(config.select, splits.task))
+    if splits.task != "classify":
+        if cfg.label_smoothing:
+            raise UserError(f"--label-smoothing softens class targets; a {splits.task} run has none: drop it")
+        config = config.replace(label_smoothing=0.0)  # the image recipe's 0.1 is for classes
+    if ckpt is None and splits.task_note:
+        said.insert(0, splits.task_note)
     validate(config)
     if model is None:
         models.check_model_domain(config.model, config.domain)
@@ -112,7 +123,9 @@ def make_plan(options: TrainConfig, *, model: nn.Module | None = None, data: Any
 
     # what the loop builds from the plan: the loss's class weights, a callback's parameter groups
     weights = None
-    if config.class_weights == "auto":
+    if config.class_weights == "auto" and splits.task == "multilabel":
+        weights = tuple(positive_weights(splits.labels("train")))
+    elif config.class_weights == "auto" and splits.task == "classify":
         weights = tuple(derive.inverse_frequency_weights(splits.class_counts("train")).tolist())
     has_test = split_sizes(splits)["test"] > 0
     said += notes.training(config, splits, has_test, weights)

@@ -6,7 +6,11 @@ The thresholds are reference points a user can check by hand, not values tuned o
   balanced accuracy (1/K): a class-weighted model below the majority share that tells classes apart passes;
 - a uniform guess's cross-entropy, ln K: a loss above it is worse than guessing;
 - the first epoch's training loss: a training loss that never falls below it is not learning;
-- a short run (a quarter or less of the epochs the recipe derives) that ends nearer chance than 100%.
+- a short run (a quarter or less of the epochs the recipe derives) that ends nearer chance than 100%;
+- regression: a validation R² (best epoch) at or below 0, what predicting the training mean scores, which a
+  model whose outputs collapsed to one value scores too;
+- multi-label: a mean average precision within PREVALENCE_MARGIN of the tags' mean prevalence, what a ranking
+  that ignores the input scores in expectation (the average precision of random scores is the prevalence).
 """
 from __future__ import annotations
 
@@ -17,6 +21,9 @@ from typing import Any
 # epochs before judging the curves (divergence, a training loss that never falls): the first ones of a
 # warm-up schedule may legitimately look like noise. Where a run *ends* is judged whatever its length.
 MIN_EPOCHS = 3
+# mAP this close to the mean prevalence is no evidence of learning: on 100 validation samples of a 30% tag,
+# random scores give an average precision within about this much of 0.3 (its sampling spread, by simulation)
+PREVALENCE_MARGIN = 0.05
 
 
 def balanced_chance_level(counts: list[int], looks: int = 1) -> float:
@@ -57,7 +64,8 @@ class Health:
     """
 
     def __init__(self, num_classes: int = 2, val_counts: list[int] | None = None,
-                 epoch_budget: int | None = None) -> None:
+                 epoch_budget: int | None = None, task: str = "classify") -> None:
+        self.task = task
         self.history: list[dict[str, Any]] = []
         self.num_classes = num_classes
         self.val_counts = list(val_counts or [])
@@ -72,7 +80,7 @@ class Health:
         self.history.append(dict(record))
 
     def verdict(self, test_acc: float | None = None, test_counts: list[int] | None = None,
-                test_balanced: float | None = None) -> list[str]:
+                test_balanced: float | None = None, test: dict[str, Any] | None = None) -> list[str]:
         """One line per symptom, each with the most likely fix; empty for a healthy run.
 
         A run that held nothing out for validation (--select train_loss) is judged on its test split instead,
@@ -81,6 +89,8 @@ class Health:
         rows = self.history
         if not rows:
             return []
+        if self.task != "classify":
+            return self._targets_verdict(test or {}) + self._falls()
         out = []
         curves = len(rows) >= MIN_EPOCHS
         uniform = math.log(max(self.num_classes, 2))
@@ -111,8 +121,42 @@ class Health:
                 out.append(f"ran {len(rows)} epochs, a quarter or less of the {self.epoch_budget} this data's recipe "
                            f"derives, and reached accuracy {score:.3f} at best, nearer chance ({share:.3f}) than 1: leave "
                            "--epochs unset to train the derived budget")
-        train = [r["train_loss"] for r in rows]
-        if curves and all(math.isfinite(v) for v in train) and min(train[1:]) >= train[0]:
-            out.append(f"training loss never fell below its first epoch's ({train[0]:.3g}): lower the learning "
-                       "rate, or check that inputs and labels belong together")
+        return out + self._falls()
+
+    def _falls(self) -> list[str]:
+        """The training loss must fall below its first epoch's (judged from MIN_EPOCHS on)."""
+        train = [r["train_loss"] for r in self.history]
+        if len(train) >= MIN_EPOCHS and all(math.isfinite(v) for v in train) and min(train[1:]) >= train[0]:
+            return [f"training loss never fell below its first epoch's ({train[0]:.3g}): lower the learning "
+                    "rate, or check that inputs and labels belong together"]
+        return []
+
+    def _targets_verdict(self, test: dict[str, Any]) -> list[str]:
+        """Regression no better than the training mean; multi-label no better than the tags' prevalences."""
+        rows, out = self.history, []
+        if self.task == "regress":
+            r2 = [r["val_r2"] for r in rows if r.get("val_r2") is not None]
+            where, best = ("validation", max(r2)) if r2 else ("test", test.get("r2"))
+            if best is not None and best <= 0:
+                out.append(f"{where} R² {best:.3f} at best: no better than predicting the training mean (R² 0), as "
+                           "outputs collapsed to one value also score; check that inputs and targets belong "
+                           "together, then try more epochs or a lower learning rate")
+        elif self.task == "multilabel":
+            maps = [r["val_map"] for r in rows if r.get("val_map") is not None]
+            where, best = ("validation", max(maps)) if maps else ("test", test.get("map"))
+            prevalence = self.prevalence
+            if best is not None and prevalence is not None and best <= prevalence + PREVALENCE_MARGIN:
+                out.append(f"{where} mAP {best:.3f} at best, within {PREVALENCE_MARGIN} of the tags' mean prevalence "
+                           f"{prevalence:.3f}, what scores that ignore the input reach: check the tags, then try "
+                           "more epochs or a lower learning rate")
         return out
+
+    @property
+    def prevalence(self) -> float | None:
+        """Multi-label: the mean over tags of the validation positives' share (val_counts / validation samples)."""
+        if not self.val_counts or not self.val_samples:
+            return None
+        shares = [c / self.val_samples for c in self.val_counts if c]
+        return sum(shares) / len(shares) if shares else None
+
+    val_samples: int = 0  # multilabel: samples with tags in the validation split (set by the trainer)

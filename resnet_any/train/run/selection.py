@@ -9,7 +9,8 @@ from __future__ import annotations
 import math
 from typing import Any, Mapping
 
-# --select -> (the record's key, +1 when higher is better / -1 when lower is)
+# --select -> (the record's key, +1 when higher is better / -1 when lower is); the plan resolves "val" to the
+# task's own metric (VAL_BY_TASK) so a regression never watches an accuracy it does not have
 MONITORED: dict[str, tuple[str, int]] = {
     "val": ("val_acc", 1),
     "val_acc": ("val_acc", 1),
@@ -17,8 +18,32 @@ MONITORED: dict[str, tuple[str, int]] = {
     "val_macro_f1": ("val_macro_f1", 1),
     "val_balanced_accuracy": ("val_balanced_accuracy", 1),
     "val_auroc": ("val_auroc", 1),
+    "val_rmse": ("val_rmse", -1),
+    "val_mae": ("val_mae", -1),
+    "val_r2": ("val_r2", 1),
+    "val_map": ("val_map", 1),
+    "val_micro_f1": ("val_micro_f1", 1),
     "train_loss": ("train_loss", -1),
 }
+
+
+VAL_BY_TASK = {"classify": "val", "regress": "val_rmse", "multilabel": "val_map"}
+# the --select values that need the task's own metrics
+TASK_SELECTS = {"classify": ("val", "val_acc", "val_balanced_accuracy", "val_macro_f1", "val_auroc"),
+                "regress": ("val_rmse", "val_mae", "val_r2"),
+                "multilabel": ("val_map", "val_micro_f1", "val_macro_f1", "val_auroc", "val_acc")}
+
+
+def for_task(select: str, task: str) -> str:
+    """--select resolved for a task ("val" is the task's own metric); a metric of another task: a UserError."""
+    from resnet_any.errors import UserError
+
+    if select == "val":
+        return VAL_BY_TASK[task]
+    if select in ("val_loss", "train_loss") or select in TASK_SELECTS[task]:
+        return select
+    valid = ", ".join(("val", "val_loss", "train_loss", *TASK_SELECTS[task]))
+    raise UserError(f"--select {select} is not a metric of a {task} run; valid: {valid}", public=True)
 
 
 def monitored(select: str) -> str:

@@ -12,7 +12,10 @@ from typing import Any, TextIO
 
 from resnet_any.files import atomic_write, atomic_write_json
 from resnet_any.errors import UserError
-from resnet_any.train.run.metrics import EXTRA_METRICS
+from resnet_any.train.run.metrics import TASK_METRICS
+
+# every task's metrics beyond loss and accuracy, each once (TensorBoard writes those a record holds)
+ALL_METRICS = tuple(dict.fromkeys(m for names in TASK_METRICS.values() for m in names))
 
 
 class Sink:
@@ -108,8 +111,9 @@ class TensorBoard(Sink):
             for split in ("train", "val"):
                 if rec[f"{split}_loss"] is not None:  # None: no validation split (--select train_loss)
                     self.writer.add_scalar(f"loss/{split}", rec[f"{split}_loss"], e)
-                    self.writer.add_scalar(f"accuracy/{split}", rec[f"{split}_acc"], e)
-            for name in EXTRA_METRICS:  # validation only (training has just its running loss and accuracy)
+                    if rec.get(f"{split}_acc") is not None:  # regression has no accuracy
+                        self.writer.add_scalar(f"accuracy/{split}", rec[f"{split}_acc"], e)
+            for name in ALL_METRICS:  # validation only (training has just its running loss and accuracy)
                 if rec.get(f"val_{name}") is not None:  # AUROC is None where undefined, older rows lack them
                     self.writer.add_scalar(f"{name}/val", rec[f"val_{name}"], e)
             self.writer.add_scalar("lr", rec["lr"], e)
@@ -117,7 +121,7 @@ class TensorBoard(Sink):
         elif rec["type"] == "end" and self.writer is not None:
             if rec.get("test_accuracy") is not None:
                 self.writer.add_scalar("accuracy/test", rec["test_accuracy"], rec.get("best_epoch") or 0)
-            for name in EXTRA_METRICS:
+            for name in ALL_METRICS:
                 if rec.get(f"test_{name}") is not None:
                     self.writer.add_scalar(f"{name}/test", rec[f"test_{name}"], rec.get("best_epoch") or 0)
             self.close()
@@ -187,12 +191,16 @@ def curves_figure(rows: list[dict[str, Any]], title: str | None = None, best: tu
 
     fig = Figure(figsize=(9, 3.8), dpi=100, layout="constrained")
     epochs = [r["epoch"] for r in rows]
-    for i, (metric, label) in enumerate((("loss", "loss"), ("acc", "accuracy"))):
+    # the second panel: accuracy, or the task's own metric (validation RMSE of a regression, mAP of tags)
+    second = next(((m, label) for m, label in (("acc", "accuracy"), ("rmse", "RMSE"), ("map", "mAP"))
+                   if any(r.get(f"val_{m}") is not None or r.get(f"train_{m}") is not None for r in rows)),
+                  ("acc", "accuracy"))
+    for i, (metric, label) in enumerate((("loss", "loss"), second)):
         ax = fig.add_subplot(1, 2, i + 1)
         values = []
         for split, style in (("train", "-"), ("val", "--")):
             if any(r.get(f"{split}_{metric}") is None for r in rows):
-                continue  # no validation split (--select train_loss)
+                continue  # no validation split (--select train_loss), or no training value of this metric
             ys = [r[f"{split}_{metric}"] for r in rows]
             values += ys
             ax.plot(epochs, ys, style, marker="." if len(rows) < 30 else None, label=split)
@@ -207,7 +215,8 @@ def curves_figure(rows: list[dict[str, Any]], title: str | None = None, best: tu
         ax.set_xlabel("epoch")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
-        ax.legend()
+        if ax.get_legend_handles_labels()[0]:  # a regression without validation has no RMSE curve to label
+            ax.legend()
     if title:
         fig.suptitle(title)
     return fig
@@ -220,9 +229,11 @@ def file_sinks(out: Path) -> list[Sink]:
 
 def format_epoch(rec: dict[str, Any], epochs: int) -> str:
     """One plain line for an epoch record."""
-    val = (f"val_loss {rec['val_loss']:.4f}  val_acc {rec['val_acc']:.4f}  " if rec.get("val_loss") is not None
-           else "")
-    return (f"epoch {rec['epoch']}/{epochs}  train_loss {rec['train_loss']:.4f}  train_acc {rec['train_acc']:.4f}  "
+    key = next((k for k in ("val_acc", "val_rmse", "val_map") if rec.get(k) is not None), None)
+    val = f"val_loss {rec['val_loss']:.4f}  " if rec.get("val_loss") is not None else ""
+    val += f"{key} {rec[key]:.4f}  " if key else ""
+    train_acc = f"train_acc {rec['train_acc']:.4f}  " if rec.get("train_acc") is not None else ""
+    return (f"epoch {rec['epoch']}/{epochs}  train_loss {rec['train_loss']:.4f}  {train_acc}"
             f"{val}lr {rec['lr']:.3g}  "
             f"{rec['seconds']:.1f}s  {rec['samples_per_s']:.0f} samples/s")
 
@@ -286,10 +297,11 @@ class Console(Sink):
             self._close_bar()
             for warning in rec.get("warnings", []):  # said even when quiet: a run that learned nothing
                 print(f"warning: {warning}", file=sys.stderr, flush=True)
-            acc = rec.get("test_accuracy")
-            if acc is not None:
-                f1 = rec.get("test_macro_f1")
-                result = (f"test_accuracy {acc:.4f}" + (f"  test_macro_f1 {f1:.4f}" if f1 is not None else "")
+            shown = [k for k in (("test_rmse", "test_mae", "test_r2") if rec.get("task") == "regress" else
+                                 ("test_map", "test_macro_f1", "test_accuracy") if rec.get("task") == "multilabel" else
+                                 ("test_accuracy", "test_macro_f1")) if rec.get(k) is not None]
+            if shown:
+                result = ("  ".join(f"{k} {rec[k]:.4f}" for k in shown)
                           + f"  test_loss {rec['test_loss']:.4f}  best_epoch {rec['best_epoch']}")
             elif rec.get("best_epoch") is not None:  # fit without test data
                 val = rec.get("best_val_acc")

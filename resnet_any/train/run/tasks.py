@@ -55,6 +55,12 @@ class Task:
         """Number of samples (images, series, nodes or graphs) in a split."""
         raise NotImplementedError
 
+    def target(self, y: Tensor) -> Tensor:
+        """A batch's targets as the objective takes them: class indices (N,), else float (N, K) (NaN = missing)."""
+        if self.splits.task == "classify":
+            return y.long().view(-1)
+        return y.float().view(len(y), -1)
+
     def has(self, split: str) -> bool:
         """Whether the data has this split at all (a `fit` without test data has none; a graph, no mask for it)."""
         return self.splits.has(split)
@@ -120,7 +126,7 @@ class SampleTask(Task):
         if not (isinstance(getattr(ds, "x", None), Tensor) and isinstance(getattr(ds, "y", None), Tensor)):
             return None
         if split not in self._cache:
-            x, y = ds.x, ds.y.long()
+            x, y = ds.x, ds.y.long() if self.splits.task == "classify" else ds.y.float()
             if self.device.type != "cpu" and x.numel() * x.element_size() < 2**30:
                 x, y = x.to(self.device), y.to(self.device)
             self._cache[split] = (x, y)
@@ -168,7 +174,7 @@ class SampleTask(Task):
                 generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
         """Logits and targets of one (x, y) batch."""
         x, y = batch
-        return model(self.prepare(x, train, generator)), y.to(self.device, non_blocking=True).long()
+        return model(self.prepare(x, train, generator)), self.target(y.to(self.device, non_blocking=True))
 
     def train_forward(self, model: nn.Module, batch: tuple[Tensor, Tensor],
                       generator: torch.Generator | None = None) -> tuple[Tensor, Tensor, Tensor]:
@@ -211,7 +217,7 @@ class NodeTask(Task):
         """Logits and labels of the split's nodes (the model sees the whole graph)."""
         g = self.graph
         mask = g[f"{batch}_mask"]
-        return model(g.x, g.edge_index)[mask], g.y[mask].long()
+        return model(g.x, g.edge_index)[mask], self.target(g.y[mask])
 
 
 
@@ -241,7 +247,7 @@ class GraphTask(Task):
                 generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
         """Logits per graph and the graphs' labels."""
         b = batch.to(self.device)
-        return model(b.x.float(), b.edge_index, b.batch), b.y.view(-1).long()
+        return model(b.x.float(), b.edge_index, b.batch), self.target(b.y.view(b.num_graphs, -1))
 
 
 

@@ -21,7 +21,8 @@ from resnet_any.errors import UserError
 from resnet_any.train import distributed
 from resnet_any.train.run.callbacks import Callback, EarlyStopping
 from resnet_any.train.run.health import Health
-from resnet_any.train.run.metrics import EXTRA_METRICS, classification_metrics, no_metrics
+from resnet_any.train.run.metrics import TASK_METRICS, choose_thresholds, no_metrics
+from resnet_any.train.run.objectives import make_objective
 from resnet_any.files import read_checkpoint, remove_stale_temps
 from resnet_any.train.run.checkpoints import CheckpointWriter
 from resnet_any.train.run.optim import Schedule, build_optimizer
@@ -72,7 +73,8 @@ class Trainer:
         self.splits, self.model, self.device, self.dist, self.out = plan.splits, plan.model, plan.device, plan.dist, plan.out
         self.selects_on_val = plan.selects_on_val
         # every run watches for learning nothing (health.py); it judges the curves the loop hands it
-        self.health = Health(self.splits.num_classes, self.class_counts("val"), plan.epoch_budget)
+        self.health = Health(self.splits.num_classes, self.class_counts("val"), plan.epoch_budget, self.splits.task)
+        self.health.val_samples = self.splits.count("val")
         self.callbacks = list(callbacks)
         if self.cfg.early_stop:
             self.callbacks.append(EarlyStopping(self.cfg.early_stop, self.cfg.select, self.cfg.min_delta))
@@ -86,8 +88,12 @@ class Trainer:
         self.schedule = Schedule(self.optimizer, self.cfg, self.steps_per_epoch)
         # one precision path: the scaler is a no-op unless fp16 (as nanoGPT's GradScaler(enabled=...))
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.cfg.amp == "fp16")
-        weights = torch.tensor(plan.class_weights, device=self.device) if plan.class_weights is not None else None
-        self.criterion = nn.CrossEntropyLoss(weight=weights, label_smoothing=self.cfg.label_smoothing)
+        # what the outputs mean (objectives.py): the loss, the decoding to the user's units, the metrics
+        self.objective = make_objective(self.splits.task, self.splits.class_names, self.splits.meta, plan.class_weights,
+                                        self.cfg.label_smoothing, self.cfg.loss or "auto")
+        self.criterion = self.objective.loss
+        self.metric_names = TASK_METRICS[self.splits.task]
+        self._val_thresholds: list[float] | None = None  # multilabel: the last validation's per-tag thresholds
         self.amp_dtype = plan.amp_dtype
         self.init_report = plan.init_report
         self.progress = Progress()
@@ -251,10 +257,11 @@ class Trainer:
                 logits, y, target = self.task.train_forward(model, batch, generator=aug)
             if logits.ndim != 2 or logits.shape[1] != self.splits.num_classes:
                 # a user's model of another width would fail deep in the loss (or, wider, train silently)
+                what = {"classify": "classes", "regress": "targets", "multilabel": "tags"}[self.splits.task]
                 raise UserError(f"{self.plan.model_spec.cls} outputs shape {tuple(logits.shape)} for a batch of "
-                                f"{len(y)}; the data has {self.splits.num_classes} classes, so it must output "
+                                f"{len(y)}; the data has {self.splits.num_classes} {what}, so it must output "
                                 f"({len(y)}, {self.splits.num_classes})")
-            loss = self.criterion(logits.float(), target)
+            loss = self.objective.loss(logits.float(), target)
             finite = bool(torch.isfinite(loss))
             if self.dist.enabled:
                 # DDP's backward is a collective: every rank must stop or skip at the same step (one reduce)
@@ -282,7 +289,9 @@ class Trainer:
             n = y.numel()
             seen += n
             loss_sum += loss.detach() * n
-            correct += (logits.detach().argmax(1) == y).sum()
+            right = self.objective.correct(logits, y)
+            if right is not None:
+                correct += right
             self._steps_done += 1
             now = time.monotonic()
             if now - last_emit >= STEP_INTERVAL_S:
@@ -307,17 +316,22 @@ class Trainer:
         train_loss = loss_total / seen
         # without a validation split the epoch's running training loss drives the plateau schedule (as Keras's
         # ReduceLROnPlateau on "loss" in Fawaz et al.) and the choice of the best epoch
-        val = self.evaluate("val") if self.selects_on_val else no_metrics()
+        val = self.evaluate("val") if self.selects_on_val else no_metrics(self.splits.task)
+        self._val_thresholds = val.get("thresholds")
         self.schedule.step_epoch(val["loss"] if self.selects_on_val else train_loss)
         rec: EpochRecord = {"type": "epoch", "epoch": epoch, "lr": opt.param_groups[0]["lr"],
-                "train_loss": train_loss, "train_acc": correct_total / seen,
+                "train_loss": train_loss, "train_acc": correct_total / seen if self.splits.task == "classify" else None,
                 "val_loss": val["loss"], "val_acc": val["acc"],
-                **{f"val_{k}": val[k] for k in EXTRA_METRICS}, "seconds": time.monotonic() - t0,
+                **{f"val_{k}": val[k] for k in self.metric_names}, "seconds": time.monotonic() - t0,
                 "samples_per_s": seen / max(train_time, 1e-9)}
         return rec
 
-    def evaluate(self, split: str) -> dict[str, Any]:
-        """Plain cross-entropy (no label smoothing), accuracy, balanced accuracy, macro F1, AUROC and per class over a split."""
+    def evaluate(self, split: str, thresholds: list[float] | None = None) -> dict[str, Any]:
+        """The task's loss (no label smoothing) and metrics over a split (objectives.py, metrics.py).
+
+        Multi-label F1 is taken at `thresholds`; on the validation split without them, at the per-tag
+        thresholds that are best on it (kept with the best epoch, and used on the test split).
+        """
         # under DDP every rank scores the whole split (evaluation batches are not sharded) with the bare model:
         # no collectives, and every metric, macro F1 and AUROC included, is that of all the split's
         # predictions, as one process would compute it (sharded per-rank values could not be averaged)
@@ -327,7 +341,9 @@ class Trainer:
         # training step is only skipped. The test split, evaluate and predict score in fp32 (predict_split)
         with self.autocast() if split == "val" and self.amp_dtype is torch.bfloat16 else contextlib.nullcontext():
             logits, targets = predict_split(model, self.task, split)
-        return classification_metrics(logits, targets, self.splits.class_names)
+        if self.splits.task == "multilabel" and thresholds is None and split == "val":
+            thresholds = choose_thresholds(self.objective.decode(logits), targets)
+        return self.objective.metrics(logits, targets, thresholds)
 
     def _asked_anywhere(self) -> bool:
         """Whether a stop was asked on any rank (all ranks must agree to leave the loop together)."""
@@ -349,7 +365,8 @@ class Trainer:
         if improved:
             self.progress.best = {"epoch": epoch, "val_acc": rec["val_acc"], "val_loss": rec["val_loss"],
                                   "train_loss": rec["train_loss"],
-                                  **{k: rec[k] for k in (monitored(self.cfg.select),) if k in rec}}
+                                  **{k: rec[k] for k in (monitored(self.cfg.select),) if k in rec},
+                                  **({"thresholds": self._val_thresholds} if self._val_thresholds else {})}
         if not is_main_process():
             return
         buf = io.BytesIO()
@@ -359,7 +376,7 @@ class Trainer:
         self.checkpoints.queue(buf.getvalue(), best=improved)
 
     def _finish(self, t_run: float) -> EndRecord:
-        test = no_metrics()
+        test = no_metrics(self.splits.task)
         best_path = self.out / "best.pt"
         if self.best["epoch"] is not None and best_path.is_file() and self.has_test:
             # best.pt's "model" is what evaluate() scores: the --ema average when on
@@ -368,17 +385,18 @@ class Trainer:
                 self.ema.module.load_state_dict(best_weights)
             # the model object (fit's, the app's confusion matrix) ends holding best.pt's weights, EMA or not
             self.model.load_state_dict(best_weights)
-            test = self.evaluate("test")
+            test = self.evaluate("test", self.best.get("thresholds"))
         chosen = self.best["epoch"] is not None
         warnings = self.health.verdict(test["acc"], self.class_counts("test") if test["acc"] is not None else None,
-                                       test["balanced_accuracy"])
+                                       test.get("balanced_accuracy"), test=test)
         return {"type": "end", "best_epoch": self.best["epoch"], "select": self.cfg.select,
                 "best_val_acc": self.best["val_acc"] if chosen else None,
                 "best_val_loss": self.best["val_loss"] if chosen else None,
                 # checkpoints from before --select keep no train_loss in "best"
                 "best_train_loss": self.best.get("train_loss") if chosen else None,
                 "test_accuracy": test["acc"], "test_loss": test["loss"],
-                **{f"test_{k}": test[k] for k in EXTRA_METRICS}, "test_per_class": test["per_class"],
+                **{f"test_{k}": test[k] for k in self.metric_names}, "test_per_class": test["per_class"],
+                "task": self.splits.task, **({"thresholds": self.best["thresholds"]} if self.best.get("thresholds") else {}),
                 "parameters": sum(p.numel() for p in self.model.parameters()),
                 "wall_seconds": self.progress.elapsed + time.monotonic() - t_run, "dataset": self.splits.name,
                 "model": self.cfg.model, "domain": self.cfg.domain, "epochs": len(self.history),
