@@ -33,7 +33,7 @@ HELP = ("regression and multi-label in every domain (series, MNIST canvases, MUT
         "MiniRocket, mean predictors, torchvision resnet18 and a PyG GCN trained in the same run")
 PARTS = ("series", "image", "graph")
 # full run: about 20 minutes on 2 shared CPU cores; every value is recorded in the JSON's settings row
-FULL = dict(canvas=80, image_sizes=(1500, 300, 600), image_epochs=4, graph_epochs=None, series_epochs=None)
+FULL = dict(canvas=80, image_sizes=(2000, 400, 800), image_epochs=5, graph_epochs=None, series_epochs=None)
 QUICK = dict(canvas=64, image_sizes=(64, 32, 48), image_epochs=1, graph_epochs=2, series_epochs=2)
 GCN_EPOCHS = 100  # resnet_any's graph-level recipe trains 100 epochs; the GCN gets the same when it is not given
 
