@@ -12,17 +12,18 @@ import yaml
 from resnet_any.errors import UserError, read_text_file
 from resnet_any.train.options import BY_NAME, TrainConfig, check_value, validate
 from resnet_any.train.plan.recipes import check_domain
+from resnet_any.train.run.selection import MONITORED
 
 if TYPE_CHECKING:
     import optuna
 
 SWEEP_KEYS = ("base", "space", "sampler", "pruner", "trials", "workers", "metric", "seed", "out", "storage")
 OLD_KEYS = ("grid", "random", "parallel", "mode")  # mode: accepted and unused by the old sweep
-METRICS = {"val_acc": "max", "val_loss": "min", "val_balanced_accuracy": "max", "val_macro_f1": "max",
-           "val_auroc": "max", "train_loss": "min"}
+# every metric --select can watch, with its direction from the one table (train/run/selection.py): lower RMSE,
+# MAE and loss are better, higher accuracy, R², mAP, F1 and AUROC
+METRICS = {key: "max" if sign > 0 else "min" for select, (key, sign) in MONITORED.items() if select != "val"}
 # the trainer keeps the epoch best on the sweep's metric unless the base config chooses its own rule
-SELECT_FOR = {"val_acc": "val", "val_loss": "val_loss", "val_balanced_accuracy": "val_balanced_accuracy",
-              "val_macro_f1": "val_macro_f1", "val_auroc": "val_auroc", "train_loss": "train_loss"}
+SELECT_FOR = {metric: "val" if metric == "val_acc" else metric for metric in METRICS}
 SAMPLERS = {"tpe": "TPESampler", "random": "RandomSampler", "grid": "GridSampler"}
 PRUNERS = {"median": "MedianPruner", "hyperband": "HyperbandPruner", "none": "NopPruner"}
 RANGE_KEYS = ("low", "high", "log", "step")
