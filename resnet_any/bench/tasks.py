@@ -19,6 +19,7 @@ A resnet_any row whose run fails (a core without the task, a bad summary) record
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -32,7 +33,9 @@ from resnet_any.errors import UserError
 HELP = ("regression and multi-label in every domain (series, MNIST canvases, MUTAG rings), resnet_any beside "
         "MiniRocket, mean predictors, torchvision resnet18 and a PyG GCN trained in the same run")
 PARTS = ("series", "image", "graph")
-# full run: about 20 minutes on 2 shared CPU cores; every value is recorded in the JSON's settings row
+# full run: 756 s with --threads 1 on the 2 shared CPU cores (load average 7 -> 3; series 308 s, images 440 s,
+# graphs 8 s); every value is recorded in the JSON's settings row (results/tasks.json). With torch's default 2
+# threads on the shared cores, Covid3Month's run alone was not done after 5 minutes: use --threads 1 there.
 FULL = dict(canvas=80, image_sizes=(2000, 400, 800), image_epochs=5, graph_epochs=None, series_epochs=None)
 QUICK = dict(canvas=64, image_sizes=(64, 32, 48), image_epochs=1, graph_epochs=2, series_epochs=2)
 GCN_EPOCHS = 100  # resnet_any's graph-level recipe trains 100 epochs; the GCN gets the same when it is not given
@@ -55,7 +58,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--graph-epochs", type=int, help=f"epochs of both graph models (default: resnet_any's own, "
                    f"{GCN_EPOCHS} for the GCN)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, help="torch intra-op threads")
+    p.add_argument("--threads", type=int, help="torch intra-op threads (1 on a shared 2-core machine: 2 thrash)")
     p.add_argument("--quick", action="store_true", help="smoke mode: tiny slices and canvases, 1-2 epochs")
 
 
@@ -324,6 +327,7 @@ def run(args: argparse.Namespace, log: Callable[[str], None]) -> list[dict]:
                          quick=bool(args.quick), seed=args.seed, **{k: list(v) if isinstance(v, tuple) else v
                                                                     for k, v in s.items()},
                          machine=machine(torch.device("cpu")), load_before=load_before, load_after=load_average(),
+                         argv=sys.argv[1:],
                          note=f"{'quick' if args.quick else 'full'}: {', '.join(parts)}; load average "
                               f"{load_before} -> {load_average()}"))
     return rows
