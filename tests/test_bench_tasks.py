@@ -176,3 +176,13 @@ def test_bad_options_are_one_user_error():
         tasks.run(_args(parts="audio"), lambda m: None)
     with pytest.raises(UserError, match="--image-sizes"):
         tasks.settings(_args(image_sizes="10,5"))
+
+
+def test_graph_part_quick_runs_the_core_beside_the_gcn(one_thread):
+    # the real fit(..., domain="graph", task="regress") on 40 MUTAG molecules for 2 epochs: the contract's keys
+    rows = tasks.run(_args(parts="graph"), lambda m: None)
+    by = {r["case"]: r for r in rows}
+    ours = by["MUTAG rings / resnet_any"]
+    assert ours["ours"] is not None and ours["ours"] > 0, ours.get("error")
+    assert ours["anchor"] == by["MUTAG rings / PyG GCN"]["ours"] and math.isfinite(ours["r2"])
+    assert by["MUTAG rings / mean"]["n_train"] == 40
