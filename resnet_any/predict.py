@@ -1,4 +1,8 @@
-"""`python -m resnet_any.predict --checkpoint PATH FILE...`: top-k classes for image files or CSV series rows.
+"""`python -m resnet_any.predict --checkpoint PATH FILE...`: predictions for image files or CSV series rows.
+
+What a prediction says follows the checkpoint's task (inference/answers.py): the top-k classes (classify), the
+values in the user's units, one per target (regress), or the tag set (tags at or above the per-tag thresholds
+chosen on validation, 0.5 without) with every tag's probability (multilabel).
 
 `--dataset PATH` predicts a whole dataset of the user's files and writes one CSV row per item
 (to --out, else stdout): a folder of graph CSV files for graph checkpoints (one row per node, or
@@ -14,6 +18,7 @@ import sys
 from typing import Sequence
 
 from resnet_any.errors import Parser, UserError, command
+from resnet_any.inference.answers import as_json, as_text
 from resnet_any.inference.dataset_predictions import predict_dataset, write_csv
 from resnet_any.inference.file_predictions import predict_files
 from resnet_any.inference.inputs import open_image, read_series_csv
@@ -25,7 +30,7 @@ __all__ = ["Predictor", "build_parser", "main", "open_image", "predict_dataset",
 
 def build_parser() -> Parser:
     """Every flag of `python -m resnet_any.predict`."""
-    p = Parser(prog="python -m resnet_any.predict", description="Top-k classes for image files or CSV series.")
+    p = Parser(prog="python -m resnet_any.predict", description="Top-k classes, values or tag sets for image files or CSV series.")
     p.add_argument("--checkpoint", required=True, help="a best.pt or last.pt written by resnet_any.train")
     p.add_argument("files", nargs="*", metavar="FILE",
                    help="images or folders of images (image models); CSV files, a series per row, or tables with a "
@@ -35,7 +40,7 @@ def build_parser() -> Parser:
                         "or graphs.csv/edges.csv[/nodes.csv]) for graph checkpoints, a table (.csv .tsv .parquet .npz, "
                         "labels optional) for series checkpoints")
     p.add_argument("--out", metavar="CSV", help="with --dataset: write the predictions here (default: print them)")
-    p.add_argument("--top-k", type=int, default=5)
+    p.add_argument("--top-k", type=int, default=5, help="classes shown per prediction (classify checkpoints)")
     p.add_argument("--device", default="cpu", help="auto, cpu or cuda")
     p.add_argument("--json", action="store_true", help="print a JSON list instead of text")
     return p
@@ -69,13 +74,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.json:
         print(json.dumps([{"file": it["file"], **({"row": it["row"]} if it["row"] else {}),
                            **({"id": it["id"]} if "id" in it else {}),
-                           "top": [{"label": c, "prob": round(pr, 6)} for c, pr in it["top"]]}
-                          for it in found], indent=1))
+                           **as_json(it)} for it in found], indent=1))
         return 0
     for it in found:
         within = it["row"] if it["row"] is not None else it.get("id")
         name = it["file"] if within is None else f"{it['file']}:{within}"
-        print(f"{name}: " + ", ".join(f"{c} {pr:.3f}" for c, pr in it["top"]))
+        print(f"{name}: {as_text(it)}")
     return 0
 
 

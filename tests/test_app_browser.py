@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 if importlib.util.find_spec("gradio") is None:  # the app needs the demo extra; importing it here would cost seconds
@@ -217,6 +218,37 @@ def test_dataset_upload_fills_the_dataset_field(page, tmp_path: Path) -> None:
     page.locator("#explained img").wait_for(timeout=60_000)
     info = page.locator("#explained_info").inner_text()
     assert info.startswith("test series 0") and "predicted" in info and "cam" in info, info
+
+
+def test_an_uploaded_regression_table_trains_and_reports_its_rmse(page, tmp_path: Path) -> None:
+    """A CSV whose labels are numbers (GunPoint's series, each labelled with its peak height) trains as a
+    regression: the run says the inferred task, plots RMSE, and ends with the test RMSE, not an accuracy."""
+    from resnet_any.data import load_dataset
+
+    s = load_dataset("series")
+    x = torch.cat([s.train.x, s.val.x])[:, 0, ::5]  # 30 steps of each series, as a user's short sensor rows
+    rows = [f"{float(r.max()):.4f}," + ",".join(f"{v:.4f}" for v in r.tolist()) for r in x]
+    table = tmp_path / "peaks.csv"
+    table.write_text("label," + ",".join(f"t{i}" for i in range(x.shape[1])) + "\n" + "\n".join(rows) + "\n")
+    page.get_by_role("tab", name="Train").click()
+    page.locator("#dataset_file input[type=file]").set_input_files(str(table))
+    deadline = time.monotonic() + 30
+    while not page.locator("#dataset input").input_value().endswith("/peaks.csv") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    deadline = time.monotonic() + 30
+    while page.locator("#epochs input").input_value() != "40" and time.monotonic() < deadline:
+        time.sleep(0.1)  # the series preset has arrived
+    page.locator("#epochs input").fill("3")
+    page.locator("#start").click()
+    deadline = time.monotonic() + 120
+    while "finished" not in page.locator("#status").inner_text() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    status = page.locator("#status").inner_text()
+    assert "finished after 3 epoch" in status and "test RMSE" in status, status
+    assert "accuracy" not in status.lower(), status
+    page.locator("#acc_plot").get_by_text("RMSE (lower is better)").first.wait_for(timeout=15_000)
+    assert page.locator("#acc_plot").get_by_text("accuracy", exact=True).count() == 0  # the axis names RMSE
+    _shot(page, "train_regression.png")
 
 
 def test_a_failed_run_says_so_once(page) -> None:

@@ -219,7 +219,43 @@ def test_explain_quick_gives_map_and_random_drops_per_domain_and_k(tmp_path):
     path = tmp_path / "rows.json"
     assert main(["explain", "--quick", "--json", str(path)]) == 0
     rows = json.loads(path.read_text())
-    assert [r["case"] for r in rows] == [f"{d} k={k}%" for d in ("digits", "gunpoint", "cora") for k in (10, 20, 50)]
+    grid = [f"{d} k={k}% {b}" for d in ("digits", "gunpoint") for b in ("zero", "mean") for k in (10, 20, 50)]
+    assert [r["case"] for r in rows] == grid + [f"cora k={k}% mean" for k in (10, 20, 50)]
     assert {r["method"] for r in rows} == {"gradcam", "cam", "gnnexplainer"}
     for r in rows:
         assert r["metric"] == "prob_drop" and -1 <= r["ours"] <= 1 and -1 <= r["anchor"] <= 1, r
+        assert -1 <= r["scattered"] <= 1 and r["baseline"] in ("zero", "mean"), r
+        # images and series: the anchor is the map's own mask shifted; a graph has no grid, random nodes are
+        assert r["anchor"] == (r["shifted"] if "cora" not in r["case"] else r["scattered"]), r
+
+
+def test_explain_shifted_control_is_the_maps_mask_moved_by_hand() -> None:
+    """The shifted control deletes the same number of positions in the same shape as the map's mask, elsewhere."""
+    from resnet_any.bench.explain import shifted
+
+    g = torch.Generator().manual_seed(0)
+    series = torch.zeros(3, 12, dtype=torch.bool)
+    series[:, [2, 3, 4, 8]] = True  # a run of 3 time steps and a lone one, 4 apart
+    out = shifted(series, g)
+    for row in out:
+        assert int(row.sum()) == 4
+        # some offset d != 0 moves the hand-made mask onto it: the same runs, at the same distance
+        assert [d for d in range(1, 12) if torch.equal(series[0].roll(d), row)], row
+    assert len({tuple(row.nonzero().view(-1).tolist()) for row in out}) > 1  # each sample its own offset
+    image = torch.zeros(2, 5, 6, dtype=torch.bool)
+    image[:, 1:3, 1:4] = True  # a 2x3 block of pixels
+    for mask in shifted(image, g):
+        assert int(mask.sum()) == 6 and not torch.equal(mask, image[0])
+        assert [(dy, dx) for dy in range(5) for dx in range(6) if torch.equal(image[0].roll((dy, dx), (0, 1)), mask)]
+    # the control on a model, by hand: deleting (zeroing) the map's top step drops its probability, a shift of it
+    # onto a step the model ignores drops nothing
+    from resnet_any.bench.explain import grid_controls
+
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 2, bias=False))
+    with torch.no_grad():
+        model[1].weight.copy_(torch.tensor([[1.0, 0, 0, 0], [0, 0, 0, 0]]))
+    x = torch.ones(1, 1, 4)
+    drops = grid_controls(model, x, torch.tensor([[1.0, 0, 0, 0]]), {"zero": torch.zeros(1, 4)}, torch.tensor([0]),
+                          fractions=(0.25,), repeats=1, generator=g)["zero"][0.25]
+    p = torch.softmax(torch.tensor([1.0, 0.0]), 0)[0].item()
+    assert drops["map"] == pytest.approx(p - 0.5) and drops["shifted"] == pytest.approx(0.0)

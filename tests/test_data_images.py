@@ -353,8 +353,10 @@ CSV_BAD = {
     "empty file": ("", r"'[^']*bad\.csv' is empty \(0 bytes\)"),
     "blank lines only": ("\n\n", r"bad\.csv' is empty \(no header row\)"),
     "header only": ("file,label\n", r"bad\.csv' has no rows"),
-    "no label column": ("file,class\na.png,1\n", r"has no 'label' column \(found columns: 'file', 'class'\)"),
-    "no file or label column": ("path,y\na.png,1\n", r"has no 'file' and no 'label' column \(found columns: 'path', 'y'\)"),
+    # without a label column every other column is a target (manifests.py): only file and split leave none
+    "no label column": ("file,split\na.png,train\n", r"has no 'label' column \(found columns: 'file', 'split'\)"),
+    "no file column": ("path,y\na.png,1\n", r"has no 'file' column \(found columns: 'path', 'y'\)"),
+    "no file or label column": ("split\ntrain\n", r"has no 'file' and no 'label' column \(found columns: 'split'\)"),
     "unknown split": ("file,label,split\na.png,1,train\nb.png,2,holdout\n",
                       r"bad\.csv' row 2 \(rows counted from 1 below the header\): unknown split 'holdout' in column "
                       r"'split'; valid: train, val, test"),

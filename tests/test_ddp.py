@@ -137,21 +137,26 @@ torch.manual_seed(0)
 model = nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))  # a user's own, no BatchNorm
 d = load_digits()
 x = (d.images / 16.0).astype(np.float32)[:, None]
-resnet_any.fit(model, (x[:1024], d.target[:1024]), (x[1024:1300], d.target[1024:1300]), out=sys.argv[1], epochs=2,
+y = d.target
+if sys.argv[2] == "multilabel":  # ten tags: the digit itself, and (the 10th output) whether it is even
+    y = np.eye(10, dtype=np.float32)[d.target]
+    y[:, 9] = (d.target % 2 == 0)
+resnet_any.fit(model, (x[:1024], y[:1024]), (x[1024:1300], y[1024:1300]), out=sys.argv[1], epochs=2,
                batch_size=64, optimizer="sgd", lr=0.05, momentum=0.9, schedule="none", label_smoothing=0.0,
                device="cpu", quiet=True)
 '''
 
 
-def test_fit_under_torchrun_matches_one_process(tmp_path: Path) -> None:
-    """A user's script calling fit with their own model: 2 gloo ranks reach one process's weights."""
+@pytest.mark.parametrize("task", ["classify", "multilabel"])
+def test_fit_under_torchrun_matches_one_process(tmp_path: Path, task: str) -> None:
+    """A user's script calling fit with their own model: 2 gloo ranks reach one process's weights and metrics."""
     script = tmp_path / "user_script.py"
     script.write_text(FIT_SCRIPT)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
-    one = subprocess.run([sys.executable, str(script), str(tmp_path / "one")], capture_output=True, text=True,
+    one = subprocess.run([sys.executable, str(script), str(tmp_path / "one"), task], capture_output=True, text=True,
                          env=env, timeout=240)
     assert one.returncode == 0, one.stderr[-3000:]
-    two = subprocess.run([*TORCHRUN[:-2], str(script), str(tmp_path / "two")], capture_output=True, text=True,
+    two = subprocess.run([*TORCHRUN[:-2], str(script), str(tmp_path / "two"), task], capture_output=True, text=True,
                          env=env, timeout=240)
     assert two.returncode == 0, two.stderr[-3000:]
     assert two.stdout.count("done:") == 1  # only rank 0 prints
@@ -160,3 +165,6 @@ def test_fit_under_torchrun_matches_one_process(tmp_path: Path) -> None:
     assert a.keys() == b.keys()
     diff = max((a[k] - b[k]).abs().max().item() for k in a)
     assert diff <= WEIGHT_TOL, diff
+    s1, s2 = (json.loads((tmp_path / r / "summary.json").read_text()) for r in ("one", "two"))
+    key = "best_val_acc" if task == "classify" else "best_val_loss"
+    assert s2["task"] == task and s2[key] == pytest.approx(s1[key], abs=1e-4)

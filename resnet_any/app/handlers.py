@@ -21,7 +21,7 @@ from PIL import Image
 from resnet_any.app.dataroot import DataRoot
 from resnet_any.app.form import DOMAINS, make_config, quick_recipe, whole_number, width_info
 from resnet_any.app.inference import (SHIPPED, PredictorCache, describe, list_checkpoints, looked_at, model_input,
-                                      open_upload, resolve_checkpoint, sketch_to_image, top_k)
+                                      open_upload, resolve_checkpoint, sketch_to_image, tag_line, top_k)
 from resnet_any.app.jobs import JobRegistry, Progress, TrainJob
 from resnet_any.app.limits import RateLimiter, client_id
 from resnet_any.app.messages import PublicError, public_message
@@ -78,14 +78,16 @@ class Handlers:
 
     # ---- classify -------------------------------------------------------------------------------
 
-    def _predict(self, image: Image.Image, choice: str | None) -> tuple[Any, dict[str, float], float]:
+    def _predict(self, image: Image.Image, choice: str | None) -> tuple[Any, dict[str, float] | str, float]:
         predictor = self.predictors.get(resolve_checkpoint(choice, self.runs))
         labels, ms = top_k(predictor, image)
         return predictor, labels, ms
 
     def classify_api(self, image: str | None, checkpoint: str | None = SHIPPED,
-                     request: gr.Request | None = None) -> dict[str, float]:
-        """Top-5 classes of one image file with the chosen checkpoint (default: the shipped MNIST model)."""
+                     request: gr.Request | None = None) -> dict[str, float] | str:
+        """Top-5 classes of one image file with the chosen checkpoint (default: the shipped MNIST model).
+
+        A multilabel checkpoint gives every tag's probability; a regress one its values, as text."""
         try:
             self.classify_limit.check(client_id(request))
             _, labels, _ = self._predict(open_upload(image), checkpoint)
@@ -102,7 +104,7 @@ class Handlers:
             self.classify_limit.check(client_id(request))
             image = open_upload(path)
             predictor, labels, ms = self._predict(image, checkpoint)
-            return (labels, describe(predictor, checkpoint or SHIPPED, ms), model_input(predictor, image),
+            return (labels, self._describe(predictor, checkpoint, ms, image), model_input(predictor, image),
                     looked_at(predictor, image), "upload")
         except Exception as e:  # noqa: BLE001
             raise public_error(e, self.root, CLASSIFY_FALLBACK) from None
@@ -117,10 +119,17 @@ class Handlers:
             if image is None:
                 return None, "draw something: one digit, filling most of the canvas", None, None, "sketch"
             labels, ms = top_k(predictor, image)
-            return (labels, describe(predictor, checkpoint or SHIPPED, ms), model_input(predictor, image),
+            return (labels, self._describe(predictor, checkpoint, ms, image), model_input(predictor, image),
                     looked_at(predictor, image), "sketch")
         except Exception as e:  # noqa: BLE001
             raise public_error(e, self.root, CLASSIFY_FALLBACK) from None
+
+    @staticmethod
+    def _describe(predictor: Any, checkpoint: str | None, ms: float, image: Image.Image) -> str:
+        line = describe(predictor, checkpoint or SHIPPED, ms)
+        if getattr(predictor, "task", "classify") == "multilabel":
+            line += "  \n" + tag_line(predictor, image)
+        return line
 
     def classify_again(self, path: str | None, sketch: dict | None, checkpoint: str | None, source: str,
                        request: gr.Request | None = None) -> tuple:
@@ -233,7 +242,8 @@ class Handlers:
                 raise gr.Error(job.error, print_exception=False)
             confusion = gr.skip()
             if progress.confusion is not None:
-                confusion = gr.update(value=Image.open(io.BytesIO(progress.confusion["png"])), visible=True)
+                confusion = gr.update(value=Image.open(io.BytesIO(progress.confusion["png"])), visible=True,
+                                      label=progress.confusion.get("title", "Confusion matrix (test split)"))
             models = gr.update(choices=list_checkpoints(self.runs)) if domain == "image" else gr.skip()
             if request is not None and (Path(config.out) / "best.pt").is_file():
                 self.last_runs[request.session_hash] = Path(config.out)
@@ -274,6 +284,5 @@ class Handlers:
             png, rec = explain_test_sample(pred, checkpoint_data(run / "best.pt", pred.meta), index)
         except Exception as e:  # noqa: BLE001 - every failure reaches the user as one public line
             raise public_error(e, self.root, EXPLAIN_FALLBACK) from None
-        line = (f"{rec['input']} of **{run.name}**: predicted **{rec['predicted']}** "
-                f"({rec['probabilities'][rec['predicted']]:.3f}) · {rec['method']}")
+        line = f"{rec['input']} of **{run.name}**: predicted **{rec['summary']}** · {rec['method']}"
         return Image.open(io.BytesIO(png)), line

@@ -80,7 +80,7 @@ class PredictorCache:
         self._lock = threading.Lock()
 
     def get(self, path: Path) -> Any:
-        """The Predictor of an image checkpoint (weights_only load), from cache when the file is unchanged."""
+        """The Predictor of an image checkpoint of any task (weights_only load), from cache when the file is unchanged."""
         from resnet_any.inference.predictor import Predictor
 
         st = path.stat()
@@ -187,12 +187,33 @@ def sketch_to_image(value: dict | None, data_meta: dict) -> Image.Image | None:
 
 # ---------------------------------------------------------------- prediction
 
-def top_k(predictor: Any, image: Image.Image, k: int = TOP_K) -> tuple[dict[str, float], float]:
-    """The k most likely classes {name: probability} of one PIL image, and the inference time in ms."""
+def top_k(predictor: Any, image: Image.Image, k: int = TOP_K) -> tuple[dict[str, float] | str, float]:
+    """What the Label shows for one PIL image, and the inference time in ms.
+
+    Classes: the k most likely {name: probability}; tags (multilabel): every tag's probability (the k most
+    likely shown; which are on is in describe's line); values (regress): one line "name value" per target in
+    the user's units, as text (a gr.Label shows a string as its heading).
+    """
     t0 = time.perf_counter()
-    probs = predictor.predict_images([image])
+    out = predictor.predict_images([image])
     ms = (time.perf_counter() - t0) * 1000.0
-    return {name: round(p, 6) for name, p in predictor.top_k(probs, k)[0]}, ms
+    task = getattr(predictor, "task", "classify")
+    if task == "regress":
+        return value_text(predictor, out[0]), ms
+    if task == "multilabel":
+        return {name: round(float(p), 6) for name, p in zip(predictor.class_names, out[0].tolist())}, ms
+    return {name: round(p, 6) for name, p in predictor.top_k(out, k)[0]}, ms
+
+
+def value_text(predictor: Any, values: Any) -> str:
+    """Regressed values in the user's units: "age 31.25" (one target), "a 1.5 · b 2.25" (several)."""
+    return " · ".join(f"{name} {float(v):.6g}" for name, v in zip(predictor.class_names, values.tolist()))
+
+
+def tag_line(predictor: Any, image: Image.Image) -> str:
+    """A multilabel checkpoint's tag set for one image: the tags at or above their thresholds."""
+    tags = predictor.tags(predictor.predict_images([image]))[0]
+    return "tags: **" + (", ".join(tags) or "none") + "** (each at or above its threshold)"
 
 
 def _enlarged(img: Image.Image, display: int) -> Image.Image:
@@ -227,7 +248,9 @@ def describe(predictor: Any, choice: str, ms: float) -> str:
     best = predictor.meta.get("best") or {}
     acc = best.get("val_acc")
     acc_text = f" · val acc {acc:.3f}" if isinstance(acc, (int, float)) and acc >= 0 else ""
-    line = (f"**{predictor.meta.get('model')}** ({choice}) · {params:,} parameters{acc_text} · "
+    task = getattr(predictor, "task", "classify")
+    kind = {"regress": " · predicts values", "multilabel": " · predicts tags"}.get(task, "")
+    line = (f"**{predictor.meta.get('model')}** ({choice}){kind} · {params:,} parameters{acc_text} · "
             f"inference {ms:.1f} ms")
     eps = float((predictor.meta.get("config") or {}).get("label_smoothing") or 0.0)
     if eps > 0:

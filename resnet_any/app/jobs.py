@@ -35,11 +35,44 @@ def new_run_dir(runs_dir: str | Path, domain: str) -> Path:
     return out
 
 
+# what each task plots per epoch: (the epoch record's metric, the plot's name) (train/run/metrics.py TASK_METRICS)
+TASK_METRIC = {"classify": ("acc", "Accuracy"), "regress": ("rmse", "RMSE"), "multilabel": ("map", "mAP")}
+# what the end of a run reads out per task: (summary key, words), the first one leading
+TEST_SCORES = {"classify": (("test_accuracy", "test accuracy"), ("test_macro_f1", "macro F1")),
+               "regress": (("test_rmse", "test RMSE"), ("test_r2", "R²")),
+               "multilabel": (("test_map", "test mAP"), ("test_macro_f1", "macro F1"))}
+PICTURE_TITLES = {"classify": "Confusion matrix (test split)",
+                  "regress": "Predicted vs true, and residuals (test split)",
+                  "multilabel": "Precision and recall per tag (test split)"}
+
+
+def _task_picture(trainer: Any, end: dict[str, Any]) -> dict[str, Any] | None:
+    """Numbers and tags: evaluate's picture of the test split (inference.task_plots) instead of a confusion matrix."""
+    from resnet_any.domains.checkpoint_info import CheckpointInfo
+    from resnet_any.inference.evaluation import task_scores
+    from resnet_any.inference.task_plots import plot_result
+    from resnet_any.train.run.tasks import predict_split
+
+    task = end["task"]
+    if end.get(TEST_SCORES[task][0][0]) is None:
+        return None
+    logits, targets = predict_split(trainer.model, trainer.task, "test")
+    splits = trainer.splits
+    meta = CheckpointInfo(task=task, class_names=[str(c) for c in splits.class_names], data=splits.meta,
+                          best=trainer.best if isinstance(getattr(trainer, "best", None), dict) else None)
+    result = {"model": end["model"], "dataset": end["dataset"], "split": "test", "task": task,
+              **task_scores(meta, logits, targets, keep_outputs=True)}
+    return {"title": PICTURE_TITLES[task], "png": plot_result(result)[1]}
+
+
 def _confusion(trainer: Any, end: dict[str, Any]) -> dict[str, Any] | None:
-    """Test-split confusion matrix of the trainer's model (best.pt weights after "end"), as evaluate reports it (inference.confusion)."""
+    """Test-split confusion matrix of the trainer's model (best.pt weights after "end"), as evaluate reports it
+    (inference.confusion); regress and multilabel runs get their own picture instead (_task_picture)."""
     from resnet_any.inference.confusion import confusion_matrix, plot_confusion
     from resnet_any.train.run.tasks import predict_split
 
+    if end.get("task", "classify") != "classify":
+        return _task_picture(trainer, end)
     k = trainer.splits.num_classes
     if end.get("test_accuracy") is None or k > MAX_CONFUSION_CLASSES:
         return None
@@ -48,6 +81,7 @@ def _confusion(trainer: Any, end: dict[str, Any]) -> dict[str, Any] | None:
     result = {"model": end["model"], "dataset": end["dataset"], "split": "test", "accuracy": end["test_accuracy"],
               "class_names": [str(c) for c in trainer.splits.class_names], "confusion_matrix": cm.tolist()}
     result["png"] = plot_confusion(result)
+    result["title"] = PICTURE_TITLES["classify"]
     return result
 
 
@@ -212,14 +246,35 @@ class Progress:
                 rows.append({"epoch": float(e["epoch"]), "loss": float(e["val_loss"]), "curve": "val"})
         return rows
 
+    @property
+    def task(self) -> str:
+        """classify, regress or multilabel: from the end record, else from the metrics the epochs record."""
+        if self.end is not None and self.end.get("task"):
+            return self.end["task"]
+        first = self.epochs[0] if self.epochs else {}
+        return "regress" if "val_rmse" in first else "multilabel" if "val_map" in first else "classify"
+
     def acc_rows(self) -> list[dict[str, Any]]:
-        """Accuracy curve points per finished epoch."""
+        """Curve points of the task's metric per finished epoch (TASK_METRIC: accuracy, RMSE, mAP), in the
+        "accuracy" column the plot reads; numbers and tags have no training-time metric, only val's."""
+        key = TASK_METRIC[self.task][0]
         rows = []
         for e in self.epochs:
-            rows.append({"epoch": float(e["epoch"]), "accuracy": float(e["train_acc"]), "curve": "train"})
-            if e.get("val_loss") is not None:  # None: trained without a validation split
-                rows.append({"epoch": float(e["epoch"]), "accuracy": float(e["val_acc"]), "curve": "val"})
+            if e.get(f"train_{key}") is not None:
+                rows.append({"epoch": float(e["epoch"]), "accuracy": float(e[f"train_{key}"]), "curve": "train"})
+            if e.get(f"val_{key}") is not None:  # None: trained without a validation split
+                rows.append({"epoch": float(e["epoch"]), "accuracy": float(e[f"val_{key}"]), "curve": "val"})
         return rows
+
+    def test_text(self, bold: bool = False, lead: bool = False) -> str | None:
+        """The end's test scores in words ("test accuracy 0.9861 · macro F1 0.98"; `lead`: the first alone), None
+        when none was scored."""
+        e = self.end or {}
+        scores = TEST_SCORES[self.task][:1 if lead else None]
+        if e.get(scores[0][0]) is None:
+            return None
+        b = "**" if bold else ""
+        return " · ".join(f"{words} {b}{e[key]:.4f}{b}" for key, words in scores if e.get(key) is not None)
 
     def status(self, waiting: bool = False) -> str:
         """One line: what the job is doing now, with epoch, samples/s and ETA while training."""
@@ -227,8 +282,8 @@ class Progress:
         if self.end is not None:
             e = self.end
             verb = "stopped" if e["stopped"] else "finished"
-            acc = e.get("test_accuracy")
-            acc_text = f" · test accuracy {acc:.4f}" if acc is not None else " · no finished epoch, nothing to test"
+            scored = self.test_text(lead=True)
+            acc_text = f" · {scored}" if scored is not None else " · no finished epoch, nothing to test"
             warned = "".join(f" · warning: {w}" for w in e.get("warnings", []))  # a run that learned nothing
             return (f"{verb} after {e['epochs']} epoch(s) in {_duration(e['wall_seconds'])}{acc_text} · "
                     f"run dir `{Path(e['out']).name}`{warned}")
@@ -252,13 +307,12 @@ class Progress:
             return ""
         e, c = self.end, (self.start or {}).get("config", {})
         lines = [f"**{e['model']}** on **{e['dataset']}** ({e['domain']}) · {e['parameters']:,} parameters"]
-        if e.get("test_accuracy") is not None:
+        scored = self.test_text(bold=True)
+        if scored is not None:
             chosen = (f"val acc {e['best_val_acc']:.4f}" if e.get("best_val_acc") is not None
+                      else f"val loss {e['best_val_loss']:.4f}" if e.get("best_val_loss") is not None
                       else f"train loss {e['best_train_loss']:.4f}")
-            f1 = e.get("test_macro_f1")
-            f1_text = f" · macro F1 **{f1:.4f}**" if f1 is not None else ""
-            lines.append(f"test accuracy **{e['test_accuracy']:.4f}**{f1_text} "
-                         f"(best epoch {e['best_epoch']}, {chosen})")
+            lines.append(f"{scored} (best epoch {e['best_epoch']}, {chosen})")
         lines.append(f"checkpoints in `{Path(e['out']).name}/` (best.pt, last.pt)" if e.get("best_epoch") else
                      "no epoch finished, so no checkpoint was written")
         if c.get("domain") == "image" and e.get("best_epoch"):

@@ -6,7 +6,7 @@ from typing import Any
 
 import pandas as pd
 
-from resnet_any.app.jobs import Progress
+from resnet_any.app.jobs import TASK_METRIC, Progress
 
 LOSS_COLUMNS = ["epoch", "loss", "curve"]
 ACC_COLUMNS = ["epoch", "accuracy", "curve"]
@@ -42,7 +42,10 @@ def empty_frames() -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def plot_values(progress: Progress) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(loss, accuracy) plot properties of a job's progress: the frame and axis ranges each plot is updated with."""
+    """(loss, metric) plot properties of a job's progress: the frame and axis ranges each plot is updated with.
+
+    The second plot shows the task's metric (TASK_METRIC): accuracy for classes, RMSE (in the user's units,
+    its range from the values) for numbers, mAP for tags; its label names it."""
     loss_rows = progress.loss_rows()
     # a new axis range makes a plot lay itself out again (a new frame alone only swaps the data, keeping the
     # margins of the empty chart drawn in the hidden tab, which clipped the tick labels and axis titles);
@@ -50,4 +53,17 @@ def plot_values(progress: Progress) -> tuple[dict[str, Any], dict[str, Any]]:
     x_lim = [0, nice_top(r["epoch"] for r in loss_rows)]
     return (dict(value=curve_frame(loss_rows, LOSS_COLUMNS, LOSS_CURVES), x_lim=x_lim,
                  y_lim=[0, nice_top(r["loss"] for r in loss_rows)]),
-            dict(value=curve_frame(progress.acc_rows(), ACC_COLUMNS, ACC_CURVES), x_lim=x_lim))
+            metric_plot(progress, x_lim))
+
+
+def metric_plot(progress: Progress, x_lim: list[float]) -> dict[str, Any]:
+    """The metric plot's properties: accuracy keeps the layout's label and [0, 1] range; others say what they show."""
+    rows = progress.acc_rows()
+    out: dict[str, Any] = dict(value=curve_frame(rows, ACC_COLUMNS, ACC_CURVES), x_lim=x_lim, y_title="accuracy")
+    task = progress.task
+    if task != "classify":
+        name = TASK_METRIC[task][1]
+        lower = " (lower is better)" if task == "regress" else ""
+        out.update(label=f"{name}{lower}: val (orange); none without a validation split", y_title=name,
+                   y_lim=[0, nice_top(r["accuracy"] for r in rows)] if task == "regress" else [0, 1])
+    return out

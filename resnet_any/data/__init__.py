@@ -104,9 +104,16 @@ def infer_domain(name: str | None) -> str | None:
     if name_lower.endswith(IMAGE_SUFFIXES):
         return "image"
     if path.suffix.lower() == ".csv":
-        header = path.open(encoding="utf-8", errors="replace").readline().lower()
-        cells = {c.strip().strip('"') for c in header.split(",")}
-        return "image" if {"file", "label"} <= cells else "series"
+        with path.open(encoding="utf-8", errors="replace") as f:
+            header, first = f.readline().lower(), f.readline()
+        cells = [c.strip().strip('"') for c in header.split(",")]
+        if "file" in cells and "label" not in cells and len(first.split(",")) == len(cells):
+            # a manifest whose targets are columns (data/images/manifests.py): its file cells name images
+            from .images import IMAGE_EXTENSIONS
+
+            cell = first.split(",")[cells.index("file")].strip().strip('"')
+            return "image" if Path(cell).suffix.lower() in IMAGE_EXTENSIONS else "series"
+        return "image" if {"file", "label"} <= set(cells) else "series"
     if path.suffix.lower() in (".tsv", ".parquet"):
         return "series"
     if path.suffix.lower() == ".npz":
@@ -131,8 +138,9 @@ def load_dataset(domain: str, name: str | None = None, data_dir: str | None = No
                  label_column: str = "label", directed: bool = False, task: str | None = None) -> DataSplits:
     """Load dataset `name` (case-insensitive; None = the domain's embedded default) as train/val/test splits.
 
-    `name` may be a path: a series table or folder of tables (label_column names the label column),
-    a graph folder of CSV files (directed keeps edges as given), or an image/volume path. `task` (classify,
+    `name` may be a path: a series table or folder of tables (label_column names the label column, or several
+    target columns "a,b,c"), a graph folder of CSV files (directed keeps edges as given; label_column names the
+    target columns of nodes.csv or graphs.csv alike), or an image/volume path. `task` (classify,
     regress, multilabel; None: inferred from the labels, data/targets.py) says what the labels are.
     """
     from .targets import check_task
@@ -154,10 +162,16 @@ def load_dataset(domain: str, name: str | None = None, data_dir: str | None = No
         if key == "graph":
             from .csv_graphs import load_path
 
-            return load_path(path, seed=seed, val_fraction=val_fraction, directed=directed, **told)
+            return load_path(path, seed=seed, val_fraction=val_fraction, directed=directed, label_column=label_column,
+                             **told)
         if hasattr(module, "load_path"):
             return module.load_path(path, seed=seed, val_fraction=val_fraction, image_size=image_size,
                                     cache_dir=None if cache_dir is None else str(cache_dir), **told)
+    if key == "image" and str(name).lower() == "manifest" and task is not None:
+        from .images import load_manifest
+
+        return load_manifest(None if data_dir is None else str(data_dir), seed=seed, val_fraction=val_fraction,
+                             image_size=image_size, cache_dir=None if cache_dir is None else str(cache_dir), task=task)
     if task not in (None, "classify"):
         raise UserError(f"--task {task}: dataset {name or module.DEFAULT!r} is a built-in classification set; "
                         "other tasks read your own files (--dataset PATH) or fit's arrays", public=True)

@@ -6,6 +6,10 @@ columns every node gets the one-hot degree the TU loader gives feature-less grap
 one PyG Data (x, edge_index, y, train/val/test masks); unlabelled nodes have y = -1 and are in no mask.
 Graph classification: graphs get a seeded stratified train/val/test split, as the TU loader does.
 Class names are the label strings, ordered as splits.encode_labels orders them.
+
+Numbers and tags (regress, multilabel; data/targets.py's table infers which from the training nodes or graphs,
+--task overrides it): y is float (N, K) with NaN where a target is missing, class_names the target or tag names;
+labelled nodes (any target present) and graphs get a seeded random split instead of a stratified one.
 """
 from __future__ import annotations
 
@@ -21,6 +25,7 @@ from .graph_files import (EDGES, GRAPH_LAYOUT, GRAPHS, LAYOUT, NODE_LAYOUT, NODE
                           read_graphs, read_nodes)
 from .graphs import _degree_features, degree_onehot, validate_graph
 from .splits import TEST_FRACTION, encode_labels, train_val_test
+from .target_cells import decide, encode_rows, label_columns
 
 __all__ = ["EDGES", "GRAPHS", "GRAPH_LAYOUT", "LAYOUT", "NODES", "NODE_LAYOUT", "GraphTable", "NodeTable",
            "degree_onehot", "features_for_model", "is_graph_folder", "load_path", "node_data", "read_graphs",
@@ -49,16 +54,57 @@ def _set_degree_features(graphs: list) -> tuple[int, str]:
 
 # ---------------------------------------------------------------- node classification
 
-def _load_nodes(folder: Path, *, seed: int, val_fraction: float, directed: bool) -> DataSplits:
-    table = read_nodes(folder, directed=directed)
+def _targets(table, rows: dict[str, list[int]], task: str | None, what: str,
+             labelled: tuple[str, ...]) -> tuple[str, str | None, np.ndarray, list[str]]:
+    """(task, note, y, names) of a node or graph table's target cells; `rows` are the table's indices per split
+    (train first: the task is inferred and tags found there); a class may not be missing in the splits `labelled`.
+    classify: y and names are left to the caller (the label texts are the table's)."""
+    columns = list(table.target_columns)
+    cells = {k: [table.targets[i] for i in ix] for k, ix in rows.items()}
+    task, note = decide(cells["train"], columns, task, repr(str(table.where.path)))
+    if task == "classify":
+        for k, ix in rows.items():
+            for i in ix if k in labelled else ():
+                if table.labels[i] is None:
+                    raise table.where.error(f"the {what} is in split {k!r} but has no label; label it or empty its split "
+                                            "cell" if what == "node" else "the label is missing; every row needs one",
+                                            table.rows[i], columns[0])
+        return task, note, np.zeros(0), []
+
+    def place(split: str, i: int | None, j: int, problem: str, expected: str) -> Exception:
+        return table.where.error(problem, None if i is None else table.rows[rows[split][i]], columns[j],
+                                 expected=expected)
+
+    found = encode_rows(cells, columns, task, place, note)
+    y = np.full((len(table.targets), len(found.names)), np.nan, dtype=np.float32)
+    for k, ix in rows.items():
+        y[np.asarray(ix, dtype=np.int64)] = found.y[k].numpy()
+    return task, note, y, found.names
+
+
+def _load_nodes(folder: Path, *, seed: int, val_fraction: float, directed: bool, columns: tuple[str, ...],
+                task: str | None) -> DataSplits:
+    table = read_nodes(folder, directed=directed, label_columns=columns)
     n = len(table.ids)
-    labelled = np.array([i for i, lab in enumerate(table.labels) if lab is not None], dtype=np.int64)
-    if not len(labelled):
-        raise table.where.error("no node has a label; label the nodes to learn from", column="label")
-    lab_text = [table.labels[i] for i in labelled]
-    (y_lab,), class_names = encode_labels(lab_text)
-    y = torch.full((n,), -1, dtype=torch.long)
-    y[torch.as_tensor(labelled)] = torch.as_tensor(y_lab)
+    present = [i for i, c in enumerate(table.targets) if any(v is not None for v in c)]
+    if not present:
+        raise table.where.error("no node has a label; label the nodes to learn from", column=", ".join(columns))
+    if table.splits is not None:
+        given = {s: [i for i in range(n) if table.splits[i] == s] for s in ("train", "val", "test")}
+        rest = [i for i in range(n) if table.splits[i] is None]
+        task, note, y_all, names = _targets(table, {**given, "rest": rest} if rest else given, task, "node",
+                                            ("train", "val", "test"))
+    else:
+        task, note, y_all, names = _targets(table, {"train": list(range(n))}, task, "node", ())
+    labelled = np.array(present if task != "classify" else [i for i, lab in enumerate(table.labels) if lab is not None],
+                        dtype=np.int64)
+    if task == "classify":
+        lab_text = [table.labels[i] for i in labelled]
+        (y_lab,), class_names = encode_labels(lab_text)
+        y = torch.full((n,), -1, dtype=torch.long)
+        y[torch.as_tensor(labelled)] = torch.as_tensor(y_lab)
+    else:
+        y, class_names, y_lab = torch.from_numpy(y_all), names, y_all[labelled]
     masks = {s: torch.zeros(n, dtype=torch.bool) for s in ("train", "val", "test")}
     if table.splits is not None:
         for i, s in enumerate(table.splits):
@@ -66,11 +112,12 @@ def _load_nodes(folder: Path, *, seed: int, val_fraction: float, directed: bool)
                 masks[s][i] = True
         split_source = "column"
     else:
-        _check_class_sizes(lab_text, [table.rows[i] for i in labelled], table.where, "label", val_fraction,
-                           "labelled node(s)")
+        if task == "classify":
+            _check_class_sizes(lab_text, [table.rows[i] for i in labelled], table.where, columns[0], val_fraction,
+                               "labelled node(s)")
         for s, idx in zip(("train", "val", "test"), train_val_test(y_lab, val_fraction, seed)):
             masks[s][torch.as_tensor(labelled[idx])] = True
-        split_source = "stratified"
+        split_source = "stratified" if task == "classify" else "random"
     data = node_data(table)
     if data.x is None:
         width, node_features = _set_degree_features([data])
@@ -82,22 +129,31 @@ def _load_nodes(folder: Path, *, seed: int, val_fraction: float, directed: bool)
     validate_graph(data, f"{str(folder)!r}")
     meta = {"task": "node", "num_features": int(width), "feature_norm": "none", "node_features": node_features,
             "feature_columns": list(table.feature_columns), "directed": bool(directed), "split": split_source,
+            "target_columns": list(table.target_columns),
             "source": "csv", "notes": _notes(table.edge_weight is not None, node_features, data.x,
                                              list(table.feature_columns))}
     return DataSplits(name=folder.resolve().name, domain="graph", layout="node", train=None, val=None, test=None,
                       num_classes=len(class_names), class_names=class_names, in_channels=int(width), graph=data,
-                      meta=meta)
+                      meta=meta, task=task, task_note=note)
 
 
 # ---------------------------------------------------------------- graph classification
 
-def _load_graphs(folder: Path, *, seed: int, val_fraction: float, directed: bool) -> DataSplits:
-    table = read_graphs(folder, directed=directed)
-    _check_class_sizes(table.labels, table.rows, table.where, "label", val_fraction, "graph(s)")
-    (y,), class_names = encode_labels(table.labels)
+def _load_graphs(folder: Path, *, seed: int, val_fraction: float, directed: bool, columns: tuple[str, ...],
+                 task: str | None) -> DataSplits:
+    table = read_graphs(folder, directed=directed, label_columns=columns)
+    task, note, y_all, class_names = _targets(table, {"train": list(range(len(table.graph_ids)))}, task, "graph",
+                                              ("train",))
     graphs = table.graphs
-    for g, label in zip(graphs, y):
-        g.y = torch.tensor([int(label)], dtype=torch.long)
+    if task == "classify":
+        _check_class_sizes(table.labels, table.rows, table.where, table.target_columns[0], val_fraction, "graph(s)")
+        (y,), class_names = encode_labels(table.labels)
+        for g, label in zip(graphs, y):
+            g.y = torch.tensor([int(label)], dtype=torch.long)
+    else:
+        y = y_all  # (N, K) float: a seeded random split below
+        for g, target in zip(graphs, y_all):
+            g.y = torch.from_numpy(target).view(1, -1)
     if table.feature_columns:
         width, node_features = len(table.feature_columns), "columns"
     else:
@@ -107,12 +163,14 @@ def _load_graphs(folder: Path, *, seed: int, val_fraction: float, directed: bool
     tr, va, te = train_val_test(y, val_fraction, seed)
     meta = {"task": "graph", "num_features": int(width), "node_features": node_features, "edge_features": 0,
             "feature_columns": list(table.feature_columns), "directed": bool(directed), "source": "csv",
+            "target_columns": list(table.target_columns),
             "notes": _notes(any(getattr(g, "edge_weight", None) is not None for g in graphs), node_features,
                             torch.cat([g.x for g in graphs]) if table.feature_columns else None,
                             list(table.feature_columns))}
     return DataSplits(name=folder.resolve().name, domain="graph", layout="graph",
                       train=[graphs[i] for i in tr], val=[graphs[i] for i in va], test=[graphs[i] for i in te],
-                      num_classes=len(class_names), class_names=class_names, in_channels=int(width), meta=meta)
+                      num_classes=len(class_names), class_names=class_names, in_channels=int(width), meta=meta,
+                      task=task, task_note=note)
 
 
 # ---------------------------------------------------------------- entry points
@@ -145,20 +203,25 @@ def _notes(weighted: bool, node_features: str, x: torch.Tensor | None = None,
     return notes
 
 
-def load_path(path: str | Path, *, seed: int = 0, val_fraction: float = 0.2, directed: bool = False) -> DataSplits:
-    """A graph DataSplits from a folder of CSV files: task "graph" with graphs.csv, else task "node"."""
+def load_path(path: str | Path, *, seed: int = 0, val_fraction: float = 0.2, directed: bool = False,
+              label_column: str = "label", task: str | None = None) -> DataSplits:
+    """A graph DataSplits from a folder of CSV files: layout "graph" with graphs.csv, else layout "node".
+
+    label_column: the target column of nodes.csv or graphs.csv, or several ("a,b"); task: what they are
+    (None: inferred, data/targets.py)."""
     folder = Path(path).expanduser()
     if not folder.exists():
         raise DataError(f"graph dataset path {{path}} does not exist; expected {LAYOUT}", path=folder)
     if not folder.is_dir():
         raise DataError(f"graph dataset path {{path}} is a file; expected {LAYOUT}", path=folder)
+    columns = tuple(label_columns(label_column))
     if is_graph_folder(folder):
-        return _load_graphs(folder, seed=seed, val_fraction=val_fraction, directed=directed)
+        return _load_graphs(folder, seed=seed, val_fraction=val_fraction, directed=directed, columns=columns, task=task)
     if not (folder / NODES).is_file():
         found = sorted(f.name for f in folder.iterdir())
         raise DataError(f"{{path}} has neither {NODES} nor {GRAPHS} (found {list_names(found)}); expected {LAYOUT}",
                         path=folder, value=found, expected=f"the folder has neither {NODES} nor {GRAPHS}; expected {LAYOUT}")
-    return _load_nodes(folder, seed=seed, val_fraction=val_fraction, directed=directed)
+    return _load_nodes(folder, seed=seed, val_fraction=val_fraction, directed=directed, columns=columns, task=task)
 
 
 def features_for_model(graphs: list, feature_columns: list[str], meta: dict, source: Path) -> None:

@@ -291,3 +291,32 @@ def lookup(index: pd.Index, values: list, df: pd.DataFrame, where: Where, column
         v = values[i]
         raise where.error(f"{v!r} is not {ref}", int(df.index[i]), column, value=v, expected=f"the value is not {public_ref}")
     return pos
+
+
+def time_order(col: pd.Series, where: Where, column: str) -> np.ndarray:
+    """The time column as sortable numbers (numbers, or dates/times as nanoseconds)."""
+    import pandas as pd
+
+    empty = col.isna()
+    if empty.any():
+        i = int(np.flatnonzero(empty.to_numpy())[0])
+        raise where.error("the time is missing; expected a number or a date on every row", int(col.index[i]),
+                          column)
+    num = pd.to_numeric(col, errors="coerce")
+    if not num.isna().any():
+        return num.to_numpy(dtype=np.float64)
+    try:
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            stamps = pd.to_datetime(col, errors="coerce", format="mixed")
+    except (ValueError, TypeError):
+        stamps = None
+    if stamps is not None and not stamps.isna().any():
+        return stamps.to_numpy(dtype="datetime64[ns]").astype(np.int64).astype(np.float64)
+    bad = num.isna() if stamps is None else (num.isna() & stamps.isna())
+    i = int(np.flatnonzero(bad.to_numpy())[0])
+    expected = "expected the time step's position (numbers) or a date, the same kind on every row"
+    raise where.error(f"{cell_text(col.iloc[i])} is neither a number nor a date; {expected}", int(col.index[i]), column,
+                      value=col.iloc[i], expected=f"the cell is neither a number nor a date; {expected}")

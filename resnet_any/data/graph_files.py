@@ -2,18 +2,22 @@
 
 Node classification (a folder without graphs.csv):
 - nodes.csv: id, label (empty for unlabelled nodes), optional split (train, val or test; empty: in
-  no split), every other column a numeric node feature;
+  no split), every other column a numeric node feature. The label is a class, a number (node regression)
+  or tags "a;b" (multi-label); label_column may name several target columns instead ("a,b": numbers, or
+  0/1 tags), which are then no features;
 - edges.csv: source, target (ids of nodes.csv: any strings or numbers), optional weight (kept as
   edge_weight). Edges are undirected (both directions, duplicates merged, weights averaged) unless
   directed=True, which keeps them as given.
 
 Graph classification (a folder with graphs.csv):
-- graphs.csv: graph_id, label;
+- graphs.csv: graph_id, label (a class, a number or tags "a;b"); without a label column every other column
+  is a target of the graph (numbers, or 0/1 tags), or label_column names the target columns;
 - edges.csv: graph_id, source, target, optional weight;
 - nodes.csv (optional): graph_id, id and numeric feature columns. Without it a graph's nodes are the
   ids its edges name (sorted: by value when they are all integers, else as text), with degree features.
 
-Every error is one UserError line naming the file, the row (counted as a spreadsheet shows it: the
+Which targets mean which task is data/targets.py's one table (--task overrides it); an empty target cell is a
+missing label (NaN), never an error, except for classes. Every error is one UserError line naming the file, the row (counted as a spreadsheet shows it: the
 header is row 1) or column, and what was expected (a DataError: see frames.py). csv_graphs.py turns the
 tables into DataSplits for training, and gives files read for prediction a model's node features.
 """
@@ -30,6 +34,7 @@ from ..errors import DataError
 from .frames import (Where, lookup, numeric_values, read_frame, read_optional_frame, require_columns, require_unique,
                      require_values)
 from .splits import SPLIT_NAMES, canonical_label
+from .target_cells import cell
 
 if TYPE_CHECKING:  # torch_geometric takes seconds to import: loaded where a graph is made
     from torch_geometric.data import Data
@@ -79,13 +84,25 @@ class NodeTable:
     feature_columns: list[str]
     edge_index: torch.Tensor          # (2, E), undirected unless directed=True
     edge_weight: torch.Tensor | None
-    labels: list[str | None]          # None: unlabelled (or no label column)
+    labels: list[str | None]          # None: unlabelled (or no label column, or several target columns)
     splits: list[str | None] | None   # train/val/test/None per node; None without a split column
     rows: list[int]                   # 0-based data rows of nodes.csv
     where: Where
+    targets: list[tuple] | None = None  # raw target cells per node (None where empty); None: no target columns
+    target_columns: tuple[str, ...] = ("label",)
 
 
-def read_nodes(folder: str | Path, *, directed: bool = False, labels: bool = True) -> NodeTable:
+def _target_cells(df, columns: list[str]) -> tuple[list[tuple] | None, list[str | None]]:
+    """(raw target cells per row or None without the columns, canonical labels of one column or all None)."""
+    if any(c not in df.columns for c in columns):
+        return None, [None] * len(df)
+    cells = list(zip(*([cell(v) for v in df[c].tolist()] for c in columns)))
+    return cells, [None if c[0] is None else canonical_label(c[0]) for c in cells] if len(columns) == 1 \
+        else [None] * len(df)
+
+
+def read_nodes(folder: str | Path, *, directed: bool = False, labels: bool = True,
+               label_columns: tuple[str, ...] = ("label",)) -> NodeTable:
     """Read a node-classification folder. labels=False (prediction): the label column is optional."""
     import pandas as pd
 
@@ -94,15 +111,16 @@ def read_nodes(folder: str | Path, *, directed: bool = False, labels: bool = Tru
     for p in (nodes_path, edges_path):
         if not p.is_file():
             raise DataError(f"{{path}} has no {p.name}; expected {LAYOUT}", path=folder)
-    nodes, nw = read_frame(nodes_path, {"id", "label", "split"}, exact=False)
-    require_columns(nodes, nodes_path, ["id"] + (["label"] if labels else []),
-             "id, label (empty for unlabelled nodes), optional split (train/val/test) and numeric feature columns")
+    columns = list(label_columns)
+    nodes, nw = read_frame(nodes_path, {"id", *columns, "split"}, exact=False)
+    require_columns(nodes, nodes_path, ["id"] + (columns if labels else []),
+             f"id, {', '.join(columns)} (empty for unlabelled nodes), optional split (train/val/test) and numeric "
+             f"feature columns")
     require_values(nodes, nw, "id", "node id")
     require_unique(nodes, nw, ["id"], "node ids")
-    feature_columns = [c for c in nodes.columns if c not in ("id", "label", "split")]
+    feature_columns = [c for c in nodes.columns if c not in ("id", "split", *columns)]
     x = _features(nodes, nw, feature_columns)
-    node_labels = [None if v is None else canonical_label(v) for v in nodes["label"]] \
-        if "label" in nodes.columns else [None] * len(nodes)
+    targets, node_labels = _target_cells(nodes, columns)
     splits = None
     if "split" in nodes.columns:
         splits = []
@@ -115,9 +133,6 @@ def read_nodes(folder: str | Path, *, directed: bool = False, labels: bool = Tru
                 valid = "valid: train, val, test, or an empty cell for a node in no split"
                 raise nw.error(f"unknown split {v!r}; {valid}", int(nodes.index[i]), "split", value=v,
                                expected=f"unknown split; {valid}")
-            if node_labels[i] is None and labels:
-                raise nw.error(f"the node is in split {key!r} but has no label; label it or empty its split cell",
-                               int(nodes.index[i]), "label")
             splits.append(key)
     index = pd.Index(list(nodes["id"]))
     edges, ew = read_optional_frame(edges_path, {"source", "target"})
@@ -138,7 +153,7 @@ def read_nodes(folder: str | Path, *, directed: bool = False, labels: bool = Tru
     w = None if weight is None else torch.as_tensor(weight, dtype=torch.float32)
     edge_index, w = _undirected(edge_index, w, len(nodes), directed)
     return NodeTable(folder, [str(v) for v in nodes["id"]], x, feature_columns, edge_index, w, node_labels, splits,
-                     [int(i) for i in nodes.index], nw)
+                     [int(i) for i in nodes.index], nw, targets, tuple(columns))
 
 
 def node_data(table: NodeTable) -> Data:
@@ -167,6 +182,8 @@ class GraphTable:
     rows: list[int]                   # 0-based data rows of graphs.csv
     where: Where
     has_nodes_file: bool
+    targets: list[tuple] | None = None  # raw target cells per graph (None where empty); None: no target columns
+    target_columns: tuple[str, ...] = ("label",)
 
 
 def _natural(ids: list[str]) -> list:
@@ -177,8 +194,13 @@ def _natural(ids: list[str]) -> list:
         return list(ids)
 
 
-def read_graphs(folder: str | Path, *, directed: bool = False, labels: bool = True) -> GraphTable:
-    """Read a graph-classification folder. labels=False (prediction): the label column is optional."""
+def read_graphs(folder: str | Path, *, directed: bool = False, labels: bool = True,
+                label_columns: tuple[str, ...] = ("label",)) -> GraphTable:
+    """Read a graph-classification folder. labels=False (prediction): the label column is optional.
+
+    Targets: label_columns; without them in graphs.csv, when they are the default ("label"), every column other
+    than graph_id (module docstring).
+    """
     import pandas as pd
     from torch_geometric.data import Data
 
@@ -186,14 +208,16 @@ def read_graphs(folder: str | Path, *, directed: bool = False, labels: bool = Tr
     graphs_path, edges_path, nodes_path = folder / GRAPHS, folder / EDGES, folder / NODES
     if not edges_path.is_file():
         raise DataError(f"{{path}} has {GRAPHS} but no {EDGES}; expected {GRAPH_LAYOUT}", path=folder)
-    gdf, gw = read_frame(graphs_path, {"graph_id", "label"}, exact=False)
-    require_columns(gdf, graphs_path, ["graph_id"] + (["label"] if labels else []), "graph_id and label")
+    columns = list(label_columns)
+    header = [str(c).strip() for c in pd.read_csv(graphs_path, nrows=0, skipinitialspace=True).columns]
+    if columns == ["label"] and "label" not in header and len(header) > 1 and "graph_id" in header:
+        columns = [c for c in header if c != "graph_id"]  # every other column is a target of the graph
+    gdf, gw = read_frame(graphs_path, {"graph_id", *columns}, exact=False)
+    require_columns(gdf, graphs_path, ["graph_id"] + (columns if labels else []),
+                    "graph_id and label (or target columns)")
     require_values(gdf, gw, "graph_id", "graph id")
     require_unique(gdf, gw, ["graph_id"], "graph ids")
-    if labels:
-        require_values(gdf, gw, "label", "label")
-    graph_labels = [None if v is None else canonical_label(v) for v in gdf["label"]] \
-        if "label" in gdf.columns else [None] * len(gdf)
+    targets, graph_labels = _target_cells(gdf, columns)
     gindex = pd.Index(list(gdf["graph_id"]))
     num_graphs = len(gdf)
 
@@ -267,4 +291,4 @@ def read_graphs(folder: str | Path, *, directed: bool = False, labels: bool = Tr
             data.edge_weight = w
         graphs.append(data)
     return GraphTable(folder, [str(v) for v in gdf["graph_id"]], graph_labels, graphs, feature_columns,
-                      [int(i) for i in gdf.index], gw, nodes_path.is_file())
+                      [int(i) for i in gdf.index], gw, nodes_path.is_file(), targets, tuple(columns))

@@ -10,7 +10,10 @@ the same DataSplits the file readers return, so the trainer cannot tell where da
 A missing val split is carved from train by the same seeded stratified rule as the file readers; a
 missing test split stays missing (the run then has no test metrics and says so).
 Labels: integers are class indices as they are (class k is output k of the model); any other labels
-(strings, ...) are numbered in sorted order, and the run says so.
+(strings, ...) are numbered in sorted order, and the run says so. Numbers and tag sets (data/targets.py's
+table, or task=): y of non-integer floats (N,) or numbers (N, K) regress, (N, K) of 0/1 is multi-label, with
+NaN where a target is missing, in tuples, Datasets (their y read once, served as float (K,) targets), graph
+lists and one graph (nodes without any target are unlabelled); those splits are carved at random.
 """
 from __future__ import annotations
 
@@ -34,8 +37,19 @@ def _is_graph(obj: Any) -> bool:
     return hasattr(obj, "edge_index") and hasattr(obj, "num_nodes")
 
 
-def _labels_of(ds: Dataset, what: str) -> np.ndarray:
-    """Integer class labels of a Dataset of (x, y) pairs (its `.targets` when it has them, as torchvision's do)."""
+def _labels_of(ds: Dataset, what: str, y: np.ndarray | None = None) -> np.ndarray:
+    """Integer class labels of a Dataset of (x, y) pairs (`y`: its targets already read by _raw_targets)."""
+    y = _raw_targets(ds, what) if y is None else y
+    if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
+        raise UserError(f"{what}: labels must be integer class indices 0..K-1, got {y.dtype} of shape {y.shape}")
+    if len(y) and y.min() < 0:
+        raise UserError(f"{what}: label {int(y.min())} is negative; labels are class indices 0..K-1")
+    return y
+
+
+def _raw_targets(ds: Dataset, what: str) -> np.ndarray:
+    """The targets of a Dataset of (x, y) pairs as one array, as given (its `.targets` when it has them, as
+    torchvision's do): (N,) for one label or number per sample, (N, K) for K numbers or 0/1 tags."""
     targets = getattr(ds, "targets", None)
     if targets is None and isinstance(ds, ArrayDataset):
         targets = ds.y
@@ -46,12 +60,55 @@ def _labels_of(ds: Dataset, what: str) -> np.ndarray:
             if not isinstance(item, (tuple, list)) or len(item) != 2:
                 raise UserError(f"{what}[{i}] is {type(item).__name__}; a Dataset must give (x, y) pairs")
             targets.append(item[1])
-    y = np.asarray(torch.as_tensor(targets)) if not isinstance(targets, np.ndarray) else targets
-    if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
-        raise UserError(f"{what}: labels must be integer class indices 0..K-1, got {y.dtype} of shape {y.shape}")
-    if len(y) and y.min() < 0:
-        raise UserError(f"{what}: label {int(y.min())} is negative; labels are class indices 0..K-1")
-    return y
+    if isinstance(targets, np.ndarray):
+        return targets
+    if isinstance(targets, torch.Tensor):
+        return targets.detach().cpu().numpy()
+    try:
+        return np.asarray([t.detach().cpu().numpy() if isinstance(t, torch.Tensor) else np.asarray(t) for t in targets])
+    except ValueError:
+        raise UserError(f"{what}: the samples' y differ in shape; every y is one label, or the same K targets") from None
+
+
+class TargetView(Dataset):
+    """A user's Dataset of (x, y) pairs whose y are numbers or tags: its x, and y as float targets (K,), NaN missing."""
+
+    def __init__(self, base: Dataset, values: torch.Tensor) -> None:
+        self.base, self.values = base, values
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def __getitem__(self, i: int) -> tuple[Any, torch.Tensor]:
+        return self.base[i][0], self.values[i]
+
+
+def _dataset_targets(datasets: dict[str, Any], task: str | None) -> tuple[str, dict[str, Any], list[str], str | None]:
+    """(task, datasets, target names, note) of Datasets whose y are numbers or tag sets, else ("classify", {}, ...)."""
+    from .targets import from_array
+
+    raw = _raw_targets(datasets["train"], "train")
+    task, y_train, note = from_array(raw, task, "train's y")
+    if y_train is None:
+        return task, {"raw": raw}, [], note
+    k = y_train.shape[1]
+    out = {}
+    for what, ds in datasets.items():
+        if ds is None:
+            continue
+        if not isinstance(ds, Dataset):
+            raise UserError(f"{what} must be a Dataset like train, got {type(ds).__name__}")
+        y = y_train if what == "train" else from_array(_raw_targets(ds, what), task, f"{what}'s y")[1]
+        if y.shape[1] != k:
+            raise UserError(f"{what}'s y has {y.shape[1]} targets per sample; train's has {k}")
+        out[what] = TargetView(ds, y)
+    return task, out, _target_names(task, k), note
+
+
+def _target_names(task: str, k: int) -> list[str]:
+    """Names of K targets given as arrays: "target" (one number), target_j or tag_j."""
+    return ["target"] if task == "regress" and k == 1 else [f"{'tag' if task == 'multilabel' else 'target'}_{j}"
+                                                            for j in range(k)]
 
 
 def _arrays(pair: Any, what: str, names: list[str] | None,
@@ -137,16 +194,28 @@ def _mask(g: Any, name: str) -> torch.Tensor | None:
     return m
 
 
-def _node_splits(g: Any, seed: int, val_fraction: float, name: str) -> DataSplits:
-    """One graph: the masks it has are kept (checked); train and val are carved from labelled nodes in no mask."""
+def _node_splits(g: Any, seed: int, val_fraction: float, name: str, task: str | None = None) -> DataSplits:
+    """One graph: the masks it has are kept (checked); train and val are carved from labelled nodes in no mask.
+
+    y: class indices (-1 unlabelled), or numbers / 0/1 tags (N,) or (N, K) with NaN where missing (targets.py's
+    table infers which; a node with no target is unlabelled); those are carved at random, not stratified.
+    """
+    from .targets import from_array
+
     y = getattr(g, "y", None)
     if y is None:
         raise UserError("the graph has no y: node classification needs one label per node (-1 for unlabelled)")
     if g.x is None:
         raise UserError("the graph has no node features x; give it x (a column of ones will do)")
     g = g.clone()
-    y = y.view(-1).long()
-    g.y = y
+    kind, targets, note = from_array(y.view(-1) if y.ndim == 2 and y.shape[1] == 1 else y, task, "the graph's y")
+    if targets is not None:
+        g.y = targets
+        # labelled: any target present; -1 stands for "no label" in the mask checks below, as for classes
+        y = torch.where(torch.isnan(targets).all(1), -1, 0)
+    else:
+        y = y.view(-1).long()
+        g.y = y
     masks = {k: _mask(g, k) for k in ("train", "val", "test")}
     taken = torch.zeros(g.num_nodes, dtype=torch.bool)
     for k, m in masks.items():
@@ -154,7 +223,7 @@ def _node_splits(g: Any, seed: int, val_fraction: float, name: str) -> DataSplit
             continue
         if bool((m & taken).any()):
             raise UserError(f"{k}_mask shares node {int((m & taken).nonzero()[0])} with another mask; masks must be disjoint")
-        if bool((y[m] < 0).any()):
+        if targets is None and bool((y[m] < 0).any()):  # a node without targets is masked out of the loss
             raise UserError(f"{k}_mask holds unlabelled node {int((m & (y < 0)).nonzero()[0])} (y = -1)")
         taken |= m
     free = ((y >= 0) & ~taken).nonzero().view(-1)
@@ -164,7 +233,7 @@ def _node_splits(g: Any, seed: int, val_fraction: float, name: str) -> DataSplit
         pool = masks["train"].nonzero().view(-1)
     if masks["train"] is None or masks["val"] is None:
         fraction = val_fraction if masks["val"] is None else 0.0
-        keep, held = stratified_split(y[pool].numpy(), fraction, seed + 1)
+        keep, held = stratified_split(y[pool].numpy() if targets is None else targets[pool].numpy(), fraction, seed + 1)
         masks["train"] = torch.zeros(g.num_nodes, dtype=torch.bool)
         masks["train"][pool[keep]] = True
         if masks["val"] is None:
@@ -173,10 +242,11 @@ def _node_splits(g: Any, seed: int, val_fraction: float, name: str) -> DataSplit
     for k, m in masks.items():
         if m is not None:
             g[f"{k}_mask"] = m
-    k = int(y.max()) + 1
+    k = int(y.max()) + 1 if targets is None else int(targets.shape[1])
+    names = [str(i) for i in range(k)] if targets is None else _target_names(kind, k)
     return DataSplits(name=name, domain="graph", layout="node", train=None, val=None, test=None, num_classes=k,
-                      class_names=[str(i) for i in range(k)], in_channels=int(g.x.shape[1]), graph=g,
-                      meta={"task": "node", "num_features": int(g.x.shape[1])})
+                      class_names=names, in_channels=int(g.x.shape[1]), graph=g,
+                      meta={"task": "node", "num_features": int(g.x.shape[1])}, task=kind, task_note=note)
 
 
 # what a run on data from Python records as its dataset: no file or name could load it again
@@ -192,10 +262,9 @@ def _target_arrays(pairs: dict[str, Any], task: str | None) -> tuple[str, dict[s
 
     task, y_train, note = from_array(pairs["train"][1], task, "train's y")
     if y_train is None:
-        return task, {}, [], None
+        return task, {}, [], note
     k = y_train.shape[1]
-    names = ["target"] if task == "regress" and k == 1 else [f"{'tag' if task == 'multilabel' else 'target'}_{j}"
-                                                              for j in range(k)]
+    names = _target_names(task, k)
     out = {}
     for what, pair in pairs.items():
         if pair is None:
@@ -223,18 +292,25 @@ def as_splits(train: Any, val: Any = None, test: Any = None, *, seed: int = 0, v
     if _is_graph(train):
         if val is not None or test is not None:
             raise UserError("node classification takes one graph with masks: pass it as train alone")
-        return _node_splits(train, seed, val_fraction, name)
+        return _node_splits(train, seed, val_fraction, name, task)
     if isinstance(train, (list, tuple)) and train and _is_graph(train[0]):
         return _graph_splits(list(train), val, test, seed, val_fraction, name, task)
     notes: list[str] = []
     kind, targets, target_names, task_note = ("classify", {}, [], None)
     if isinstance(train, tuple) and len(train) == 2:
         kind, targets, target_names, task_note = _target_arrays({"train": train, "val": val, "test": test}, task)
+    elif isinstance(train, Dataset):
+        kind, targets, target_names, task_note = _dataset_targets({"train": train, "val": val, "test": test}, task)
     elif task not in (None, "classify"):
-        raise UserError(f"task={task!r} takes (X, y) tuples or PyG graphs with float y; got {type(train).__name__}")
-    if targets:
+        raise UserError(f"task={task!r} takes (X, y) tuples, Datasets or PyG graphs with float y; got "
+                        f"{type(train).__name__}")
+    if task_note and kind == "classify":  # classes, though many integers: the note names task='regress'
+        notes.append(task_note)
+        task_note = None
+    if kind != "classify":
         tr, va, te = targets["train"], targets.get("val"), targets.get("test")
-        names, labels = target_names, tr.y.numpy()
+        names = target_names
+        labels = (tr.y if isinstance(tr, ArrayDataset) else tr.values).numpy()
     elif isinstance(train, tuple) and len(train) == 2:
         tr, names, indices = _arrays(train, "train", None, None)
         va = _arrays(val, "val", names, indices)[0] if val is not None else None
@@ -246,7 +322,7 @@ def as_splits(train: Any, val: Any = None, test: Any = None, *, seed: int = 0, v
         else:
             notes += _empty_classes(labels, len(names))
     elif isinstance(train, Dataset):
-        labels = _labels_of(train, "train")
+        labels = _labels_of(train, "train", targets["raw"])
         k = int(labels.max()) + 1 if len(labels) else 0
         names = [str(i) for i in range(k)]
         tr = train
@@ -274,6 +350,9 @@ def as_splits(train: Any, val: Any = None, test: Any = None, *, seed: int = 0, v
         meta["image_size"] = int(max(shape[1:]))
         if isinstance(tr, ArrayDataset) and tr.x.dtype == torch.uint8:
             meta = {**_image_meta(tr), "shape": list(shape)}
+    if len(shape) == 2:
+        # series from Python are used as given: predict must not z-normalise what training did not
+        meta.update(znorm=False, channels=int(shape[0]), length=int(shape[1]))
     meta["notes"] = notes
     meta["val_given"] = val_given  # derived rules never merge a validation split the user handed over
     return DataSplits(name=name, domain=domain, layout="samples", train=tr, val=va, test=te, num_classes=len(names),

@@ -11,7 +11,12 @@ Layouts of a table (CSV, TSV, Parquet), each with a header row:
   time (the order within a series; file order otherwise) and one numeric column per channel.
   Series may be multivariate and of different lengths. An id column whose ids are all distinct
   (and no time column) is a wide table that names its series: one step per series is no series.
-A .npz file holds arrays x, shape (N, L) or (N, C, L), and y, shape (N,).
+A .npz file holds arrays x, shape (N, L) or (N, C, L), and y, shape (N,) or (N, K) (K targets per series).
+
+Targets: the label column holds classes, numbers (regression) or tag lists ("cat;dog", multi-label), and
+label_column may name several columns ("a,b,c": one target each, numbers or 0/1 tags); data/targets.py's one
+table infers which from the training file (or --task says it), and the run's note says what it inferred. An
+empty or NaN target cell is a missing label (NaN, masked out of the loss), not an error, except for classes.
 
 Series are prepared exactly as the named datasets of series.py are (series.pad_and_standardise):
 padded to the longest series, z-normalised per series for one channel, standardised per channel with
@@ -26,7 +31,7 @@ rows of Parquet files from 1 at the first data row; samples of .npz files from 0
 from __future__ import annotations
 
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
@@ -35,10 +40,11 @@ import torch
 
 from ..errors import DataError, UserError
 from .base import DataSplits
-from .frames import Where, cell_text, list_names, missing_columns_error, numeric_values, read_frame
+from .frames import Where, list_names, missing_columns_error, numeric_values, read_frame, time_order
 from .series import trim_padding, pad_and_standardise
 from .splits import (SPLIT_NAMES, TEST_FRACTION, ArrayDataset, canonical_label, encode_labels, stratified_split,
                      train_val_test)
+from .target_cells import cell, decide, encode_rows, label_columns, shown
 
 EXTENSIONS = (".csv", ".tsv", ".parquet", ".npz")
 ID_COLUMN = "id"
@@ -57,12 +63,16 @@ class SeriesTable:
     path: Path
     layout: str                    # "wide", "long" or "npz"
     series: list[np.ndarray]       # (C, L_i) float64, trailing padding removed
-    labels: list[str] | None       # canonical label strings; None where the file has no labels
+    labels: list[str | None] | None  # canonical label strings (None where empty); None: no labels or several columns
     ids: list[str]                 # the id (long layout) or the row number as Where counts it
     rows: list[int]                # 0-based data row where each series starts (for messages)
     where: Where
     channel_names: list[str] | None = None  # long layout: the channel columns, in order
     id_column: str = "row"
+    targets: list[tuple] | None = None   # the raw target cells of each series (None where empty); None: no labels
+    target_columns: list[str] = field(default_factory=list)  # as named in messages ("y" or "y[:, 2]" for an .npz)
+    task: str = "classify"               # what the targets are (data/targets.py), decided on a training file
+    task_note: str | None = None
 
     @property
     def channels(self) -> int:
@@ -70,17 +80,11 @@ class SeriesTable:
         return int(self.series[0].shape[0])
 
 
-def _labels_of(df, where: Where, label_column: str, required: bool) -> tuple[list[str | None], bool]:
-    """Canonical label strings per row (None where empty); a missing one is an error when required."""
-    if label_column not in df.columns:
-        return [None] * len(df), False
-    raw = df[label_column].tolist()
-    labels = [None if v is None or (isinstance(v, float) and np.isnan(v)) else canonical_label(v) for v in raw]
-    if required:
-        for i, lab in enumerate(labels):
-            if lab is None or lab == "":
-                raise where.error("the label is missing; every series needs one", int(df.index[i]), label_column)
-    return labels, True
+def _cells_of(df, columns: list[str]) -> list[tuple] | None:
+    """The raw target cells of each row (None where empty); None when the frame lacks a target column."""
+    if any(c not in df.columns for c in columns):
+        return None
+    return list(zip(*([cell(v) for v in df[c].tolist()] for c in columns)))
 
 
 def _check_series(s: np.ndarray, where: Where, i: int) -> np.ndarray:
@@ -89,58 +93,29 @@ def _check_series(s: np.ndarray, where: Where, i: int) -> np.ndarray:
     return trim_padding(s)
 
 
-def _read_wide(df, where: Where, label_column: str, required: bool, id_column: str | None = None) -> SeriesTable:
-    value_cols = [c for c in df.columns if c not in (label_column, id_column)]
+def _read_wide(df, where: Where, columns: list[str], id_column: str | None = None) -> SeriesTable:
+    value_cols = [c for c in df.columns if c not in columns and c != id_column]
     if not value_cols:
         expected = ("expected one column per time step beside the label column (wide layout) or an 'id' column "
                     "(long layout)")
         raise DataError(f"{{path}} has no value columns (found {list_names(df.columns)}); {expected}", path=where.path,
                         value=list(df.columns), expected=f"the file has no value columns; {expected}")
     values = numeric_values(df[value_cols], where)
-    labels, has = _labels_of(df, where, label_column, required)
+    cells = _cells_of(df, columns)
     rows = [int(i) for i in df.index]
     series = [_check_series(values[k][None], where, rows[k]) for k in range(len(rows))]
     ids = [str(v) for v in df[id_column]] if id_column else [str(where.number(r)) for r in rows]
-    return SeriesTable(where.path, "wide", series, labels if has else None, ids, rows, where,
-                       id_column=id_column or "row")
+    return SeriesTable(where.path, "wide", series, None, ids, rows, where, id_column=id_column or "row",
+                       targets=cells, target_columns=list(columns))
 
 
-def _time_order(col, where: Where) -> np.ndarray:
-    """The time column as sortable numbers (numbers, or dates/times as nanoseconds)."""
-    import pandas as pd
-
-    empty = col.isna()
-    if empty.any():
-        i = int(np.flatnonzero(empty.to_numpy())[0])
-        raise where.error("the time is missing; expected a number or a date on every row", int(col.index[i]),
-                          TIME_COLUMN)
-    num = pd.to_numeric(col, errors="coerce")
-    if not num.isna().any():
-        return num.to_numpy(dtype=np.float64)
-    try:
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            stamps = pd.to_datetime(col, errors="coerce", format="mixed")
-    except (ValueError, TypeError):
-        stamps = None
-    if stamps is not None and not stamps.isna().any():
-        return stamps.to_numpy(dtype="datetime64[ns]").astype(np.int64).astype(np.float64)
-    bad = num.isna() if stamps is None else (num.isna() & stamps.isna())
-    i = int(np.flatnonzero(bad.to_numpy())[0])
-    expected = "expected the time step's position (numbers) or a date, the same kind on every row"
-    raise where.error(f"{cell_text(col.iloc[i])} is neither a number nor a date; {expected}", int(col.index[i]), TIME_COLUMN,
-                      value=col.iloc[i], expected=f"the cell is neither a number nor a date; {expected}")
-
-
-def _read_long(df, where: Where, label_column: str, required: bool) -> SeriesTable:
+def _read_long(df, where: Where, columns: list[str]) -> SeriesTable:
     import pandas as pd
 
     has_time = TIME_COLUMN in df.columns
-    channel_cols = [c for c in df.columns if c not in (ID_COLUMN, label_column, TIME_COLUMN)]
+    channel_cols = [c for c in df.columns if c not in (ID_COLUMN, TIME_COLUMN) and c not in columns]
     if not channel_cols:
-        expected = f"expected id, {label_column}, optional time and one numeric column per channel"
+        expected = f"expected id, {', '.join(columns)}, optional time and one numeric column per channel"
         raise DataError(f"{{path}} (long layout: it has an 'id' column) has no channel columns; found "
                         f"{list_names(df.columns)}; {expected}", path=where.path, value=list(df.columns),
                         expected=f"the file (long layout: it has an 'id' column) has no channel columns; {expected}")
@@ -149,11 +124,12 @@ def _read_long(df, where: Where, label_column: str, required: bool) -> SeriesTab
         i = int(np.flatnonzero(ids.isna().to_numpy())[0])
         raise where.error("the id is missing; every row names its series", int(df.index[i]), ID_COLUMN)
     values = numeric_values(df[channel_cols], where)
-    labels, has = _labels_of(df, where, label_column, required)
+    cells = _cells_of(df, columns)
+    labels = None if cells is None else [shown(c) for c in cells]
     codes, uniques = pd.factorize(ids, sort=False)
     rows = np.asarray(df.index, dtype=np.int64)
     if has_time:
-        t = _time_order(df[TIME_COLUMN], where)
+        t = time_order(df[TIME_COLUMN], where, TIME_COLUMN)
         order = np.lexsort((t, codes))
         sc, st = codes[order], t[order]
         dup = np.flatnonzero((sc[1:] == sc[:-1]) & (st[1:] == st[:-1]))
@@ -176,18 +152,19 @@ def _read_long(df, where: Where, label_column: str, required: bool) -> SeriesTab
         s = values[g].T  # (C, L)
         series.append(_check_series(s, where, int(rows[start])))
         starts.append(int(rows[start]))
-        if has:
+        if labels is not None:
             first = labels[start]
             for k in g:
                 if labels[k] != first:
                     raise where.error(f"id {str(ids.iloc[k])!r} has label {labels[k]!r} here but {first!r} in "
                                       f"{where.row(int(rows[start]))}; a series has one label", int(rows[k]),
-                                      label_column, value=(ids.iloc[k], labels[k], first),
+                                      columns[0], value=(ids.iloc[k], labels[k], first),
                                       expected=f"the series has another label in {where.row(int(rows[start]))}; "
                                                f"a series has one label")
-            out_labels.append(first)
-    return SeriesTable(where.path, "long", series, out_labels if has else None, [str(u) for u in uniques], starts,
-                       where, channel_names=list(channel_cols), id_column=ID_COLUMN)
+            out_labels.append(cells[start])
+    return SeriesTable(where.path, "long", series, None, [str(u) for u in uniques], starts, where,
+                       channel_names=list(channel_cols), id_column=ID_COLUMN,
+                       targets=out_labels if labels is not None else None, target_columns=list(columns))
 
 
 def _read_npz(path: Path, required: bool) -> SeriesTable:
@@ -220,32 +197,31 @@ def _read_npz(path: Path, required: bool) -> SeriesTable:
         problem = (f"array 'x' has shape {tuple(arrays['x'].shape)}; expected (N, L) or (N, C, L) with N and L at "
                    f"least 1")
         raise DataError(f"{{path}} {problem}", path=path, column="x")
-    labels = None
+    cells, columns = None, ["y"]
     if "y" in arrays:
         y = arrays["y"]
-        if y.ndim != 1 or len(y) != len(x):
-            problem = f"array 'y' has shape {tuple(y.shape)}; expected ({len(x)},): one label per series of x"
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = y[:, 0]
+        if y.ndim not in (1, 2) or len(y) != len(x) or (y.ndim == 2 and y.shape[1] == 0):
+            problem = (f"array 'y' has shape {tuple(y.shape)}; expected ({len(x)},): one label per series of x, or "
+                       f"({len(x)}, K): K targets per series")
             raise DataError(f"{{path}} {problem}", path=path, column="y")
-        labels = []
-        for i, v in enumerate(y.tolist()):
-            if v is None or (isinstance(v, float) and np.isnan(v)) or str(v).strip() == "":
-                if required:
-                    problem = "the label is missing; every series needs one"
-                    raise DataError(f"{{at}}, array 'y': {problem}", path=path, row=i, unit="sample",
-                                    counting=Where.CONVENTIONS["npz"])
-                labels.append(None)
-            else:
-                labels.append(canonical_label(v))
+        if y.ndim == 2:
+            columns = [f"y[:, {j}]" for j in range(y.shape[1])]
+        cells = [tuple(cell(v) for v in (row if y.ndim == 2 else [row])) for row in y.tolist()]
     x = x.astype(np.float64)
     series = [_check_series(x[i], where, i) for i in range(len(x))]
-    return SeriesTable(path, "npz", series, labels, [str(i) for i in range(len(x))], list(range(len(x))), where)
+    return SeriesTable(path, "npz", series, None, [str(i) for i in range(len(x))], list(range(len(x))), where,
+                       targets=cells, target_columns=columns)
 
 
-def read_table(path: str | Path, *, label_column: str = "label", labels: bool = True) -> SeriesTable:
+def read_table(path: str | Path, *, label_column: str = "label", labels: bool = True,
+               task: str | None = None) -> SeriesTable:
     """Read one series file of any accepted format and layout (module docstring); no normalisation.
 
-    labels=True: every series needs a label (training). False: the label column is optional and empty
-    labels are None (prediction).
+    labels=True: every series needs a target (training): the task is `task`, else inferred from this file's
+    targets, and a class may not be missing. False: the target columns are optional and empty labels are None
+    (prediction). label_column: one column, or several separated by commas.
     """
     path = Path(path).expanduser()
     suffix = path.suffix.lower()
@@ -253,20 +229,40 @@ def read_table(path: str | Path, *, label_column: str = "label", labels: bool = 
         kind = f"a {path.suffix} file" if path.suffix else "a file without a suffix"
         valid = f"valid extensions: {', '.join(EXTENSIONS)}"
         raise DataError(f"cannot read {{path}} as series ({kind}); {valid}", path=path)
+    columns = label_columns(label_column)
     if suffix == ".npz":
-        return _read_npz(path, labels)
-    df, where = read_frame(path, {label_column, ID_COLUMN, TIME_COLUMN})
-    if labels and label_column not in df.columns:
-        raise missing_columns_error(path, [label_column], list(df.columns),
-                                    f"a label column {label_column!r} (wide: plus one column per time step; long: "
-                                    f"plus id, optional time and one column per channel); name yours with --label-column")
-    if ID_COLUMN in df.columns and ID_COLUMN != label_column:
+        return _targets(_read_npz(path, labels), labels, task)
+    df, where = read_frame(path, {*columns, ID_COLUMN, TIME_COLUMN})
+    missing = [c for c in columns if c not in df.columns]
+    if labels and missing:
+        what = f"a label column {columns[0]!r}" if len(columns) == 1 else f"the target columns {', '.join(map(repr, columns))}"
+        raise missing_columns_error(path, missing, list(df.columns),
+                                    f"{what} (wide: plus one column per time step; long: plus id, optional time and "
+                                    f"one column per channel); name yours with --label-column")
+    if ID_COLUMN in df.columns and ID_COLUMN not in columns:
         ids = df[ID_COLUMN]
         if ids.notna().all() and not ids.duplicated().any() and TIME_COLUMN not in df.columns:
             # every id on one row: one series per row (wide) that names its series, not steps of one channel
-            return _read_wide(df, where, label_column, labels, id_column=ID_COLUMN)
-        return _read_long(df, where, label_column, labels)
-    return _read_wide(df, where, label_column, labels)
+            return _targets(_read_wide(df, where, columns, id_column=ID_COLUMN), labels, task)
+        return _targets(_read_long(df, where, columns), labels, task)
+    return _targets(_read_wide(df, where, columns), labels, task)
+
+
+def _targets(table: SeriesTable, required: bool, task: str | None) -> SeriesTable:
+    """The table's labels (canonical text of one column) and, when required, its task: told or inferred."""
+    cells, columns = table.targets, table.target_columns
+    if cells is None:
+        return table
+    if len(columns) == 1:
+        table.labels = [None if c[0] is None else canonical_label(c[0]) for c in cells]
+    if not required:
+        return table
+    table.task, table.task_note = decide(cells, columns, task, repr(str(table.path)))
+    if table.task == "classify":
+        for i, lab in enumerate(table.labels):
+            if lab is None or lab == "":
+                raise table.where.error("the label is missing; every series needs one", table.rows[i], columns[0])
+    return table
 
 
 # ---------------------------------------------------------------- files -> DataSplits
@@ -319,8 +315,27 @@ def _check_class_sizes(table: SeriesTable, needed: int, label_column: str, what:
                                     expected=f"the class of this row has {len(rows)} series; {rule}")
 
 
+def _encode(tables: dict[str, SeriesTable]) -> tuple[list[np.ndarray], list[str]]:
+    """Every split's targets (train first) as class indices, or float (N, K) targets of regress and multilabel."""
+    train = tables["train"]
+    if train.task == "classify":
+        return encode_labels(*(t.labels for t in tables.values()))
+
+    def place(split: str, i: int | None, j: int, problem: str, expected: str) -> Exception:
+        t = tables[split]
+        return t.where.error(problem, None if i is None else t.rows[i], t.target_columns[j], expected=expected)
+
+    names = train.target_columns
+    if train.layout == "npz":  # y's columns: named as fit names the targets of an array
+        k = len(names)
+        names = ["target"] if train.task == "regress" and k == 1 else [
+            f"{'tag' if train.task == 'multilabel' else 'target'}_{j}" for j in range(k)]
+    found = encode_rows({k: t.targets for k, t in tables.items()}, names, train.task, place, train.task_note)
+    return [found.y[k].numpy() for k in tables], found.names
+
+
 def load_path(path: str | Path, *, seed: int = 0, val_fraction: float = 0.2, label_column: str = "label",
-              znorm: bool = True) -> DataSplits:
+              znorm: bool = True, task: str | None = None) -> DataSplits:
     """Series DataSplits from a file (seeded stratified train/val/test) or a train/test[/val] folder.
 
     The DataSplits is named after the file's stem or the folder's name. meta holds what inference
@@ -332,13 +347,15 @@ def load_path(path: str | Path, *, seed: int = 0, val_fraction: float = 0.2, lab
         raise DataError(f"series dataset path {{path}} does not exist; expected {LAYOUT}", path=p)
     if p.is_dir():
         files = _split_files(p)
-        train = read_table(files["train"], label_column=label_column)
-        val = read_table(files["val"], label_column=label_column) if "val" in files else None
-        test = read_table(files["test"], label_column=label_column)
-        known = {canonical_label(v) for v in train.labels}
+        train = read_table(files["train"], label_column=label_column, task=task)
+        val = read_table(files["val"], label_column=label_column, task=train.task) if "val" in files else None
+        test = read_table(files["test"], label_column=label_column, task=train.task)
+        known = {canonical_label(v) for v in train.labels or ()}
         for split, other in (("val", val), ("test", test)):
             if other is not None:
                 _check_same_channels(train, other)
+                if train.task != "classify":
+                    continue  # numbers and tags: encode names a tag absent from train
                 unseen = [i for i, v in enumerate(other.labels) if canonical_label(v) not in known]
                 if unseen:
                     # a class the model never trains on could only ever be wrong (the other readers refuse it too)
@@ -351,23 +368,25 @@ def load_path(path: str | Path, *, seed: int = 0, val_fraction: float = 0.2, lab
         if val is None:
             # as series._build: the validation part is carved from train after the statistics are taken on all of it
             (tr, te), meta = pad_and_standardise([train.series, test.series], znorm=znorm, fit=(0,))
-            (y_tr, y_te), class_names = encode_labels(train.labels, test.labels)
+            (y_tr, y_te), class_names = _encode({"train": train, "test": test})
             full = ArrayDataset(torch.from_numpy(tr), torch.from_numpy(y_tr))
             keep, held = stratified_split(y_tr, val_fraction, seed)
             parts = (full.subset(keep), full.subset(held), ArrayDataset(torch.from_numpy(te), torch.from_numpy(y_te)))
         else:
             (tr, va, te), meta = pad_and_standardise([train.series, val.series, test.series], znorm=znorm, fit=(0, 1))
-            ys, class_names = encode_labels(train.labels, val.labels, test.labels)
+            ys, class_names = _encode({"train": train, "val": val, "test": test})
             parts = tuple(ArrayDataset(torch.from_numpy(a), torch.from_numpy(y)) for a, y in zip((tr, va, te), ys))
         layout = train.layout
         channel_names = train.channel_names
         read = [train, test] + ([val] if val is not None else [])
     else:
-        table = read_table(p, label_column=label_column)
+        table = read_table(p, label_column=label_column, task=task)
         needed = 1 + (TEST_FRACTION > 0) + (val_fraction > 0)
-        _check_class_sizes(table, needed, label_column,
-                           "a stratified train/val/test split" if needed == 3 else "a stratified train/test split")
-        (y_all,), class_names = encode_labels(table.labels)
+        if table.task == "classify":
+            _check_class_sizes(table, needed, label_column,
+                               "a stratified train/val/test split" if needed == 3 else "a stratified train/test split")
+        # one file: the tags and the variance are those of all its rows, then a seeded random split (not stratified)
+        (y_all,), class_names = _encode({"train": table})
         idx = train_val_test(y_all, val_fraction, seed)
         groups = [[table.series[i] for i in ix] for ix in idx]
         arrays, meta = pad_and_standardise(groups, znorm=znorm, fit=(0, 1))
@@ -376,6 +395,7 @@ def load_path(path: str | Path, *, seed: int = 0, val_fraction: float = 0.2, lab
         layout = table.layout
         channel_names = table.channel_names
         read = [table]
+        train = table
     meta.update(layout=layout, label_column=label_column)
     # gaps inside a series (empty cells, n/a) and infinities are not errors: they become the mean (0)
     # after standardisation, as the UCR reader treats them; the run says how many there were
@@ -388,7 +408,7 @@ def load_path(path: str | Path, *, seed: int = 0, val_fraction: float = 0.2, lab
     train_ds, val_ds, test_ds = parts
     return DataSplits(name=name, domain="series", layout="samples", train=train_ds, val=val_ds, test=test_ds,
                       num_classes=len(class_names), class_names=class_names, in_channels=int(meta["channels"]),
-                      meta=meta)
+                      meta=meta, task=train.task, task_note=train.task_note)
 
 
 def table_for_model(path: str | Path, meta: dict) -> SeriesTable:

@@ -6,7 +6,8 @@ its label cells here, so one table decides the task for all of them (`--task` ov
 - several target columns, every cell 0/1 (or empty)    -> multilabel, one tag per column
 - several target columns, every cell a number          -> regress, one output per column
 - one column whose cells list tags ("cat;dog")         -> multilabel, the tags found in training
-- one column of numbers, some not integers             -> regress
+- one column of numbers, some not integers             -> regress (also when up to a tenth of the cells are text:
+                                                          encode then names the first such cell as an error)
 - one column of integers or words                      -> classify (with a note naming --task regress when
                                                           integers take many values: a count, an age)
 - an array y of shape (N, K): 0/1 -> multilabel, other numbers -> regress; a float (N,) array with a
@@ -33,9 +34,13 @@ TAG_SEPARATOR = ";"
 # integer labels taking more distinct values than this (and more than a tenth of the samples) read as
 # classes still, but the note names --task regress: 110 "classes" from 140 series is a count or a rate
 MANY_INTEGER_CLASSES = 20
+# one column whose cells are at least this share of numbers, some not integers, is a regression target whose other
+# cells are mistakes (encode names the first), not thousands of classes
+MOSTLY_NUMBERS = 0.9
 
-# reports a bad cell: (split, sample index within it, column index, problem, what would be valid) -> Exception
-ErrorAt = Callable[[str, int, int, str, str], Exception]
+# reports a bad cell: (split, sample index within it (None: the whole column), column index, problem, what would be
+# valid) -> Exception
+ErrorAt = Callable[[str, "int | None", int, str, str], Exception]
 
 
 @dataclass(frozen=True)
@@ -97,7 +102,9 @@ def infer_task(rows: Sequence[Sequence[Any]], columns: Sequence[str], task: str 
     if any(TAG_SEPARATOR in str(c) for c in cells):
         return "multilabel", (f"task: multilabel, inferred from labels listing several tags "
                               f"(separated by {TAG_SEPARATOR!r}); {flag} classify reads each list as one class")
-    if numeric and any(v != round(v) for v in numbers):
+    parsed = [v for v in numbers if v is not None]
+    if (numeric or len(parsed) >= MOSTLY_NUMBERS * len(cells)) and any(v != round(v) for v in parsed):
+        # a few text cells among non-integer numbers are typos in a regression target: encode names the first
         return "regress", f"task: regress, inferred from non-integer numeric labels; {flag} classify reads them as classes"
     distinct = len(set(numbers)) if numeric else 0
     if numeric and distinct > MANY_INTEGER_CLASSES and distinct > len(cells) / 10:
@@ -119,7 +126,7 @@ def encode(splits: Mapping[str, Sequence[Sequence[Any]]], columns: Sequence[str]
     if task == "multilabel" and len(columns) == 1:
         tags = sorted({t for row in train for t in _tags(row[0])})
         if not tags:
-            raise error("train", 0, 0, "no sample of the training split has a tag", "tags separated by ';'")
+            raise error("train", None, 0, "no sample of the training split has a tag", "tags separated by ';'")
         index = {t: i for i, t in enumerate(tags)}
         y = {}
         for split, rows in splits.items():
@@ -131,7 +138,7 @@ def encode(splits: Mapping[str, Sequence[Sequence[Any]]], columns: Sequence[str]
                 for t in _tags(row[0]):
                     if t not in index:
                         raise error(split, i, 0, f"tag {t!r} is not among the tags of the training split",
-                                    f"a tag absent from the training split; the training split has {len(tags)} tags")
+                                    f"one of the {len(tags)} tags of the training split")
                     out[i, index[t]] = 1.0
             y[split] = out
         return Targets(task, y, tags, note)
@@ -153,7 +160,7 @@ def encode(splits: Mapping[str, Sequence[Sequence[Any]]], columns: Sequence[str]
         for j in range(ytr.shape[1]):
             present = ytr[:, j][~torch.isnan(ytr[:, j])]
             if len(present) < 2 or float(present.std()) == 0.0:
-                raise error("train", 0, j, "the target does not vary in the training split "
+                raise error("train", None, j, "the target does not vary in the training split "
                             f"({len(present)} values{f', all {float(present[0]):g}' if len(present) else ''})",
                             "a target that takes at least two values in the training split")
     return Targets(task, y, [str(c) for c in columns], note)
@@ -190,7 +197,10 @@ def from_array(y: Any, task: str | None, what: str = "y") -> tuple[str, torch.Te
             task = "regress"
             note = "task: regress, inferred from non-integer targets; task='classify' reads them as classes"
         else:
-            return "classify", None, None
+            distinct = len(np.unique(finite))
+            many = arr.ndim == 1 and distinct > MANY_INTEGER_CLASSES and distinct > finite.size / 10
+            return "classify", None, (f"task: classify, though {what} holds {distinct} distinct integers; if they are "
+                                      "quantities (a count, an age), task='regress' predicts numbers") if many else None
     if task == "classify":
         return task, None, None
     if arr.ndim == 1:

@@ -3,7 +3,9 @@
 Nothing is embedded: a volume dataset is always a path (`load_path`), one of
 - an .npz holding `x` (N, C, D, H, W) or (N, D, H, W) (one channel) and labels `y` (N,), optionally
   `x_test`/`y_test` and `x_val`/`y_val` for given splits; what is not given is carved from x, seeded and
-  stratified (test first, then val from the rest, as `splits.train_val_test` does);
+  stratified (test first, then val from the rest, as `splits.train_val_test` does). y may also hold numbers
+  (regression: float (N,) or (N, K)) or 0/1 tags (N, K) (multi-label), NaN where a target is missing, as
+  data/targets.py's table infers from y (--task overrides it); those splits are carved at random;
 - a folder ROOT/<class>/*.npy of (D, H, W) or (C, D, H, W) volumes of one shape, or ROOT/train/<class>/
   with ROOT/test/ and/or ROOT/val/ alike (a lone val/ is the test set, as for image folders).
 
@@ -20,9 +22,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..errors import UserError
+from ..errors import DataError, UserError
 from .base import DataSplits
 from .splits import SPLIT_NAMES, TEST_FRACTION, ArrayDataset, encode_labels, stratified_split
+from .target_cells import cell, decide, encode_rows
 
 DEFAULT = None
 LAYOUT = ("an .npz holding x (N, C, D, H, W) or (N, D, H, W) and labels y (N,) (optionally x_test/y_test, "
@@ -104,7 +107,7 @@ def _carve(y: np.ndarray, need_test: bool, need_val: bool, val_fraction: float, 
            class_names: list[str], source: str) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
     """(train, val, test) indices into the train pool, carving what the source does not give: test first, then val."""
     need = 1 + int(need_test) + int(need_val and val_fraction > 0)
-    if need > 1:
+    if need > 1 and y.ndim == 1:  # classes (float targets (N, K) are split at random)
         counts = np.bincount(y, minlength=len(class_names))
         small = [k for k in range(len(class_names)) if 0 < counts[k] < need]
         if small:
@@ -123,14 +126,42 @@ def _carve(y: np.ndarray, need_test: bool, need_val: bool, val_fraction: float, 
     return keep, val, test
 
 
+def _targets(labels: dict[str, list], keys: dict[str, str], path: Path, task: str | None) -> tuple:
+    """(task, note, float targets (N, K) per split, target names) of .npz labels; classify: (task, None, None, None)."""
+    cells = {k: [tuple(cell(v) for v in (row if isinstance(row, list) else [row])) for row in ys]
+             for k, ys in labels.items()}
+    k_targets = len(cells["train"][0]) if cells["train"] else 1
+    columns = [keys["train"]] if k_targets == 1 else [f"{keys['train']}[:, {j}]" for j in range(k_targets)]
+    task, note = decide(cells["train"], columns, task, repr(str(path)))
+    if task == "classify":
+        return task, None, None, None
+
+    def place(split: str, i: int | None, j: int, problem: str, expected: str) -> Exception:
+        key = keys[split] if k_targets == 1 else f"{keys[split]}[:, {j}]"
+        return DataError(f"{{at}}: {problem}", path=path, row=i, column=key, unit="sample", expected=expected,
+                         counting=None if i is None else "counted from 0 along the first axis")
+
+    names = ["target"] if task == "regress" and k_targets == 1 else [
+        f"{'tag' if task == 'multilabel' else 'target'}_{j}" for j in range(k_targets)]
+    found = encode_rows(cells, names, task, place, note)
+    return task, note, {k: v.numpy() for k, v in found.y.items()}, found.names
+
+
 def _build(name: str, source: str, xs: dict[str, np.ndarray], labels: dict[str, list], *, seed: int,
-           val_fraction: float) -> DataSplits:
-    """DataSplits from (N, C, D, H, W) arrays per given split ("train" always), carving the missing splits."""
+           val_fraction: float, targets: tuple = ("classify", None, None, None)) -> DataSplits:
+    """DataSplits from (N, C, D, H, W) arrays per given split ("train" always), carving the missing splits.
+
+    targets: (task, note, float (N, K) targets per split, names) of a regress or multilabel task (_targets).
+    """
     order = [k for k in ("train", "val", "test") if k in xs]
-    encoded, class_names = encode_labels(*(labels[k] for k in order))
-    y = dict(zip(order, encoded))
-    known = set(y["train"].tolist())
-    for k in order[1:]:
+    task, note, floats, class_names = targets
+    if floats is not None:
+        y = floats
+    else:
+        encoded, class_names = encode_labels(*(labels[k] for k in order))
+        y = dict(zip(order, encoded))
+    known = set(y["train"].tolist()) if floats is None else set()
+    for k in order[1:] if floats is None else ():
         extra = sorted(set(y[k].tolist()) - known)
         if extra:
             raise UserError(f"the {k} split of {source!r} holds class {class_names[extra[0]]!r}, which the training "
@@ -146,23 +177,27 @@ def _build(name: str, source: str, xs: dict[str, np.ndarray], labels: dict[str, 
     c, d, h, w = parts["train"][0].shape[1:]
     mean, std = channel_stats(parts["train"][0])
     meta = {"channels": int(c), "shape": [int(d), int(h), int(w)], "mean": mean, "std": std, "norm": "channel"}
-    ds = {k: ArrayDataset(torch.from_numpy(_standardise(xv, meta)), torch.from_numpy(yv.astype(np.int64)))
+    ds = {k: ArrayDataset(torch.from_numpy(_standardise(xv, meta)),
+                          torch.from_numpy(yv.astype(np.int64) if floats is None else yv))
           for k, (xv, yv) in parts.items()}
     return DataSplits(name=name, domain="volume", layout="samples", train=ds["train"], val=ds["val"], test=ds["test"],
-                      num_classes=len(class_names), class_names=class_names, in_channels=int(c), meta=meta)
+                      num_classes=len(class_names), class_names=class_names, in_channels=int(c), meta=meta,
+                      task=task, task_note=note)
 
 
 # ---------------------------------------------------------------- .npz
 
 def _npz_labels(y: np.ndarray, n: int, key: str, xkey: str, path: Path) -> list:
+    """y's labels as a list (rows of K targets for y (N, K)); NaN stays (a missing target, refused for classes)."""
     if y.ndim == 2 and y.shape[1] == 1:
         y = y[:, 0]
-    if y.ndim != 1:
-        raise UserError(f"{str(path)!r}: {key} has shape {tuple(y.shape)}; expected one label per volume, shape ({n},)")
+    if y.ndim not in (1, 2) or (y.ndim == 2 and y.shape[1] == 0):
+        raise UserError(f"{str(path)!r}: {key} has shape {tuple(y.shape)}; expected one label per volume, shape "
+                        f"({n},), or K targets per volume, ({n}, K)")
     if len(y) != n:
         raise UserError(f"{str(path)!r}: {xkey} has {n} volumes but {key} has {len(y)} labels; they must match")
-    if y.dtype.kind == "f" and not np.isfinite(y).all():
-        raise UserError(f"{str(path)!r}: {key} holds NaN/inf labels; every volume needs a label")
+    if y.dtype.kind == "f" and np.isinf(y).any():
+        raise UserError(f"{str(path)!r}: {key} holds infinite labels; targets are numbers, or NaN where missing")
     if y.dtype.kind not in "biufUS":
         raise UserError(f"{str(path)!r}: {key} has dtype {y.dtype}; labels must be integers or strings")
     return y.tolist()
@@ -176,8 +211,9 @@ def _npz_volumes(x: np.ndarray, key: str, path: Path) -> np.ndarray:
     return x[:, None] if x.ndim == 4 else x
 
 
-def load_npz(path: str | os.PathLike, *, seed: int = 0, val_fraction: float = 0.2) -> DataSplits:
-    """Volumes and labels from an .npz (x, y; optional x_test/y_test, x_val/y_val)."""
+def load_npz(path: str | os.PathLike, *, seed: int = 0, val_fraction: float = 0.2,
+             task: str | None = None) -> DataSplits:
+    """Volumes and labels from an .npz (x, y; optional x_test/y_test, x_val/y_val); task: what y holds."""
     p = Path(path)
     try:
         with np.load(p, allow_pickle=False) as z:
@@ -203,7 +239,21 @@ def load_npz(path: str | os.PathLike, *, seed: int = 0, val_fraction: float = 0.
                             f"{tuple(xs['train'].shape[1:])}; all splits must share one shape")
     if len(xs["train"]) == 0:
         raise UserError(f"{str(p)!r}: x holds no volumes; expected {LAYOUT}")
-    return _build(p.stem, str(p), xs, labels, seed=seed, val_fraction=val_fraction)
+    widths = {k: np.asarray(arrays[yk]).reshape(len(xs[k]), -1).shape[1] for k, yk in
+              (("train", "y"), ("val", "y_val"), ("test", "y_test")) if k in xs}
+    if len(set(widths.values())) > 1:
+        raise UserError(f"{str(p)!r}: y holds {widths['train']} target(s) per volume but "
+                        f"{', '.join(f'y_{k} {w}' for k, w in widths.items() if k != 'train')}; every split needs the same")
+    keys = {"train": "y", "val": "y_val", "test": "y_test"}
+    found = _targets(labels, keys, p, task)
+    for k in labels if found[0] == "classify" else ():
+        if any(isinstance(v, list) for v in labels[k]):
+            raise UserError(f"{str(p)!r}: --task classify reads one label per volume, but {keys[k]} holds several")
+        missing = [i for i, v in enumerate(labels[k]) if cell(v) is None]
+        if missing:
+            raise UserError(f"{str(p)!r}: {keys[k]} holds NaN/inf labels (the first at sample {missing[0]}); every "
+                            "volume needs a class")
+    return _build(p.stem, str(p), xs, labels, seed=seed, val_fraction=val_fraction, targets=found)
 
 
 # ---------------------------------------------------------------- folders of .npy
@@ -271,8 +321,11 @@ def list_datasets() -> list[str]:
 
 
 def load_path(path: str | os.PathLike, *, seed: int = 0, val_fraction: float = 0.2, image_size: int | None = None,
-              cache_dir: str | None = None) -> DataSplits:
-    """Load an .npz file or a folder of .npy volumes; the DataSplits is named after the file stem or folder."""
+              cache_dir: str | None = None, task: str | None = None) -> DataSplits:
+    """Load an .npz file or a folder of .npy volumes; the DataSplits is named after the file stem or folder.
+
+    task: what an .npz's y holds (None: inferred); a folder's labels are its class folders (classify).
+    """
     if image_size is not None:
         raise UserError(f"image_size ({image_size}) resizes images; volumes are used at their stored (D, H, W) shape")
     p = Path(path).expanduser()
@@ -281,9 +334,12 @@ def load_path(path: str | os.PathLike, *, seed: int = 0, val_fraction: float = 0
     if p.is_dir():
         if not any(p.iterdir()):
             raise UserError(f"volume dataset folder {str(p)!r} is empty; expected {LAYOUT}")
+        if task not in (None, "classify"):
+            raise UserError(f"--task {task}: a folder of volumes is labelled by its class folders; give numbers or "
+                            "tags as y of an .npz", public=True)
         return load_folder(p, seed=seed, val_fraction=val_fraction)
     if p.suffix.lower() == ".npz":
-        return load_npz(p, seed=seed, val_fraction=val_fraction)
+        return load_npz(p, seed=seed, val_fraction=val_fraction, task=task)
     kind = f"a {p.suffix} file" if p.suffix else "a file without a suffix"
     raise UserError(f"cannot load {str(p)!r} as a volume dataset ({kind}); accepted: {LAYOUT}")
 

@@ -30,13 +30,15 @@ __all__ = ["Predictor", "build_parser", "class_index", "explain_graphs", "explai
 def build_parser() -> Parser:
     """Every flag of `python -m resnet_any.explain`."""
     p = Parser(prog="python -m resnet_any.explain",
-               description="What the network looked at: a PNG and a JSON (raw attribution, classes, probabilities) "
+               description="What the network looked at: a PNG and a JSON (raw attribution, the prediction) "
                            "per input.")
     p.add_argument("--checkpoint", required=True, help="a best.pt or last.pt written by resnet_any.train")
     p.add_argument("inputs", nargs="+", metavar="INPUT",
                    help="image files, CSV files of series, or node / graph ids of a graph checkpoint's dataset")
     p.add_argument("--out", required=True, metavar="DIR", help="folder for the PNG and JSON files")
-    p.add_argument("--target", metavar="CLASS", help="explain this class (name or number; default: the predicted one)")
+    p.add_argument("--target", metavar="NAME",
+                   help="explain this class, regressed target or tag (name or number; default: the predicted class, "
+                        "the first target, the most probable tag)")
     p.add_argument("--method", metavar="NAME",
                    help=f"grids: {', '.join(GRID_METHODS)}; graphs: {', '.join(GRAPH_METHODS)} (default: the domain's)")
     p.add_argument("--dataset", metavar="PATH",
@@ -63,7 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise UserError(f"cannot create --out {str(out)!r}: {e.strerror or e}") from None
     results = explain_inputs(pred, args.inputs, args.target, args.method, args.dataset, args.checkpoint)
     for rec, stem in write_results(results, out):
-        print(f"{rec['input']}: {rec['predicted']} ({rec['probabilities'][rec['predicted']]:.3f}), "
+        print(f"{rec['input']}: {rec['summary']}, "
               f"explaining {rec['target']} with {rec['method']} -> {stem}.png, .json")
     return 0
 

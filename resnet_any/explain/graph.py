@@ -50,7 +50,18 @@ class GraphAttribution:
     target: int
 
 
-def _explainer(model: nn.Module, method: str, task_level: str):
+class _Output(nn.Module):
+    """One output of a model as a (N, 1) regression output: a regressed value or a tag's logit is explained alone."""
+
+    def __init__(self, model: nn.Module, index: int) -> None:
+        super().__init__()
+        self.model, self.index = model, index
+
+    def forward(self, *args, **kwargs) -> Tensor:
+        return self.model(*args, **kwargs)[:, self.index:self.index + 1]
+
+
+def _explainer(model: nn.Module, method: str, task_level: str, mode: str = "multiclass_classification"):
     from torch_geometric.explain import Explainer
     from torch_geometric.explain.algorithm import CaptumExplainer, GNNExplainer
 
@@ -62,17 +73,21 @@ def _explainer(model: nn.Module, method: str, task_level: str):
             raise UserError(f"method {method!r} needs captum: pip install captum (or use --method gnnexplainer)")
         # captum attributes per feature; they are summed per node below
         algorithm, node_mask_type = CaptumExplainer(CAPTUM[method]), "attributes"
-    return Explainer(model=model, algorithm=algorithm, explanation_type="phenomenon",
+    # a class is explained as the phenomenon of that target class; one output of several (a value, a tag's
+    # logit) as what the model computes, keeping that output (PyG's regression mode)
+    kind = "phenomenon" if mode == "multiclass_classification" else "model"
+    return Explainer(model=model, algorithm=algorithm, explanation_type=kind,
                      node_mask_type=node_mask_type, edge_mask_type="object",
-                     model_config=dict(mode="multiclass_classification", task_level=task_level, return_type="raw"))
+                     model_config=dict(mode=mode, task_level=task_level, return_type="raw"))
 
 
 def explain_graph(model: nn.Module, x: Tensor, edge_index: Tensor, batch: Tensor | None = None, *,
                   index: int | None = None, target: int | None = None, method: str | None = None,
-                  seed: int = 0) -> GraphAttribution:
+                  seed: int = 0, task: str = "classify") -> GraphAttribution:
     """Explain node `index`'s prediction (node models, no `batch`) or graph `index` of a batch (graph models).
 
-    `target`: the class explained (default: the predicted one). GNNExplainer's random start is drawn from
+    `target`: the class explained (default: the predicted one); for `task` regress or multilabel, the output
+    explained (a target's value or a tag's logit; default: the first target, the most probable tag). GNNExplainer's random start is drawn from
     `seed` in a forked RNG, so explanations repeat and the caller's random state is untouched.
     """
     from torch_geometric.utils import k_hop_subgraph, subgraph
@@ -105,15 +120,18 @@ def explain_graph(model: nn.Module, x: Tensor, edge_index: Tensor, batch: Tensor
         with torch.no_grad():
             logits = model(sub_x, sub_edges, **kwargs)
         k_classes = logits.shape[1]
-        cls = int(logits[sub_index].argmax()) if target is None else int(target)
+        first = 0 if task == "regress" else int(logits[sub_index].argmax())
+        cls = first if target is None else int(target)
         if not 0 <= cls < k_classes:
-            raise UserError(f"target class {cls} out of range; the model has {k_classes} classes (0..{k_classes - 1})")
-        explainer = _explainer(model, method, task_level)
+            raise UserError(f"target {cls} out of range; the model has {k_classes} outputs (0..{k_classes - 1})")
+        if task == "classify":
+            explainer = _explainer(model, method, task_level)
+            wanted = {"target": torch.full((logits.shape[0],), cls, dtype=torch.long, device=logits.device)}
+        else:
+            explainer, wanted = _explainer(_Output(model, cls), method, task_level, "regression"), {}
         with torch.random.fork_rng(devices=[]), torch.enable_grad():
             torch.manual_seed(seed)
-            expl = explainer(sub_x.float(), sub_edges, target=torch.full((logits.shape[0],), cls, dtype=torch.long,
-                                                                      device=logits.device),
-                             index=sub_index, **kwargs)
+            expl = explainer(sub_x.float(), sub_edges, **wanted, index=sub_index, **kwargs)
     finally:
         model.train(was_training)
     node_mask = torch.zeros(n, device=x.device)

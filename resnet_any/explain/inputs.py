@@ -21,8 +21,11 @@ from resnet_any.inference.inputs import image_paths, open_image, read_series_csv
 from resnet_any.inference.predictor import Predictor
 
 
-def class_index(value: str | None, names: Sequence[str]) -> int | None:
-    """A --target given as a class name or a class number, as an index; None stays None."""
+WHAT = {"classify": "class", "regress": "target", "multilabel": "tag"}
+
+
+def class_index(value: str | None, names: Sequence[str], task: str = "classify") -> int | None:
+    """A --target given as a name or a number (of a class, a regressed target or a tag), as an index; None stays None."""
     if value is None:
         return None
     if value in names:
@@ -30,7 +33,8 @@ def class_index(value: str | None, names: Sequence[str]) -> int | None:
     if value.lstrip("-").isdigit() and 0 <= int(value) < len(names):
         return int(value)
     shown = ", ".join(names[:20]) + (", ..." if len(names) > 20 else "")
-    raise UserError(f"unknown --target {value!r}; valid: a class name ({shown}) or a number 0..{len(names) - 1}")
+    raise UserError(f"unknown --target {value!r}; valid: a {WHAT.get(task, 'class')} name ({shown}) or a number "
+                    f"0..{len(names) - 1}")
 
 
 def explain_images(pred: Predictor, files: Sequence[str], target: str | None,
@@ -38,7 +42,7 @@ def explain_images(pred: Predictor, files: Sequence[str], target: str | None,
     """One (name, PNG, JSON) per image file (a folder: per image under it)."""
     from resnet_any.data import normalize, preprocess_image
 
-    cls = class_index(target, pred.class_names)
+    cls = class_index(target, pred.class_names, pred.task)
     out = []
     for f in image_paths(files):  # a folder stands for its images, as in predict
         seen = preprocess_image(open_image(f), pred.data)
@@ -52,7 +56,7 @@ def explain_series(pred: Predictor, files: Sequence[str], target: str | None,
     """One (name, PNG, JSON) per series: each row of a univariate file, each file of a multichannel one."""
     from resnet_any.data import preprocess_series
 
-    cls = class_index(target, pred.class_names)
+    cls = class_index(target, pred.class_names, pred.task)
     channels = int(pred.data.get("channels", 1))
     out = []
     for f in files:
@@ -90,7 +94,7 @@ def explain_graphs(pred: Predictor, inputs: Sequence[str], target: str | None, m
     node_ids, graph, graph_ids, graphs = _graph_source(pred, dataset, checkpoint)
     ids = node_ids or graph_ids
     where = {v: i for i, v in enumerate(ids)}
-    cls = class_index(target, pred.class_names)
+    cls = class_index(target, pred.class_names, pred.task)
     out = []
     for item in inputs:
         if item not in where:

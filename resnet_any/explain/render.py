@@ -1,4 +1,9 @@
-"""One explanation of one prepared input as (PNG, JSON record): what the CLI writes and the app shows."""
+"""One explanation of one prepared input as (PNG, JSON record): what the CLI writes and the app shows.
+
+What is explained follows the checkpoint's task: a class (default: the predicted one), a regressed value
+(default: the first target) or a tag (default: the most probable one). The record's "summary" says the
+prediction in one phrase for the CLI and the app.
+"""
 from __future__ import annotations
 
 from typing import Any, Sequence
@@ -9,21 +14,50 @@ from resnet_any.explain import attribute, explain_graph, pictures
 from resnet_any.errors import UserError
 
 
+def _task(pred: Any) -> str:
+    return getattr(pred, "task", None) or "classify"
+
+
+def default_target(pred: Any, out: torch.Tensor) -> int:
+    """The output explained without --target: the predicted class, the first target, the most probable tag."""
+    return 0 if _task(pred) == "regress" else int(out.argmax())
+
+
+def summary(pred: Any, out: torch.Tensor) -> str:
+    """The prediction in one phrase: "cat (0.912)", "age 31.2", "tags cat;dog"."""
+    names, task = pred.class_names, _task(pred)
+    if task == "regress":
+        return ", ".join(f"{n} {float(v):.4g}" for n, v in zip(names, out.tolist()))
+    if task == "multilabel":
+        return "tags " + (";".join(pred.tags(out[None])[0]) or "(none)")
+    top = int(out.argmax())
+    return f"{names[top]} ({float(out[top]):.3f})"
+
+
 def record(pred: Any, name: str, method: str, probs: torch.Tensor, target: int, attribution: Any,
            **extra: Any) -> dict[str, Any]:
-    """The JSON of one explanation: classes, probabilities and the raw attribution."""
-    names = pred.class_names
-    return {"input": name, "domain": pred.meta.domain, "model": pred.meta.model, "method": method,
-            "predicted": names[int(probs.argmax())], "target": names[target],
-            "probabilities": {n: round(float(p), 6) for n, p in zip(names, probs.tolist())},
-            **extra, "attribution": attribution}
+    """The JSON of one explanation: the prediction (classes and probabilities, values, or tags) and the attribution."""
+    names, task = pred.class_names, _task(pred)
+    decoded = {n: round(float(p), 6) for n, p in zip(names, probs.tolist())}
+    if task == "regress":
+        told = {"predicted": {n: float(v) for n, v in zip(names, probs.tolist())}, "values": decoded}
+    elif task == "multilabel":
+        told = {"predicted": pred.tags(probs[None])[0], "probabilities": decoded}
+    else:
+        told = {"predicted": names[int(probs.argmax())], "probabilities": decoded}
+    return {"input": name, "domain": pred.meta.domain, "model": pred.meta.model, "task": task, "method": method,
+            **told, "target": names[target], "summary": summary(pred, probs), **extra, "attribution": attribution}
 
 
 def title(pred: Any, probs: torch.Tensor, target: int, method: str) -> str:
-    """The picture's title: the prediction, and the class explained when it is another."""
-    names, top = pred.class_names, int(probs.argmax())
-    why = "" if target == top else f"; explaining {names[target]} ({float(probs[target]):.3f})"
-    return f"predicted {names[top]} ({float(probs[top]):.3f}){why} · {method}"
+    """The picture's title: the prediction, and the class, target or tag explained when it is not the default."""
+    names, task = pred.class_names, _task(pred)
+    top = default_target(pred, probs)
+    if task == "regress":
+        why = "" if len(names) == 1 else f"; explaining {names[target]}"
+    else:
+        why = "" if target == top else f"; explaining {names[target]} ({float(probs[target]):.3f})"
+    return f"predicted {summary(pred, probs)}{why} · {method}"
 
 
 def explain_grid_input(pred: Any, x: torch.Tensor, name: str, target: int | None = None, method: str | None = None,
@@ -33,7 +67,7 @@ def explain_grid_input(pred: Any, x: torch.Tensor, name: str, target: int | None
 
     x = x.to(pred.device)
     probs = pred.probabilities(x)[0]
-    t = int(probs.argmax()) if target is None else target
+    t = default_target(pred, probs) if target is None else target
     used = method or default_method(pred.model, x)
     a = attribute(pred.model, x, target=t, method=used)[0].cpu().numpy()
     heading = f"{name}: {title(pred, probs, t, used)}"
@@ -56,8 +90,8 @@ def explain_graph_input(pred: Any, x: torch.Tensor, edge_index: torch.Tensor, ba
     batch = None if batch is None else batch.to(pred.device)
     with torch.no_grad():
         logits = pred.model(x, edge_index, *(() if batch is None else (batch,)))
-    probs = torch.softmax(logits[index].float(), 0).cpu()
-    a = explain_graph(pred.model, x, edge_index, batch, index=index, target=target, method=used)
+    probs = pred.decode(logits[index][None])[0] if hasattr(pred, "decode") else torch.softmax(logits[index].float(), 0).cpu()
+    a = explain_graph(pred.model, x, edge_index, batch, index=index, target=target, method=used, task=_task(pred))
     nodes = a.nodes.cpu().tolist()
     inside = set(nodes)
     edges = [(u, v, round(float(w), 6)) for (u, v), w in zip(edge_index.cpu().t().tolist(), a.edge_mask.cpu().tolist())

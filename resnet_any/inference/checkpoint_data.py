@@ -1,4 +1,5 @@
-"""The data a checkpoint is scored on: its run's own dataset or another of the same classes, read as training read it."""
+"""The data a checkpoint is scored on: its run's own dataset or another of the same classes (targets, tags), read as
+training read it and checked against the checkpoint: the same task, the same number of outputs, the same channels."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -29,12 +30,31 @@ def checkpoint_data(checkpoint: str | Path, meta: CheckpointInfo | Mapping[str, 
     readers = {k: cfg[k] for k in ("label_column", "directed") if cfg.get(k) is not None}
     if label_column is not None:
         readers["label_column"] = label_column
+    # the labels read as training read them (a run told --task classify on numbers gets classes again)
+    readers["task"] = meta.task or "classify"
     splits = load_dataset(meta.domain, dataset, data_dir, seed=SPLIT_SEED, val_fraction=cfg["val_fraction"],
                           image_size=size if meta.domain == "image" else None, cache_dir=cfg.get("cache_dir"),
                           **readers)
+    return check_data(meta, splits)
+
+
+WHAT = {"classify": "classes", "regress": "targets", "multilabel": "tags"}
+
+
+def check_data(meta: CheckpointInfo | Mapping[str, Any], splits: Any) -> Any:
+    """`splits` when the checkpoint can score them (task, outputs, tags, channels), else a UserError in one line."""
+    meta = CheckpointInfo.of(meta)
+    task, got = meta.task or "classify", getattr(splits, "task", "classify")
+    if got != task:
+        raise UserError(f"dataset {splits.name!r} holds {WHAT.get(got, got)} ({got}) but the checkpoint is {task}: "
+                        f"it predicts {WHAT[task]} ({', '.join(map(str, meta.class_names[:5]))}"
+                        f"{', ...' if len(meta.class_names) > 5 else ''})")
     if splits.num_classes != meta.num_classes:
-        raise UserError(f"dataset {splits.name!r} has {splits.num_classes} classes but the checkpoint predicts "
+        raise UserError(f"dataset {splits.name!r} has {splits.num_classes} {WHAT[task]} but the checkpoint predicts "
                         f"{meta.num_classes}")
+    if task == "multilabel" and [str(c) for c in splits.class_names] != [str(c) for c in meta.class_names]:
+        raise UserError(f"dataset {splits.name!r} has the tags {', '.join(map(str, splits.class_names))} but the "
+                        f"checkpoint predicts {', '.join(map(str, meta.class_names))} (in this order)")
     if splits.in_channels != meta.model_kwargs.get("in_channels", splits.in_channels):
         raise UserError(f"dataset {splits.name!r} has {splits.in_channels} input channels but the checkpoint's model "
                         f"takes {meta.model_kwargs['in_channels']}")

@@ -9,29 +9,34 @@ from __future__ import annotations
 import csv
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
+
+import torch
 
 from resnet_any.errors import UserError
+from resnet_any.inference.answers import answers, csv_cells, csv_header, truth_cell
 from resnet_any.inference.predictor import Predictor
 
 
-def _table(id_column: str, ids: Sequence[str], truth: Sequence[str | None] | None, tops: list[list[tuple[str, float]]],
-           extra: dict[str, Sequence[str]] | None = None) -> tuple[list[str], list[list[str]]]:
-    """Header and rows of a predictions CSV: id, extra columns, true_label (where the data has labels), predicted, top-k."""
-    k = max((len(t) for t in tops), default=0)
-    header = [id_column, *(extra or {}), *(["true_label"] if truth is not None else []), "predicted"]
-    for i in range(1, k + 1):
-        header += [f"top{i}_label", f"top{i}_prob"]
-    rows = []
-    for n, (item, top) in enumerate(zip(ids, tops)):
-        row = [str(item), *("" if v[n] is None else str(v[n]) for v in (extra or {}).values())]
-        if truth is not None:
-            row.append("" if truth[n] is None else str(truth[n]))
-        row.append(top[0][0])
-        for label, prob in top:
-            row += [label, f"{prob:.6f}"]
-        rows.append(row)
-    return header, rows
+class _Rows:
+    """Turns a Predictor's decoded outputs into CSV rows of its task's columns (answers.py)."""
+
+    def __init__(self, pred: Predictor, top_k: int) -> None:
+        self.pred, self.top_k = pred, top_k
+
+    def __call__(self, id_column: str, ids: Sequence[str], truth: Sequence[Any] | None, outputs: torch.Tensor,
+                 extra: dict[str, Sequence[str]] | None = None) -> tuple[list[str], list[list[str]]]:
+        """Header and rows: id, extra columns, true_label (where the data has labels), the task's prediction columns."""
+        found = answers(self.pred, outputs, self.top_k)
+        header = [id_column, *(extra or {}), *(["true_label"] if truth is not None else []),
+                  *csv_header(self.pred, found)]
+        rows = []
+        for n, (item, a) in enumerate(zip(ids, found)):
+            row = [str(item), *("" if v[n] is None else str(v[n]) for v in (extra or {}).values())]
+            if truth is not None:
+                row.append(truth_cell(truth[n]))
+            rows.append(row + csv_cells(a))
+        return header, rows
 
 
 def predict_dataset(pred: Predictor, path: str | Path, top_k: int = 5) -> tuple[list[str], list[list[str]]]:
@@ -41,6 +46,7 @@ def predict_dataset(pred: Predictor, path: str | Path, top_k: int = 5) -> tuple[
 
     p = Path(path).expanduser()
     domain, data = pred.meta.domain, pred.data
+    _table = _Rows(pred, top_k)
     if domain == "graph":
         if not p.is_dir():
             raise UserError(f"--dataset {str(p)!r} is not a folder; a graph checkpoint predicts a folder of CSV files: "
@@ -53,14 +59,14 @@ def predict_dataset(pred: Predictor, path: str | Path, top_k: int = 5) -> tuple[
             probs = pred.predict_nodes(graph)
             has_labels = any(lab is not None for lab in table.labels) or "label" in _columns(p / csv_graphs.NODES)
             extra = {"split": table.splits} if table.splits is not None else None
-            return _table("id", table.ids, table.labels if has_labels else None, pred.top_k(probs, top_k), extra)
+            return _table("id", table.ids, table.labels if has_labels else None, probs, extra)
         if not csv_graphs.is_graph_folder(p):
             raise UserError(f"{str(p)!r} has no {csv_graphs.GRAPHS} but this checkpoint classifies whole graphs; "
                             f"expected {csv_graphs.GRAPH_LAYOUT}")
         gt = graph_folder(p, data)
         probs = pred.predict_graphs(gt.graphs)
         has_labels = "label" in _columns(p / csv_graphs.GRAPHS)
-        return _table("graph_id", gt.graph_ids, gt.labels if has_labels else None, pred.top_k(probs, top_k))
+        return _table("graph_id", gt.graph_ids, gt.labels if has_labels else None, probs)
     if domain == "series":
         if p.is_dir():
             # a train/test folder as training read it: every file's rows, with the split each came from
@@ -69,13 +75,13 @@ def predict_dataset(pred: Predictor, path: str | Path, top_k: int = 5) -> tuple[
             for split, f in sorted(tables._split_files(p).items(), key=lambda kv: ("train", "val", "test").index(kv[0])):
                 st = tables.table_for_model(f, data)
                 probs = pred.predict_series_batch(st.series)
-                header, part = _table(st.id_column, st.ids, st.labels, pred.top_k(probs, top_k),
+                header, part = _table(st.id_column, st.ids, st.labels, probs,
                                       {"split": [split] * len(st.ids)})
                 rows += part
             return header, rows
         st = tables.table_for_model(p, data)
         probs = pred.predict_series_batch(st.series)
-        return _table(st.id_column, st.ids, st.labels, pred.top_k(probs, top_k))
+        return _table(st.id_column, st.ids, st.labels, probs)
     if domain == "image":
         raise UserError("an image checkpoint predicts image FILEs (python -m resnet_any.predict --checkpoint CKPT "
                         "a.png b.jpg); to score a folder or manifest use python -m resnet_any.evaluate --dataset PATH")

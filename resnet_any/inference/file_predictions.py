@@ -1,4 +1,8 @@
-"""Top-k predictions for the FILE arguments of predict: image files or folders of them, CSV files of series."""
+"""Predictions for the FILE arguments of predict: image files or folders of them, CSV files of series.
+
+Each is the answer of the checkpoint's task (answers.py): top-k classes, values in the user's units, or a tag set
+with every tag's probability.
+"""
 from __future__ import annotations
 
 from typing import Any, Sequence
@@ -6,12 +10,16 @@ from typing import Any, Sequence
 import torch
 
 from resnet_any.errors import UserError
+from resnet_any.inference.answers import answers
 from resnet_any.inference.inputs import image_paths, is_table, open_image, read_series_csv
 from resnet_any.inference.predictor import Predictor
 
 
 def predict_files(pred: Predictor, files: Sequence[str], top_k: int = 5) -> list[dict[str, Any]]:
-    """One {"file", "row" or "id" (of a series in a file of several), "top": [(class, probability)]} per prediction.
+    """One {"file", "row" or "id" (of a series in a file of several), and the answer} per prediction.
+
+    The answer (answers.py) is "top": [(class, probability)] for classes, "values": {target: value} for
+    regression, "tags": [...] and "probs": {tag: probability} for tag sets.
 
     Image models: a folder stands for every image under it. Series models: a table with a header row (or a
     Parquet or npz file) is read as `--dataset FILE` reads it, its series named by id or row; a CSV file of bare
@@ -36,8 +44,8 @@ def predict_files(pred: Predictor, files: Sequence[str], top_k: int = 5) -> list
         hint = ("pass --dataset FOLDER (nodes.csv/edges.csv or graphs.csv)" if domain == "graph"
                 else "score it with python -m resnet_any.evaluate --checkpoint CKPT --dataset PATH")
         raise UserError(f"predict takes image and series FILEs; this is a {domain} checkpoint: {hint}")
-    tops = pred.top_k(torch.stack([it[2] for it in items]), top_k)
-    return [{"file": f, "row": None, **where, "top": top} for (f, where, _), top in zip(items, tops)]
+    found = answers(pred, torch.stack([it[2] for it in items]), top_k)
+    return [{"file": f, "row": None, **where, **a} for (f, where, _), a in zip(items, found)]
 
 
 def _table_items(pred: Predictor, path: str) -> list[tuple[str, dict[str, Any], torch.Tensor]]:

@@ -105,7 +105,8 @@ def node_folder(path: Path, data: dict[str, Any]) -> tuple[Any, Any]:
     """(the node table, its one graph) of a nodes.csv/edges.csv folder, features prepared as training prepared them."""
     from resnet_any.data import csv_graphs
 
-    table = csv_graphs.read_nodes(path, directed=bool(data.get("directed", False)), labels=False)
+    table = csv_graphs.read_nodes(path, directed=bool(data.get("directed", False)), labels=False,
+                                 label_columns=tuple(data.get("target_columns") or ("label",)))
     graph = csv_graphs.node_data(table)
     csv_graphs.features_for_model([graph], table.feature_columns, data, path / csv_graphs.NODES)
     return table, graph
@@ -115,7 +116,8 @@ def graph_folder(path: Path, data: dict[str, Any]) -> Any:
     """The graph table of a graphs.csv folder, every graph's features prepared as training prepared them."""
     from resnet_any.data import csv_graphs
 
-    gt = csv_graphs.read_graphs(path, directed=bool(data.get("directed", False)), labels=False)
+    gt = csv_graphs.read_graphs(path, directed=bool(data.get("directed", False)), labels=False,
+                                label_columns=tuple(data.get("target_columns") or ("label",)))
     csv_graphs.features_for_model(gt.graphs, gt.feature_columns, data,
                                   path / (csv_graphs.NODES if gt.has_nodes_file else csv_graphs.EDGES))
     return gt

@@ -34,6 +34,12 @@ def fit(model: nn.Module | str | None, train: Any, val: Any = None, test: Any = 
         sinks: where records go; None: the console (rank 0 only under torchrun).
         stop: an Event that ends the run after the current step (last.pt keeps the last finished epoch).
         **options: the keys of the config file and the CLI (epochs=5, lr=0.01, amp="bf16", resume=True, ...).
+
+    Options left unset come from the recipe. Your own model gets the generic one of its task (AdamW at 1e-3,
+    cosine), then the rules that derive how to train from the data as every run does (train/plan/derive.py:
+    the batch from the training-set size, the epochs from a step budget, the epoch selection, class weights),
+    never those that build or tune our models (width, the images' SGD learning rate, mixup). The run's note
+    names the values derived; any option you set wins over them.
     """
     from resnet_any.errors import NotThisRank
     from resnet_any.train.plan import make_plan

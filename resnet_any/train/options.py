@@ -89,7 +89,7 @@ OPTIONS: tuple[Option, ...] = (
     _O("task", str, "classify, regress (numbers) or multilabel (tag sets); default: inferred from the labels "
        "(non-integer numbers regress, 'a;b' tag lists or several 0/1 columns multilabel), said in a note", "data",
        choices=TASKS, optional=True),
-    _O("label_column", str, "the label column of a series table (wide layout); several targets: a,b,c", "data",
+    _O("label_column", str, "the label column of a series table (wide layout), nodes.csv or graphs.csv; several targets: a,b,c", "data",
        default="label"),
     _O("directed", bool, "keep the edges of an edge list as given (default: undirected)", "data", default=False),
     _O("val_fraction", float, "fraction of train held out for validation", "data", low=0, high=1, low_open=True, default=0.2),

@@ -38,19 +38,26 @@ PATH_KINDS = ("a folder of class subfolders (ROOT/<class>/*.jpg, or ROOT/train/<
 
 
 def load_path(path: str | os.PathLike, *, seed: int = 0, val_fraction: float = 0.2, image_size: int | None = None,
-              cache_dir: str | None = None) -> DataSplits:
+              cache_dir: str | None = None, task: str | None = None) -> DataSplits:
     """Load whatever `path` is: a folder or an archive (folder loader), a .jsonl or .csv file (manifest loader).
 
-    The DataSplits is named after the folder, or the file without its suffix ("pets.csv" -> "pets").
+    The DataSplits is named after the folder, or the file without its suffix ("pets.csv" -> "pets"). `task`:
+    what a manifest's targets are (None: inferred); a folder's labels are its class folders (classify).
     """
     p = Path(path).expanduser()
     if not p.exists():
         raise DataError(f"dataset path {{path}} does not exist; expected {PATH_KINDS}", path=p)
     kw = dict(seed=seed, val_fraction=val_fraction, image_size=image_size, cache_dir=cache_dir)
-    if p.is_dir():
+    targets = task not in (None, "classify")
+    if targets and p.is_dir() and (any(p.glob("*.jsonl")) or any(p.glob("*.csv"))):
+        splits, name = load_manifest(str(p), **kw, task=task), p.resolve().name  # a folder holding its manifest
+    elif targets and p.suffix.lower() not in (".jsonl", ".csv"):
+        raise UserError(f"--task {task}: an image folder's labels are its class folders; list numbers or tags in a "
+                        "manifest (.csv or .jsonl: file, label 'a;b' or target columns)", public=True)
+    elif p.is_dir():
         splits, name = load_folder(str(p), **kw), p.resolve().name
     elif p.suffix.lower() in (".jsonl", ".csv"):
-        splits, name = load_manifest(str(p), **kw), p.stem
+        splits, name = load_manifest(str(p), **kw, task=task), p.stem
     elif is_archive(p):
         splits, name = load_folder(str(p), **kw), archive_stem(p)
     else:

@@ -25,8 +25,8 @@ IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".
 MAX_DEFAULT_SIZE = 224
 CACHE_VERSION = 1
 
-# (image file, class index)
-Item = tuple[Path, int]
+# (image file, class index), or (image file, float targets: numbers or 0/1 tags, NaN where missing)
+Item = tuple[Path, "int | tuple[float, ...]"]
 
 
 def channel_stats(x: torch.Tensor) -> tuple[list[float], list[float]]:
@@ -44,8 +44,10 @@ def channel_stats(x: torch.Tensor) -> tuple[list[float], list[float]]:
 
 
 def make_splits(name: str, train: ArrayDataset, val: ArrayDataset, test: ArrayDataset,
-                class_names: list[str], *, augment: str, ink: str, val_given: bool = False) -> DataSplits:
-    """Assemble image DataSplits with meta computed from the training images."""
+                class_names: list[str], *, augment: str, ink: str, val_given: bool = False, task: str = "classify",
+                task_note: str | None = None) -> DataSplits:
+    """Assemble image DataSplits with meta computed from the training images (class_names: the target names
+    of a regress or multilabel task)."""
     if len(train) == 0:
         raise UserError(f"dataset {name!r} has no training images")
     _, channels, h, w = train.x.shape
@@ -54,7 +56,7 @@ def make_splits(name: str, train: ArrayDataset, val: ArrayDataset, test: ArrayDa
             "augment": augment, "ink": ink, "val_given": val_given}
     return DataSplits(name=name, domain="image", layout="samples", train=train, val=val, test=test,
                       num_classes=len(class_names), class_names=list(class_names),
-                      in_channels=int(channels), meta=meta)
+                      in_channels=int(channels), meta=meta, task=task, task_note=task_note)
 
 
 def resize_batch(x: torch.Tensor, size: int | None, ink: str) -> torch.Tensor:
@@ -112,7 +114,9 @@ def _decode(items: list[Item], meta: dict) -> tuple[torch.Tensor, torch.Tensor, 
     """Decode images through preprocess_image; unreadable ones are returned as (path, reason), not raised."""
     size, c = meta["image_size"], meta["channels"]
     x = torch.empty((len(items), c, size, size), dtype=torch.uint8)
-    y = torch.empty(len(items), dtype=torch.long)
+    targets = bool(items) and isinstance(items[0][1], tuple)
+    y = torch.empty((len(items), len(items[0][1])) if targets else len(items),
+                    dtype=torch.float32 if targets else torch.long)
     bad, n = [], 0
     for path, label in items:
         try:
@@ -125,15 +129,19 @@ def _decode(items: list[Item], meta: dict) -> tuple[torch.Tensor, torch.Tensor, 
         except Exception as e:  # noqa: BLE001 - corrupt files raise many types (OSError, SyntaxError, ValueError, ...)
             bad.append((path, f"{type(e).__name__}: {e}"))
             continue
-        y[n] = label
+        y[n] = torch.as_tensor(label) if targets else label
         n += 1
     return x[:n].clone(), y[:n].clone(), bad
 
 
 def load_items(name: str, source: Path, splits: dict[str, list[Item]], class_names: list[str], *,
                seed: int, val_fraction: float, image_size: int | None, cache_dir: str | None,
-               augment_kind: str | None) -> DataSplits:
-    """Decode listed images (cached by content fingerprint), warn once about unreadable ones, split what is missing."""
+               augment_kind: str | None, task: str = "classify", task_note: str | None = None) -> DataSplits:
+    """Decode listed images (cached by content fingerprint), warn once about unreadable ones, split what is missing.
+
+    Items carry class indices (task classify) or tuples of float targets (regress, multilabel: class_names are
+    the target names); splits carved for float targets are seeded random ones (no classes to stratify by).
+    """
     all_paths = [p for items in splits.values() for p, _ in items]
     if not all_paths:
         what = f"no image files ({', '.join(sorted(IMAGE_EXTENSIONS))}) found"
@@ -182,4 +190,4 @@ def load_items(name: str, source: Path, splits: dict[str, list[Item]], class_nam
         train = train.subset(keep)
     aug = augment_kind or ("crop_flip" if ink == "dark" else "none")
     return make_splits(name, train, ArrayDataset(*decoded["val"]), ArrayDataset(*decoded["test"]),
-                       class_names, augment=aug, ink=ink, val_given=val_given)
+                       class_names, augment=aug, ink=ink, val_given=val_given, task=task, task_note=task_note)

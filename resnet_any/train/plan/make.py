@@ -145,10 +145,10 @@ def _recipe(cfg: TrainConfig, domain: str, splits: Any, recorded: str | None, mo
     from resnet_any.train.plan import model as models
 
     image_size = splits.meta.get("image_size")
-    values, data_profile, budget = {}, None, None
-    if model is None:
-        splits, values, data_profile, budget = derive.for_run(cfg, domain, splits, recorded,
-                                                              distributed.from_env().world_size)
+    # a user's own model gets the rules on how to train (batch, epochs, selection, ...), not those that build one
+    splits, values, data_profile, budget = derive.for_run(cfg, domain, splits, recorded,
+                                                          distributed.from_env().world_size,
+                                                          own_model=model is not None)
 
     def resolve(derived: dict[str, Any]) -> Any:
         return recipes.resolve(cfg, splits.layout, splits.name,
@@ -158,11 +158,10 @@ def _recipe(cfg: TrainConfig, domain: str, splits: Any, recorded: str | None, mo
 
     config = resolve(values)
     said: list[str | None] = list(notes.choices(cfg, config, splits, model, data, inferred,
-                                                from_files=recorded is not None))
+                                                from_files=recorded is not None, derived=values))
     if values:
         said.append(notes.derived(config, resolve({}), values, data_profile))
-    if data_profile is not None:
-        said.append(notes.rare_classes(data_profile, splits.class_names))
+    said.append(notes.rare_classes(data_profile, splits.class_names))
     return splits, config, said, budget
 
 

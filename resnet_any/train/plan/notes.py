@@ -4,7 +4,7 @@ Every note a run prints is made here (the data readers' own notes arrive in the 
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Collection, Sequence
 
 from torch import nn
 
@@ -61,8 +61,12 @@ def derived(config: RunConfig, without: RunConfig, values: dict[str, Any], data:
 
 
 def choices(given: TrainConfig, config: RunConfig, splits: DataSplits, model: nn.Module | None, data: Any,
-            inferred: bool, from_files: bool) -> list[str]:
-    """Choices made for the user that they should hear about: the domain, a user's model's recipe, ignored flags."""
+            inferred: bool, from_files: bool, derived: Collection[str] = ()) -> list[str]:
+    """Choices made for the user that they should hear about: the domain, a user's model's recipe, ignored flags.
+
+    `derived`: the options the rules derived from the data; a user's model hears of them in the derived note,
+    so the generic recipe's line names only the rest.
+    """
     notes = list(splits.meta.get("notes", []))
     if inferred and data is not None:
         shape = splits.meta.get("shape")
@@ -72,7 +76,7 @@ def choices(given: TrainConfig, config: RunConfig, splits: DataSplits, model: nn
         notes.append(f"domain {config.domain} inferred from the files' layout; pass --domain to choose another")
     if model is not None:
         keys = ("optimizer", "lr", "epochs", "batch_size", "schedule")
-        unset = [k for k in keys if getattr(given, k) is None]
+        unset = [k for k in keys if getattr(given, k) is None and k not in derived]
         if unset:
             notes.append("your model trains with the generic recipe for its task: "
                          + ", ".join(f"{k} {getattr(config, k)}" for k in unset))

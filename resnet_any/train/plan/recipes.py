@@ -120,7 +120,8 @@ def resolve(cfg: TrainConfig, task: str, dataset: str, image_size: int | None = 
     """Every option of a run: `cfg`'s set values over the recipe for its domain, the data's task and dataset name.
 
     `own_model` names a model the user built (fit): it gets the generic recipe of its task, which sets only
-    how to train (TRAINING_KEYS), and the options that build a registry model are refused. `recorded` is
+    how to train (TRAINING_KEYS), then the derived values on how to train (batch, epochs, selection, ...),
+    and the options that build a registry model are refused. `recorded` is
     what the config keeps as its dataset when the data came from the user's files (their absolute path, so
     resume and evaluate read them again); such data gets no per-dataset recipe, whatever its folder is
     called. By default the config keeps the loaded dataset's own spelling of its name. `derived` holds the
@@ -139,6 +140,8 @@ def resolve(cfg: TrainConfig, task: str, dataset: str, image_size: int | None = 
         # the domains' recipes are tuned for our ResNets (SGD at 0.1 for images, ...); a model we did not
         # build starts from the plain one
         values.update({k: v for k, v in GENERIC_TASK_RECIPES[task].items() if k in TRAINING_KEYS})
+        # derive.py applies only its rules on how to train to a user's model; what builds one is never taken
+        values.update({k: v for k, v in derived.items() if k not in MODEL_OPTIONS})
         values.update(explicit)
         values.update(model=own_model, model_kwargs={})
         return _finish(values, explicit)

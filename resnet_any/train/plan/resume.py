@@ -19,11 +19,14 @@ def saved_options(cfg: TrainConfig) -> tuple[TrainConfig, dict[str, Any]]:
     if not is_resnet_any(ckpt):
         raise UserError(f"--resume: {str(path)!r} is not a resnet_any checkpoint")
     saved = TrainConfig.from_dict(ckpt["config"], source=f"config in {str(path)!r}")
+    from resnet_any.train.run.selection import for_task
     for key, value in cfg.explicit().items():
         if key in RESUME_MUTABLE:
             continue
         old = getattr(saved, key)
         same = (_same_dataset(value, old, saved.domain, saved.data_dir) if key == "dataset" else
+                # the plan saved "val" as the task's own metric (val_rmse for a regression)
+                old == for_task(value, saved.task or "classify") if key == "select" and value == "val" else
                 all(old.get(k) == v for k, v in value.items()) if isinstance(value, dict) and isinstance(old, dict)
                 else value == old)
         if not same:

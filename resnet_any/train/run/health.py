@@ -24,6 +24,9 @@ MIN_EPOCHS = 3
 # mAP this close to the mean prevalence is no evidence of learning: on 100 validation samples of a 30% tag,
 # random scores give an average precision within about this much of 0.3 (its sampling spread, by simulation)
 PREVALENCE_MARGIN = 0.05
+# test predictions varying less than this (regression: their standard deviation over the targets'; tags: the
+# probabilities' standard deviation) are one output for every input: a collapsed model
+COLLAPSED = 0.01
 
 
 def balanced_chance_level(counts: list[int], looks: int = 1) -> float:
@@ -134,6 +137,11 @@ class Health:
     def _targets_verdict(self, test: dict[str, Any]) -> list[str]:
         """Regression no better than the training mean; multi-label no better than the tags' prevalences."""
         rows, out = self.history, []
+        spread = test.get("spread")
+        if spread is not None and spread < COLLAPSED:
+            out.append(f"the outputs collapsed: the test predictions vary {spread:.2g} "
+                       f"{'times as much as the targets' if self.task == 'regress' else 'in probability'} (one "
+                       "value for every input); lower the learning rate, or check that inputs and targets belong together")
         if self.task == "regress":
             r2 = [r["val_r2"] for r in rows if r.get("val_r2") is not None]
             where, best = ("validation", max(r2)) if r2 else ("test", test.get("r2"))

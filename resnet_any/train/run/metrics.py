@@ -117,8 +117,12 @@ def regression_metrics(values: Tensor, targets: Tensor, names: Sequence[Any] | N
         got = [v[key] for v in per.values() if v[key] is not None]
         return sum(got) / len(got) if got else None
 
+    # how much the predictions vary against the targets (1: as much; 0: one value for every sample)
+    ratios = [float(values[~torch.isnan(targets[:, j]), j].std() / targets[~torch.isnan(targets[:, j]), j].std())
+              for j in range(k) if int((~torch.isnan(targets[:, j])).sum()) > 1
+              and float(targets[~torch.isnan(targets[:, j]), j].std()) > 0]
     return {"acc": None, "rmse": mean("rmse"), "mae": mean("mae"), "r2": mean("r2"), "per_class": per,
-            "n": len(targets)}
+            "spread": sum(ratios) / len(ratios) if ratios else None, "n": len(targets)}
 
 
 def choose_thresholds(probs: Tensor, targets: Tensor) -> list[float]:
@@ -194,5 +198,7 @@ def multilabel_metrics(probs: Tensor, targets: Tensor, names: Sequence[Any] | No
         "auroc": auroc[has_both].mean().item() if bool(has_both.any()) else None,
         "per_class": per,
         "thresholds": thr.tolist(),
+        # the probabilities' spread over the samples, mean over tags (0: the same output for every input)
+        "spread": probs[rows].std(0).mean().item() if int(rows.sum()) > 1 else None,
         "n": int(rows.sum()),
     }

@@ -132,7 +132,9 @@ class MultiLabel(Objective):
 
         y = self.targets(y.cpu())
         out = out.float().cpu()
-        return {**multilabel_metrics(self.decode(out), y, self.names, thresholds), "loss": self.loss(out, y).item()}
+        # the plain loss, as classification's metrics report plain cross-entropy: the same figure evaluate gives
+        plain = MultiLabel(self.names, self.meta).loss(out, y).item()
+        return {**multilabel_metrics(self.decode(out), y, self.names, thresholds), "loss": plain}
 
 
 OBJECTIVES: dict[str, type[Objective]] = {"classify": Objective, "regress": Regression, "multilabel": MultiLabel}
