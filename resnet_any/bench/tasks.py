@@ -33,8 +33,8 @@ from resnet_any.errors import UserError
 HELP = ("regression and multi-label in every domain (series, MNIST canvases, MUTAG rings), resnet_any beside "
         "MiniRocket, mean predictors, torchvision resnet18 and a PyG GCN trained in the same run")
 PARTS = ("series", "image", "graph")
-# full run: 756 s with --threads 1 on the 2 shared CPU cores (load average 7 -> 3; series 308 s, images 440 s,
-# graphs 8 s); every value is recorded in the JSON's settings row (results/tasks.json). With torch's default 2
+# full run: 628 s with --threads 1 on the 2 shared CPU cores (load average 2.2 -> 3.4; series 191 s, images 430 s,
+# graphs 7 s); every value is recorded in the JSON's settings row (results/tasks.json). With torch's default 2
 # threads on the shared cores, Covid3Month's run alone was not done after 5 minutes: use --threads 1 there.
 FULL = dict(canvas=80, image_sizes=(2000, 400, 800), image_epochs=5, graph_epochs=None, series_epochs=None)
 QUICK = dict(canvas=64, image_sizes=(64, 32, 48), image_epochs=1, graph_epochs=2, series_epochs=2)
