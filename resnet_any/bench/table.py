@@ -47,6 +47,8 @@ def _num(value: float | None, unit: str) -> str:
         return f"{value:.3f}"
     if unit == "s":
         return f"{value:.1f}"
+    if unit == "value":  # a target in its own units (an RMSE of 0.04 or of 70 passengers): 4 significant digits
+        return f"{value:.4g}"
     return f"{value:,.1f}" if abs(value) < 1000 else f"{value:,.0f}"
 
 
