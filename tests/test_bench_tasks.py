@@ -186,3 +186,14 @@ def test_graph_part_quick_runs_the_core_beside_the_gcn(one_thread):
     assert ours["ours"] is not None and ours["ours"] > 0, ours.get("error")
     assert ours["anchor"] == by["MUTAG rings / PyG GCN"]["ours"] and math.isfinite(ours["r2"])
     assert by["MUTAG rings / mean"]["n_train"] == 40
+
+
+def test_readme_table_is_the_committed_results() -> None:
+    """The README's bench tasks table is generated from results/tasks.json, so figures and text cannot drift."""
+    import json
+
+    from resnet_any.bench.tasks_table import RESULTS, markdown
+
+    table = markdown(json.loads(RESULTS.read_text(encoding="utf-8")))
+    assert table.count("\n") >= 3 and "| Covid3Month | RMSE |" in table
+    assert table in (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
