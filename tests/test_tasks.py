@@ -240,7 +240,10 @@ def test_resume_is_exact_for_the_new_tasks(tmp_path: Path, task: str) -> None:
     median = float(d["train"][0].amax(dim=(1, 2)).median())
     make = (lambda x, c: peaks(x)) if task == "regress" else (lambda x, c: tags(x, c, median))
     data = [(x, make(x, c)) for x, c in (d["train"], d["val"], d["test"])]
-    options = {**FAST, "epochs": 2, "select": "val", "drop_path": 0.1}
+    if task == "regress":
+        data[1] = None  # a validation split carved from train, which the derived recipe may merge back
+    # regress: the derived select train_loss merges validation, so the target scaling must be taken after it
+    options = {**FAST, "epochs": 2, "drop_path": 0.1, **({"select": "val"} if task == "multilabel" else {})}
     full = resnet_any.fit(None, *data, out=tmp_path / "full", **options)
     stop = threading.Event()
 
@@ -255,3 +258,16 @@ def test_resume_is_exact_for_the_new_tasks(tmp_path: Path, task: str) -> None:
     assert all(torch.equal(a[k], b[k]) for k in a)
     key = "test_rmse" if task == "regress" else "test_map"
     assert resumed[key] == full[key]
+    if task == "regress":
+        assert full["select"] == "train_loss"
+        data = [torch.load(tmp_path / r / "last.pt", weights_only=True)["data"] for r in ("full", "part")]
+        assert data[0]["target_mean"] == data[1]["target_mean"] and data[0]["target_std"] == data[1]["target_std"]
+
+
+def test_tags_no_better_than_their_prevalence_are_said_without_a_validation_split(tmp_path: Path) -> None:
+    d = gunpoint()
+    g = torch.Generator().manual_seed(0)
+    noise = [(x, (torch.rand(len(x), 3, generator=g) < 0.3).float()) for x, _ in (d["train"], d["test"])]
+    s = resnet_any.fit(None, noise[0], None, noise[1], out=tmp_path / "noise", **FAST)
+    assert s["select"] == "train_loss" and s["task"] == "multilabel"
+    assert any("prevalence" in w for w in s["warnings"]), s

@@ -381,6 +381,8 @@ def _graph_targets(train: list, val: Sequence | None, test: Sequence | None, tas
             if getattr(g, "y", None) is None or g.y.numel() != y.shape[1]:
                 raise UserError(f"{what} graph {i} holds {0 if getattr(g, 'y', None) is None else g.y.numel()} "
                                 f"targets; train's graphs hold {y.shape[1]}")
+        if graphs:  # the same checks as train's (0/1/NaN tags, finite numbers)
+            from_array(torch.cat([g.y.view(1, -1).float() for g in graphs]), kind, f"the {what} graphs' y")
     return kind, int(y.shape[1]), note
 
 

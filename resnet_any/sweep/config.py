@@ -12,7 +12,7 @@ import yaml
 from resnet_any.errors import UserError, read_text_file
 from resnet_any.train.options import BY_NAME, TrainConfig, check_value, validate
 from resnet_any.train.plan.recipes import check_domain
-from resnet_any.train.run.selection import MONITORED
+from resnet_any.train.run.selection import MONITORED, TASK_SELECTS
 
 if TYPE_CHECKING:
     import optuna
@@ -208,9 +208,14 @@ def load_sweep(path: str | Path, out: str | Path | None = None) -> Sweep:
     unknown = set(raw) - set(SWEEP_KEYS)
     if unknown:
         raise UserError(f"sweep file: unknown key {sorted(unknown)[0]!r}; valid: {', '.join(SWEEP_KEYS)}")
-    metric = raw.get("metric", "val_acc")
+    base_task = (raw.get("base") or {}).get("task") if isinstance(raw.get("base"), dict) else None
+    # a regression or multi-label base is judged on its own metric unless the file names one
+    metric = raw.get("metric", {"regress": "val_rmse", "multilabel": "val_map"}.get(base_task, "val_acc"))
     if metric not in METRICS:
         raise UserError(f"unknown metric {metric!r}; valid: {', '.join(METRICS)}")
+    if base_task in TASK_SELECTS and metric not in ("val_loss", "train_loss", *TASK_SELECTS[base_task]):
+        raise UserError(f"metric {metric!r} is not a metric of a {base_task} run; valid: "
+                        f"{', '.join(('val_loss', 'train_loss', *TASK_SELECTS[base_task]))}")
     sampler, sampler_args = _named(raw.get("sampler", "tpe"), "sampler", SAMPLERS)
     pruner, pruner_args = _named(raw.get("pruner", "median"), "pruner", PRUNERS)
     base = raw.get("base") or {}

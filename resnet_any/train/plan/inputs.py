@@ -101,23 +101,31 @@ def load(cfg: TrainConfig, domain: str, image_size: int | None) -> DataSplits:
 
 
 def prepare_targets(cfg: TrainConfig, splits: DataSplits) -> DataSplits:
-    """The data's targets checked against --task, and regression targets' training mean and deviation in its meta.
-
-    The model learns (y - mean) / std, so targets of any scale train with one recipe; the checkpoint keeps both
-    (meta target_mean/target_std), so every output is given back in the user's units.
-    """
-    import dataclasses
-
-    from resnet_any.data.targets import check_variance, scaling
+    """The data's targets checked against --task, and a regression's targets for variance in training."""
+    from resnet_any.data.targets import check_variance
 
     if cfg.task is not None and splits.task != cfg.task:
         raise UserError(f"--task {cfg.task}: dataset {splits.name!r} holds {splits.task} targets, and its reader "
                         f"cannot read them as {cfg.task}", public=f"--task {cfg.task} does not fit this data's targets")
+    if splits.task == "regress":
+        check_variance(splits.labels("train"), splits.class_names, f"the training split of {splits.name!r}")
+    return splits
+
+
+def scale_targets(splits: DataSplits) -> DataSplits:
+    """A regression's training mean and standard deviation per target in the data's meta (target_mean/target_std).
+
+    The model learns (y - mean) / std, so targets of any scale train with one recipe; the checkpoint keeps both,
+    so every output is given back in the user's units. Taken from the split the run trains on, once the recipe
+    has decided whether validation joins it, so a fresh run and its resume compute the same values.
+    """
+    import dataclasses
+
+    from resnet_any.data.targets import scaling
+
     if splits.task != "regress":
         return splits
-    y = splits.labels("train")
-    check_variance(y, splits.class_names, f"the training split of {splits.name!r}")
-    mean, std = scaling(y)
+    mean, std = scaling(splits.labels("train"))
     return dataclasses.replace(splits, meta={**splits.meta, "target_mean": mean, "target_std": std})
 
 

@@ -97,6 +97,7 @@ def make_plan(options: TrainConfig, *, model: nn.Module | None = None, data: Any
             # budget a short run is judged against) follows from it, as `--epochs CAP` would
             cfg = cfg.merged({"epochs": max_epochs})
             splits, config, said, budget = _recipe(cfg, domain, fresh, recorded, model, data, inferred)
+    splits = inputs.scale_targets(splits)  # on the split the run trains on (validation merged or not)
     # the task is the data's (told or inferred by its reader); "val" selects on the task's own metric
     config = config.replace(task=splits.task, select=for_task(config.select, splits.task))
     if splits.task != "classify":

@@ -152,19 +152,12 @@ class Health:
         elif self.task == "multilabel":
             maps = [r["val_map"] for r in rows if r.get("val_map") is not None]
             where, best = ("validation", max(maps)) if maps else ("test", test.get("map"))
-            prevalence = self.prevalence
+            prevalence = self.prevalence.get("val" if maps else "test")
             if best is not None and prevalence is not None and best <= prevalence + PREVALENCE_MARGIN:
                 out.append(f"{where} mAP {best:.3f} at best, within {PREVALENCE_MARGIN} of the tags' mean prevalence "
                            f"{prevalence:.3f}, what scores that ignore the input reach: check the tags, then try "
                            "more epochs or a lower learning rate")
         return out
 
-    @property
-    def prevalence(self) -> float | None:
-        """Multi-label: the mean over tags of the validation positives' share (val_counts / validation samples)."""
-        if not self.val_counts or not self.val_samples:
-            return None
-        shares = [c / self.val_samples for c in self.val_counts if c]
-        return sum(shares) / len(shares) if shares else None
-
-    val_samples: int = 0  # multilabel: samples with tags in the validation split (set by the trainer)
+    # multilabel: per split ("val", "test"), the mean over tags of the positives' share (set by the trainer)
+    prevalence: dict[str, float | None] = {}

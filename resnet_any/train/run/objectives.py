@@ -98,7 +98,10 @@ class Regression(Objective):
 
         values = self.decode(out.float().cpu())
         y = self.targets(y.cpu())
-        return {**regression_metrics(values, y, self.names), "loss": self.loss(out.float().cpu(), y).item()}
+        # plain MSE in standard units whatever --loss trained (as classes report plain cross-entropy): the
+        # figure evaluate gives too
+        plain = Regression(self.names, self.meta).loss(out.float().cpu(), y).item()
+        return {**regression_metrics(values, y, self.names), "loss": plain}
 
 
 class MultiLabel(Objective):

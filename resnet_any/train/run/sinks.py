@@ -14,6 +14,8 @@ from resnet_any.files import atomic_write, atomic_write_json
 from resnet_any.errors import UserError
 from resnet_any.train.run.metrics import TASK_METRICS
 
+# what a run's outputs are, per task, in the start line
+OUTPUTS = {"classify": "classes", "regress": "targets", "multilabel": "tags"}
 # every task's metrics beyond loss and accuracy, each once (TensorBoard writes those a record holds)
 ALL_METRICS = tuple(dict.fromkeys(m for names in TASK_METRICS.values() for m in names))
 
@@ -192,7 +194,7 @@ def curves_figure(rows: list[dict[str, Any]], title: str | None = None, best: tu
     fig = Figure(figsize=(9, 3.8), dpi=100, layout="constrained")
     epochs = [r["epoch"] for r in rows]
     # the second panel: accuracy, or the task's own metric (validation RMSE of a regression, mAP of tags)
-    second = next(((m, label) for m, label in (("acc", "accuracy"), ("rmse", "RMSE"), ("map", "mAP"))
+    second = next(((m, label) for m, label in (("rmse", "RMSE"), ("map", "mAP"), ("acc", "accuracy"))
                    if any(r.get(f"val_{m}") is not None or r.get(f"train_{m}") is not None for r in rows)),
                   ("acc", "accuracy"))
     for i, (metric, label) in enumerate((("loss", "loss"), second)):
@@ -229,7 +231,8 @@ def file_sinks(out: Path) -> list[Sink]:
 
 def format_epoch(rec: dict[str, Any], epochs: int) -> str:
     """One plain line for an epoch record."""
-    key = next((k for k in ("val_acc", "val_rmse", "val_map") if rec.get(k) is not None), None)
+    # the task's own metric: numbers and tags first (a multi-label record's val_acc is subset accuracy)
+    key = next((k for k in ("val_rmse", "val_map", "val_acc") if rec.get(k) is not None), None)
     val = f"val_loss {rec['val_loss']:.4f}  " if rec.get("val_loss") is not None else ""
     val += f"{key} {rec[key]:.4f}  " if key else ""
     train_acc = f"train_acc {rec['train_acc']:.4f}  " if rec.get("train_acc") is not None else ""
@@ -274,7 +277,7 @@ class Console(Sink):
                     print(f"note: {note}", file=sys.stderr, flush=True)
                 self._print(f"{c['model']} ({rec['parameters']:,} parameters) on {c['dataset']} "
                             f"[{c['domain']}: {n['train']} train / {n['val']} val / {n['test']} test, "
-                            f"{rec['num_classes']} classes] on {rec['device']} ({rec.get('precision', 'fp32')}), "
+                            f"{rec['num_classes']} {OUTPUTS.get(c.get('task') or 'classify', 'classes')}] on {rec['device']} ({rec.get('precision', 'fp32')}), "
                             f"{self.epochs} epochs{resumed} -> {rec['out']}")
         elif kind == "step" and self.tty and not self.quiet:
             if self.bar is None:
@@ -303,9 +306,9 @@ class Console(Sink):
             if shown:
                 result = ("  ".join(f"{k} {rec[k]:.4f}" for k in shown)
                           + f"  test_loss {rec['test_loss']:.4f}  best_epoch {rec['best_epoch']}")
-            elif rec.get("best_epoch") is not None:  # fit without test data
-                val = rec.get("best_val_acc")
-                result = (f"best_epoch {rec['best_epoch']}" + (f"  val_acc {val:.4f}" if val is not None else "")
+            elif rec.get("best_epoch") is not None:  # fit without test data: the kept epoch's own metric
+                key = next((k for k in ("best_val_rmse", "best_val_map", "best_val_acc") if rec.get(k) is not None), None)
+                result = (f"best_epoch {rec['best_epoch']}" + (f"  {key[5:]} {rec[key]:.4f}" if key else "")
                           + "  (no test split)")
             else:
                 result = "no finished epoch, no test metrics"

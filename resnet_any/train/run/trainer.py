@@ -74,7 +74,8 @@ class Trainer:
         self.selects_on_val = plan.selects_on_val
         # every run watches for learning nothing (health.py); it judges the curves the loop hands it
         self.health = Health(self.splits.num_classes, self.class_counts("val"), plan.epoch_budget, self.splits.task)
-        self.health.val_samples = self.splits.count("val")
+        if self.splits.task == "multilabel":  # what scores that ignore the input reach: the tags' prevalence
+            self.health.prevalence = {s: self._prevalence(s) for s in ("val", "test")}
         self.callbacks = list(callbacks)
         if self.cfg.early_stop:
             self.callbacks.append(EarlyStopping(self.cfg.early_stop, self.cfg.select, self.cfg.min_delta))
@@ -133,6 +134,16 @@ class Trainer:
     def class_counts(self, split: str) -> list[int]:
         """Samples per class in a split (nodes for one graph), from the labels alone."""
         return self.splits.class_counts(split)
+
+    def _prevalence(self, split: str) -> float | None:
+        """Multi-label: the mean over tags of the positives' share of the present labels in a split."""
+        if not self.splits.has(split) or not self.splits.count(split):
+            return None
+        y = self.splits.labels(split)
+        present = ~torch.isnan(y)
+        shares = ((y == 1) & present).sum(0) / present.sum(0).clamp(min=1)
+        keep = present.any(0) & (shares > 0)
+        return float(shares[keep].mean()) if bool(keep.any()) else None
 
     def sample_order(self, n: int, generator: torch.Generator) -> torch.Tensor:
         """The training samples this rank visits in one epoch: its slice of every global batch of one global order.
@@ -286,7 +297,7 @@ class Trainer:
             self.schedule.step_batch()
             if self.ema is not None:
                 self.ema.update_parameters(self.model)
-            n = y.numel()
+            n = len(y)  # samples, not their targets or tags
             seen += n
             loss_sum += loss.detach() * n
             right = self.objective.correct(logits, y)
@@ -394,6 +405,9 @@ class Trainer:
                 "best_val_loss": self.best["val_loss"] if chosen else None,
                 # checkpoints from before --select keep no train_loss in "best"
                 "best_train_loss": self.best.get("train_loss") if chosen else None,
+                # the kept epoch's value of the --select metric (best_val_rmse, best_val_map, ...)
+                **{f"best_{k}": self.best.get(k) for k in (monitored(self.cfg.select),)
+                   if k not in ("val_acc", "val_loss", "train_loss")},
                 "test_accuracy": test["acc"], "test_loss": test["loss"],
                 **{f"test_{k}": test[k] for k in self.metric_names}, "test_per_class": test["per_class"],
                 "task": self.splits.task, **({"thresholds": self.best["thresholds"]} if self.best.get("thresholds") else {}),
