@@ -259,3 +259,24 @@ def test_explain_shifted_control_is_the_maps_mask_moved_by_hand() -> None:
                           fractions=(0.25,), repeats=1, generator=g)["zero"][0.25]
     p = torch.softmax(torch.tensor([1.0, 0.0]), 0)[0].item()
     assert drops["map"] == pytest.approx(p - 0.5) and drops["shifted"] == pytest.approx(0.0)
+
+
+def test_generalize_task_cases_read_back_as_their_targets(tmp_path, shared_data):
+    """The panel's regression tables and tag manifest, read by the loaders, infer their task and keep the targets."""
+    import numpy as np
+
+    from resnet_any.bench.generalize import canvas_manifest, regression_tables
+    from resnet_any.bench.tasks_data import canvases, extrinsic, load_mnist
+    from resnet_any.data import load_dataset
+
+    covid = load_dataset("series", str(regression_tables("Covid3Month")(shared_data, tmp_path)))
+    ref = extrinsic("Covid3Month")
+    assert covid.task == "regress" and "inferred from non-integer" in covid.task_note
+    assert np.allclose(np.sort(covid.labels("test").numpy().ravel()), np.sort(ref.y_test), atol=1e-9)
+    manifest = canvas_manifest(30)(shared_data, tmp_path)
+    tags = load_dataset("image", str(manifest), cache_dir=str(tmp_path / "cache"))
+    images, labels = load_mnist(shared_data, train=True)
+    made = canvases(images, labels, 30, size=80, seed=0)
+    assert tags.task == "multilabel" and set(tags.class_names) <= {str(d) for d in range(10)}
+    total = sum(int((tags.labels(s) == 1).sum()) for s in ("train", "val", "test"))
+    assert total == int(made.tags.sum())
