@@ -309,6 +309,8 @@ PANEL: tuple[Case, ...] = (
          "better of MiniRocket and the mean (bench tasks)", metric="test_rmse"),
     Case("solar windows w48 k6 (CSV, regress)", "series", regression_tables("solar-w48-k6"), 0.0627,
          "better of MiniRocket and the mean (bench tasks)", metric="test_rmse"),
+    Case("Airline windows w24 k3 (CSV, regress)", "series", regression_tables("Airline-w24-k3"), 28.62,
+         "better of MiniRocket and the mean (bench tasks)", metric="test_rmse"),
     Case("MNIST canvases x 600, tags 'a;b' (manifest)", "image", canvas_manifest(600), None,
          "multi-label mAP; the prevalence scores about 0.27", metric="test_map"),
 )

@@ -367,13 +367,15 @@ def load_path(path: str | Path, *, seed: int = 0, val_fraction: float = 0.2, lab
         name = p.resolve().name
         if val is None:
             # as series._build: the validation part is carved from train after the statistics are taken on all of it
-            (tr, te), meta = pad_and_standardise([train.series, test.series], znorm=znorm, fit=(0,))
+            (tr, te), meta = pad_and_standardise([train.series, test.series], znorm=znorm, fit=(0,),
+                                                 per_series=train.task == "classify")
             (y_tr, y_te), class_names = _encode({"train": train, "test": test})
             full = ArrayDataset(torch.from_numpy(tr), torch.from_numpy(y_tr))
             keep, held = stratified_split(y_tr, val_fraction, seed)
             parts = (full.subset(keep), full.subset(held), ArrayDataset(torch.from_numpy(te), torch.from_numpy(y_te)))
         else:
-            (tr, va, te), meta = pad_and_standardise([train.series, val.series, test.series], znorm=znorm, fit=(0, 1))
+            (tr, va, te), meta = pad_and_standardise([train.series, val.series, test.series], znorm=znorm,
+                                                     fit=(0, 1), per_series=train.task == "classify")
             ys, class_names = _encode({"train": train, "val": val, "test": test})
             parts = tuple(ArrayDataset(torch.from_numpy(a), torch.from_numpy(y)) for a, y in zip((tr, va, te), ys))
         layout = train.layout
@@ -389,7 +391,7 @@ def load_path(path: str | Path, *, seed: int = 0, val_fraction: float = 0.2, lab
         (y_all,), class_names = _encode({"train": table})
         idx = train_val_test(y_all, val_fraction, seed)
         groups = [[table.series[i] for i in ix] for ix in idx]
-        arrays, meta = pad_and_standardise(groups, znorm=znorm, fit=(0, 1))
+        arrays, meta = pad_and_standardise(groups, znorm=znorm, fit=(0, 1), per_series=table.task == "classify")
         parts = tuple(ArrayDataset(torch.from_numpy(a), torch.from_numpy(y_all[ix])) for a, ix in zip(arrays, idx))
         name = p.stem
         layout = table.layout
