@@ -156,13 +156,10 @@ def encode(splits: Mapping[str, Sequence[Sequence[Any]]], columns: Sequence[str]
                 out[i, j] = value
         y[split] = out.float()
     if task == "regress":
-        ytr = y["train"].double()
-        for j in range(ytr.shape[1]):
-            present = ytr[:, j][~torch.isnan(ytr[:, j])]
-            if len(present) < 2 or float(present.std()) == 0.0:
-                raise error("train", None, j, "the target does not vary in the training split "
-                            f"({len(present)} values{f', all {float(present[0]):g}' if len(present) else ''})",
-                            "a target that takes at least two values in the training split")
+        for j, present in constant_targets(y["train"]):
+            raise error("train", None, j, "the target does not vary in the training split "
+                        f"({len(present)} values{f', all {float(present[0]):g}' if len(present) else ''})",
+                        "a target that takes at least two values in the training split")
     return Targets(task, y, [str(c) for c in columns], note)
 
 
@@ -217,11 +214,19 @@ def from_array(y: Any, task: str | None, what: str = "y") -> tuple[str, torch.Te
 
 def check_variance(y: torch.Tensor, names: Sequence[str], what: str = "the training targets") -> None:
     """A UserError naming a regression target that does not vary in training (it cannot be standardized)."""
+    for j, _ in constant_targets(y):
+        raise UserError(f"target {names[j]!r} does not vary in {what}; a regression needs a target that "
+                        "takes at least two values")
+
+
+def constant_targets(y: torch.Tensor) -> list[tuple[int, torch.Tensor]]:
+    """(column, its present values) of every target of (N, K) `y` with fewer than two values or no variance."""
+    out = []
     for j in range(y.shape[1]):
-        col = y[:, j][~torch.isnan(y[:, j])]
-        if len(col) < 2 or float(col.double().std()) == 0.0:
-            raise UserError(f"target {names[j]!r} does not vary in {what}; a regression needs a target that "
-                            "takes at least two values")
+        present = y[:, j][~torch.isnan(y[:, j])].double()
+        if len(present) < 2 or float(present.std()) == 0.0:
+            out.append((j, present))
+    return out
 
 
 def scaling(y: torch.Tensor) -> tuple[list[float], list[float]]:

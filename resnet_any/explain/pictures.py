@@ -2,27 +2,13 @@
 a graph neighbourhood with node size and colour by importance. Each returns PNG bytes (matplotlib, Agg)."""
 from __future__ import annotations
 
-import io
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 
+from resnet_any.figures import figure, png_bytes
+
 CMAP = "jet"  # Grad-CAM's customary map: red where the class's evidence is
-
-
-def _figure(width: float, height: float) -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    from matplotlib.figure import Figure
-
-    return Figure(figsize=(width, height), dpi=100, layout="constrained")
-
-
-def _png(fig: Any) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    return buf.getvalue()
 
 
 def scaled(values: np.ndarray) -> np.ndarray:
@@ -42,7 +28,7 @@ def overlay(image: np.ndarray, attribution: np.ndarray, alpha: float = 0.5) -> n
 
 def image_png(image: np.ndarray, attribution: np.ndarray, title: str) -> bytes:
     """The image as the network saw it, beside the same image under its attribution heat map."""
-    fig = _figure(7.0, 3.8)
+    fig = figure(7.0, 3.8)
     left, right = fig.subplots(1, 2)
     gray = image.ndim == 2
     left.imshow(image, cmap="gray" if gray else None, vmin=0, vmax=255, interpolation="nearest")
@@ -55,7 +41,7 @@ def image_png(image: np.ndarray, attribution: np.ndarray, title: str) -> bytes:
         ax.set_xticks([])
         ax.set_yticks([])
     fig.suptitle(title, fontsize=10)
-    return _png(fig)
+    return png_bytes(fig)
 
 
 def series_png(series: np.ndarray, attribution: np.ndarray, title: str) -> bytes:
@@ -64,7 +50,7 @@ def series_png(series: np.ndarray, attribution: np.ndarray, title: str) -> bytes
     from matplotlib.colors import Normalize
 
     channels, length = series.shape
-    fig = _figure(8.0, 1.2 + 1.8 * channels)
+    fig = figure(8.0, 1.2 + 1.8 * channels)
     axes = np.atleast_1d(fig.subplots(channels, 1, sharex=True, squeeze=False)[:, 0])
     norm = Normalize(float(attribution.min()), float(attribution.max()))
     t = np.arange(length)
@@ -83,7 +69,7 @@ def series_png(series: np.ndarray, attribution: np.ndarray, title: str) -> bytes
     axes[-1].set_xlabel("time step")
     fig.colorbar(lines, ax=list(axes), label="attribution")
     fig.suptitle(title, fontsize=10)
-    return _png(fig)
+    return png_bytes(fig)
 
 
 def graph_png(edges: Sequence[tuple[int, int]], node_values: dict[int, float], edge_values: Sequence[float],
@@ -103,7 +89,7 @@ def graph_png(edges: Sequence[tuple[int, int]], node_values: dict[int, float], e
     nodes = list(g.nodes)
     values = np.array([node_values[n] for n in nodes], dtype=float)
     size = 80 + 520 * scaled(values)
-    fig = _figure(7.0, 6.0)
+    fig = figure(7.0, 6.0)
     ax = fig.subplots()
     ew = np.array([weights[(min(u, v), max(u, v))] for u, v in g.edges], dtype=float)
     nx.draw_networkx_edges(g, pos, ax=ax, width=0.5 + 3.0 * scaled(ew) if len(ew) else 1.0, alpha=0.6,
@@ -118,4 +104,4 @@ def graph_png(edges: Sequence[tuple[int, int]], node_values: dict[int, float], e
     fig.colorbar(drawn, ax=ax, label="importance")
     ax.set_axis_off()
     ax.set_title(title, fontsize=10)
-    return _png(fig)
+    return png_bytes(fig)

@@ -6,8 +6,7 @@ from typing import Any
 
 import torch
 
-from resnet_any.errors import UserError
-from resnet_any.files import atomic_write
+from resnet_any.figures import figure, png_bytes, write_png
 
 
 def confusion_matrix(logits: torch.Tensor, targets: torch.Tensor, num_classes: int) -> torch.Tensor:
@@ -18,19 +17,12 @@ def confusion_matrix(logits: torch.Tensor, targets: torch.Tensor, num_classes: i
 
 def plot_confusion(result: dict[str, Any]) -> bytes:
     """PNG bytes of the confusion matrix, counts written in the cells when there are few classes."""
-    import io
-
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    from matplotlib.figure import Figure
-
     cm = result["confusion_matrix"]
     names = result["class_names"]
     k = len(names)
     # at least 5 inches: a 2-class matrix's title would otherwise be wider than its figure
     side = min(max(3 + 0.45 * k, 5.0), 20)
-    fig = Figure(figsize=(side, side), dpi=100, layout="constrained")
+    fig = figure(side, side)
     ax = fig.add_subplot(1, 1, 1)
     im = ax.imshow(cm, cmap="Blues")
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
@@ -46,22 +38,12 @@ def plot_confusion(result: dict[str, Any]) -> bytes:
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title(f"{result['model']} on {result['dataset']} {result['split']}\naccuracy {result['accuracy']:.4f}")
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    return buf.getvalue()
+    return png_bytes(fig)
 
 
 def write_confusion_png(result: dict[str, Any], folder: str | Path) -> Path:
     """Draw the result's confusion matrix into `folder` as confusion_<dataset>_<split>.png; returns its path."""
-    out = Path(folder)
-    png = out / f"confusion_{result['dataset']}_{result['split']}.png"
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise UserError(f"cannot create {str(out)!r}: {e.strerror or e}") from None
-    data = plot_confusion(result)
-    atomic_write(png, lambda f: f.write(data))
-    return png
+    return write_png(plot_confusion(result), folder, f"confusion_{result['dataset']}_{result['split']}.png")
 
 
 def default_png_folder(checkpoint: str | Path) -> Path:

@@ -12,28 +12,10 @@ from typing import Any
 
 import torch
 
-from resnet_any.errors import UserError
-from resnet_any.files import atomic_write
+from resnet_any.figures import figure, png_bytes, write_png
 
 MAX_TARGETS = 6    # rows of scatter plots drawn; the scores cover every target
 MAX_TAGS = 60      # bars drawn; the scores cover every tag
-
-
-def _figure(width: float, height: float) -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    from matplotlib.figure import Figure
-
-    return Figure(figsize=(width, height), dpi=100, layout="constrained")
-
-
-def _png(fig: Any) -> bytes:
-    import io
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    return buf.getvalue()
 
 
 def _fmt(v: Any) -> str:
@@ -44,7 +26,7 @@ def plot_regression(result: dict[str, Any], values: torch.Tensor, targets: torch
     """PNG bytes: predicted vs true and residuals vs predicted, one row per target; missing targets left out."""
     names = result["class_names"][:MAX_TARGETS]
     values, targets = values.double().view(len(values), -1), targets.double().view(len(targets), -1)
-    fig = _figure(10, 3.6 * len(names) + 0.6)
+    fig = figure(10, 3.6 * len(names) + 0.6)
     axes = fig.subplots(len(names), 2, squeeze=False)
     for j, name in enumerate(names):
         present = ~torch.isnan(targets[:, j])
@@ -67,14 +49,14 @@ def plot_regression(result: dict[str, Any], values: torch.Tensor, targets: torch
     more = len(result["class_names"]) - len(names)
     fig.suptitle(f"{result['model']} on {result['dataset']} {result['split']}: RMSE {_fmt(result['rmse'])}  "
                  f"R² {_fmt(result['r2'])}" + (f"  ({more} more targets not drawn)" if more > 0 else ""))
-    return _png(fig)
+    return png_bytes(fig)
 
 
 def plot_multilabel(result: dict[str, Any]) -> bytes:
     """PNG bytes: per-tag precision and recall at the thresholds, as paired horizontal bars."""
     per = list(result["per_class"].items())[:MAX_TAGS]
     k = len(per)
-    fig = _figure(8, min(max(2.0 + 0.35 * k, 3.5), 24))
+    fig = figure(8, min(max(2.0 + 0.35 * k, 3.5), 24))
     ax = fig.add_subplot(1, 1, 1)
     ys = torch.arange(k, dtype=torch.float64).numpy()
     ax.barh(ys - 0.2, [c["precision"] for _, c in per], height=0.4, label="precision", color="#1d4ed8")
@@ -88,7 +70,7 @@ def plot_multilabel(result: dict[str, Any]) -> bytes:
     ax.set_title(f"{result['model']} on {result['dataset']} {result['split']}\nmAP {_fmt(result['map'])}  "
                  f"macro F1 {_fmt(result['macro_f1'])}  micro F1 {_fmt(result['micro_f1'])}"
                  + (f"  ({more} more tags not drawn)" if more > 0 else ""), fontsize=10)
-    return _png(fig)
+    return png_bytes(fig)
 
 
 def plot_result(result: dict[str, Any]) -> tuple[str, bytes]:
@@ -101,12 +83,5 @@ def plot_result(result: dict[str, Any]) -> tuple[str, bytes]:
 def write_result_png(result: dict[str, Any], folder: str | Path) -> Path:
     """Draw the result's picture into `folder` as <regression|labels>_<dataset>_<split>.png; returns its path."""
     stem, data = plot_result(result)
-    out = Path(folder)
     dataset = "".join(c if c.isalnum() or c in "-_." else "_" for c in str(result["dataset"]))
-    png = out / f"{stem}_{dataset}_{result['split']}.png"
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise UserError(f"cannot create {str(out)!r}: {e.strerror or e}") from None
-    atomic_write(png, lambda f: f.write(data))
-    return png
+    return write_png(data, folder, f"{stem}_{dataset}_{result['split']}.png")

@@ -69,6 +69,8 @@ class Health:
     def __init__(self, num_classes: int = 2, val_counts: list[int] | None = None,
                  epoch_budget: int | None = None, task: str = "classify") -> None:
         self.task = task
+        # multilabel: per split ("val", "test"), the mean over tags of the positives' share (set by the trainer)
+        self.prevalence: dict[str, float | None] = {}
         self.history: list[dict[str, Any]] = []
         self.num_classes = num_classes
         self.val_counts = list(val_counts or [])
@@ -158,6 +160,3 @@ class Health:
                            f"{prevalence:.3f}, what scores that ignore the input reach: check the tags, then try "
                            "more epochs or a lower learning rate")
         return out
-
-    # multilabel: per split ("val", "test"), the mean over tags of the positives' share (set by the trainer)
-    prevalence: dict[str, float | None] = {}

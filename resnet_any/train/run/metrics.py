@@ -118,9 +118,11 @@ def regression_metrics(values: Tensor, targets: Tensor, names: Sequence[Any] | N
         return sum(got) / len(got) if got else None
 
     # how much the predictions vary against the targets (1: as much; 0: one value for every sample)
-    ratios = [float(values[~torch.isnan(targets[:, j]), j].std() / targets[~torch.isnan(targets[:, j]), j].std())
-              for j in range(k) if int((~torch.isnan(targets[:, j])).sum()) > 1
-              and float(targets[~torch.isnan(targets[:, j]), j].std()) > 0]
+    ratios = []
+    for j in range(k):
+        present = ~torch.isnan(targets[:, j])
+        if int(present.sum()) > 1 and float(targets[present, j].std()) > 0:
+            ratios.append(float(values[present, j].std() / targets[present, j].std()))
     return {"acc": None, "rmse": mean("rmse"), "mae": mean("mae"), "r2": mean("r2"), "per_class": per,
             "spread": sum(ratios) / len(ratios) if ratios else None, "n": len(targets)}
 

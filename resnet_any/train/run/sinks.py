@@ -12,6 +12,7 @@ from typing import Any, TextIO
 
 from resnet_any.files import atomic_write, atomic_write_json
 from resnet_any.errors import UserError
+from resnet_any.figures import figure, png_bytes
 from resnet_any.train.run.metrics import TASK_METRICS
 
 # what a run's outputs are, per task, in the start line
@@ -178,20 +179,14 @@ LOG_LOSS_RANGE = 100.0
 
 def plot_curves(rows: list[dict[str, Any]], title: str | None = None, best: tuple[int, str] | None = None) -> bytes:
     """PNG bytes of `curves_figure`."""
-    buf = io.BytesIO()
-    curves_figure(rows, title, best).savefig(buf, format="png")
-    return buf.getvalue()
+    return png_bytes(curves_figure(rows, title, best))
 
 
 def curves_figure(rows: list[dict[str, Any]], title: str | None = None, best: tuple[int, str] | None = None) -> Any:
     """Train/val loss and accuracy against epoch (a matplotlib Figure); `best` (epoch, select rule) is marked."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
-    fig = Figure(figsize=(9, 3.8), dpi=100, layout="constrained")
+    fig = figure(9, 3.8)
     epochs = [r["epoch"] for r in rows]
     # the second panel: accuracy, or the task's own metric (validation RMSE of a regression, mAP of tags)
     second = next(((m, label) for m, label in (("rmse", "RMSE"), ("map", "mAP"), ("acc", "accuracy"))
