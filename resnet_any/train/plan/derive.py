@@ -118,6 +118,27 @@ SMALL_IMAGE_STEPS = 4000    # at or below SMALL_IMAGE px
 SMALL_IMAGE = 64
 SERIES_STEPS = 8000
 
+# ---- graph classification (layout "graph"): GIN's recipe (Xu et al. 2019) read onto the data's size
+GIN_EPOCHS = 350            # Xu et al.'s epochs, with the learning rate halved every 50 (7 halvings)
+GRAPH_NODE_BUDGET = 100_000  # training nodes an epoch at which 350 epochs still take minutes on 2 CPU cores
+GRAPH_LEVEL_RULES: tuple[Rule, ...] = (
+    Rule("batch_size", ("graph",), "training graphs n", "32 below 2,000 graphs, else 128",
+         "Xu et al. 2019 choose 32 or 128: a few hundred graphs at 128 take 2-5 steps an epoch",
+         lambda p, v: 32 if p.n_train < 2000 else 128, layouts=("graph",)),
+    Rule("epochs", ("graph",), "training nodes n x mean nodes per graph",
+         f"{GIN_EPOCHS} up to {GRAPH_NODE_BUDGET:,} training nodes, fewer above (x budget / nodes), at least 100",
+         "GIN's 350 epochs; a set of larger graphs (DD's 284 nodes a graph) would run for an hour on 2 CPU cores",
+         lambda p, v: int(max(100, min(GIN_EPOCHS, GIN_EPOCHS * GRAPH_NODE_BUDGET / max(1, p.n_train * (p.nodes or 1))))),
+         layouts=("graph",)),
+    Rule("step_size", ("graph",), "epochs e", "e / 7: the learning rate halves 7 times (gamma 0.5)",
+         "GIN halves Adam's 0.01 every 50 of its 350 epochs; a shorter budget keeps the same decay",
+         lambda p, v: max(1, v["epochs"] // 7), layouts=("graph",)),
+    Rule("select", ("graph",), "validation graphs per class", "train_loss below 50 a class, else val",
+         "the images' and series' threshold: a few dozen validation graphs a class pick the epoch by noise and gain "
+         "more as training graphs; the step schedule ends at 1/128 of the learning rate, so late epochs are stable",
+         lambda p, v: "train_loss" if p.per_class_val < 50 and _may_merge(p, v) else "val", layouts=("graph",)),
+)
+
 RULES: tuple[Rule, ...] = (
     # ---- images
     Rule("batch_size", ("image", "volume"), "training samples n", "largest power of two <= n/30, within [16, 128]",
@@ -170,6 +191,7 @@ RULES: tuple[Rule, ...] = (
          "Fawaz et al. train 1,500 epochs; with a cosine schedule 200 reach the same accuracy on the UCR "
          "panel, and a budget in steps keeps large sets from running for hours on a CPU",
          lambda p, v: _epochs_for(p, v, SERIES_STEPS, 30, 200)),
+    *GRAPH_LEVEL_RULES,
     # ---- every domain
     Rule("class_weights", ("image", "series", "graph", "volume"), "largest / smallest class count r",
          "auto when r >= 3, else none",
