@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from resnet_any.bench.graph_sets import graph_cases
 from resnet_any.bench.runs import timed_command
 from resnet_any.bench.table import make_row
 from resnet_any.errors import UserError
@@ -313,6 +314,8 @@ PANEL: tuple[Case, ...] = (
          "better of MiniRocket and the mean (bench tasks)", metric="test_rmse"),
     Case("MNIST canvases x 600, tags 'a;b' (manifest)", "image", canvas_manifest(600), None,
          "multi-label mAP; the prevalence scores about 0.27", metric="test_map"),
+    # graph classification (issue 26): MUTAG, Cora ego-nets and protein-like sets, 3 seeded splits each
+    *graph_cases(Case),
 )
 
 
