@@ -83,7 +83,7 @@ def train_gin(splits: Any, seed: int, *, select: str = "val", hidden: int = 64, 
             loss = nn.functional.cross_entropy(model(b.x.float(), b.edge_index, b.batch), b.y.view(-1))
             loss.backward()
             opt.step()
-            total += float(loss) * b.num_graphs
+            total += loss.item() * b.num_graphs
             n += b.num_graphs
         sched.step()
         record = {"epoch": epoch, "train_loss": total / max(n, 1)}
