@@ -122,18 +122,18 @@ SERIES_STEPS = 8000
 GIN_EPOCHS = 350            # Xu et al.'s epochs, with the learning rate halved every 50 (7 halvings)
 GRAPH_NODE_BUDGET = 100_000  # training nodes an epoch at which 350 epochs still take minutes on 2 CPU cores
 GRAPH_LEVEL_RULES: tuple[Rule, ...] = (
-    Rule("batch_size", ("graph",), "training graphs n", "32 below 2,000 graphs, else 128",
+    Rule("batch_size", ("graph",), "graph classification: training graphs n", "32 below 2,000 graphs, else 128",
          "Xu et al. 2019 choose 32 or 128: a few hundred graphs at 128 take 2-5 steps an epoch",
          lambda p, v: 32 if p.n_train < 2000 else 128, layouts=("graph",)),
-    Rule("epochs", ("graph",), "training nodes n x mean nodes per graph",
+    Rule("epochs", ("graph",), "graph classification: training graphs x mean nodes per graph",
          f"{GIN_EPOCHS} up to {GRAPH_NODE_BUDGET:,} training nodes, fewer above (x budget / nodes), at least 100",
          "GIN's 350 epochs; a set of larger graphs (DD's 284 nodes a graph) would run for an hour on 2 CPU cores",
          lambda p, v: int(max(100, min(GIN_EPOCHS, GIN_EPOCHS * GRAPH_NODE_BUDGET / max(1, p.n_train * (p.nodes or 1))))),
          layouts=("graph",)),
-    Rule("step_size", ("graph",), "epochs e", "e / 7: the learning rate halves 7 times (gamma 0.5)",
+    Rule("step_size", ("graph",), "graph classification: epochs e", "e / 7: the learning rate halves 7 times (gamma 0.5)",
          "GIN halves Adam's 0.01 every 50 of its 350 epochs; a shorter budget keeps the same decay",
          lambda p, v: max(1, v["epochs"] // 7), layouts=("graph",)),
-    Rule("select", ("graph",), "validation graphs per class", "train_loss below 50 a class, else val",
+    Rule("select", ("graph",), "graph classification: validation graphs per class", "train_loss below 50 a class, else val",
          "the images' and series' threshold: a few dozen validation graphs a class pick the epoch by noise and gain "
          "more as training graphs; the step schedule ends at 1/128 of the learning rate, so late epochs are stable",
          lambda p, v: "train_loss" if p.per_class_val < 50 and _may_merge(p, v) else "val", layouts=("graph",)),
