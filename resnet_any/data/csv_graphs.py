@@ -130,8 +130,7 @@ def _load_nodes(folder: Path, *, seed: int, val_fraction: float, directed: bool,
     meta = {"task": "node", "num_features": int(width), "feature_norm": "none", "node_features": node_features,
             "feature_columns": list(table.feature_columns), "directed": bool(directed), "split": split_source,
             "target_columns": list(table.target_columns),
-            "source": "csv", "notes": _notes(table.edge_weight is not None, node_features, data.x,
-                                             list(table.feature_columns))}
+            "source": "csv", "notes": _notes(node_features, data.x, list(table.feature_columns))}
     return DataSplits(name=folder.resolve().name, domain="graph", layout="node", train=None, val=None, test=None,
                       num_classes=len(class_names), class_names=class_names, in_channels=int(width), graph=data,
                       meta=meta, task=task, task_note=note)
@@ -164,8 +163,7 @@ def _load_graphs(folder: Path, *, seed: int, val_fraction: float, directed: bool
     meta = {"task": "graph", "num_features": int(width), "node_features": node_features, "edge_features": 0,
             "feature_columns": list(table.feature_columns), "directed": bool(directed), "source": "csv",
             "target_columns": list(table.target_columns),
-            "notes": _notes(any(getattr(g, "edge_weight", None) is not None for g in graphs), node_features,
-                            torch.cat([g.x for g in graphs]) if table.feature_columns else None,
+            "notes": _notes(node_features, torch.cat([g.x for g in graphs]) if table.feature_columns else None,
                             list(table.feature_columns))}
     return DataSplits(name=folder.resolve().name, domain="graph", layout="graph",
                       train=[graphs[i] for i in tr], val=[graphs[i] for i in va], test=[graphs[i] for i in te],
@@ -184,9 +182,9 @@ def is_graph_folder(folder: Path) -> bool:
 LARGE_FEATURE = 10.0
 
 
-def _notes(weighted: bool, node_features: str, x: torch.Tensor | None = None,
+def _notes(node_features: str, x: torch.Tensor | None = None,
            columns: list[str] | None = None) -> list[str]:
-    """What a run on this folder should say about choices made for the user."""
+    """What a run on this folder should say about choices made for the user (edge weights: the model's note)."""
     notes = []
     if x is not None and columns and x.numel():
         big = (x.abs().amax(0) > LARGE_FEATURE).nonzero().view(-1).tolist()
@@ -195,9 +193,6 @@ def _notes(weighted: bool, node_features: str, x: torch.Tensor | None = None,
             notes.append(f"node features are used as given, not standardised: column {columns[big[0]]!r} spans "
                          f"{lo:g}..{hi:g}" + (f" (and {len(big) - 1} more)" if len(big) > 1 else "")
                          + "; scale such columns if training stalls")
-    if weighted:
-        # GCNConv could take them, but the residual blocks pass (edge_index, batch) only so far
-        notes.append("edges.csv's weight column is read (edge_weight) but the graph ResNets train on unweighted edges")
     if node_features != "columns":
         notes.append(f"no feature columns: nodes get their degree as features ({node_features})")
     return notes

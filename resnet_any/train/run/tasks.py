@@ -12,6 +12,7 @@ import torch
 from torch import Tensor, nn
 
 from resnet_any.data.base import DataSplits
+from resnet_any.domains.graph import edge_inputs
 from resnet_any.errors import UserError
 
 # The order in which one epoch visits the training samples; DDP swaps in a rank-sharded version.
@@ -217,7 +218,7 @@ class NodeTask(Task):
         """Logits and labels of the split's nodes (the model sees the whole graph)."""
         g = self.graph
         mask = g[f"{batch}_mask"]
-        return model(g.x, g.edge_index)[mask], self.target(g.y[mask])
+        return model(g.x, g.edge_index, **edge_inputs(model, g))[mask], self.target(g.y[mask])
 
 
 
@@ -247,7 +248,7 @@ class GraphTask(Task):
                 generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
         """Logits per graph and the graphs' labels."""
         b = batch.to(self.device)
-        return model(b.x.float(), b.edge_index, b.batch), self.target(b.y.view(b.num_graphs, -1))
+        return model(b.x.float(), b.edge_index, b.batch, **edge_inputs(model, b)), self.target(b.y.view(b.num_graphs, -1))
 
 
 
