@@ -172,3 +172,21 @@ def test_gin_resnet_learns_mutag(shared_data, tmp_path, one_thread):
     labels = torch.cat([g.y.view(-1) for g in test])
     majority = float(torch.bincount(labels).max()) / len(labels)
     assert summary["test_accuracy"] > majority
+
+
+def test_a_weighted_checkpoint_predicts_with_the_weights(tmp_path, one_thread):
+    """best.pt reloads by its model name and predicts the files' nodes with their edge weights, as training did."""
+    from resnet_any.data import csv_graphs
+    from resnet_any.inference.predictor import Predictor
+    from resnet_any.train import TrainConfig, train
+
+    folder = _weighted_folder(tmp_path)
+    train(TrainConfig(dataset=str(folder), domain="graph", model="gcn_resnet", epochs=2, quiet=True, device="cpu",
+                      out=str(tmp_path / "run")))
+    pred = Predictor.from_checkpoint(tmp_path / "run" / "best.pt")
+    g = csv_graphs.node_data(csv_graphs.read_nodes(folder))
+    with torch.no_grad():
+        weighted = pred.model(g.x, g.edge_index, edge_weight=g.edge_weight).softmax(-1)
+        unweighted = pred.model(g.x, g.edge_index).softmax(-1)
+    got = pred.predict_nodes(g)
+    assert torch.allclose(got, weighted, atol=1e-6) and not torch.allclose(got, unweighted, atol=1e-6)
