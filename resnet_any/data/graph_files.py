@@ -56,10 +56,18 @@ def _features(df, where: Where, columns: list[str]) -> np.ndarray | None:
 
 
 def _weights(df, where: Where) -> np.ndarray | None:
+    """The weight column as numbers >= 0 (GCN's normalisation takes the square root of each node's summed weights)."""
     if "weight" not in df.columns:
         return None
-    return numeric_values(df[["weight"]], where, missing="every edge needs a weight when the column is there",
-                          finite=True)[:, 0]
+    w = numeric_values(df[["weight"]], where, missing="every edge needs a weight when the column is there",
+                       finite=True)[:, 0]
+    negative = np.flatnonzero(w < 0)
+    if len(negative):
+        i = int(negative[0])
+        valid = "edge weights must be 0 or more (a strength, not a signed value)"
+        raise where.error(f"weight {w[i]:g} is negative; {valid}", int(df.index[i]), "weight", value=w[i],
+                          expected=f"the weight is negative; {valid}")
+    return w
 
 
 def _undirected(edge_index: torch.Tensor, weight: torch.Tensor | None, n: int, directed: bool):
@@ -259,10 +267,16 @@ def read_graphs(folder: str | Path, *, directed: bool = False, labels: bool = Tr
     if len(bad):
         i = int(bad[0])
         column = "source" if src[i] < 0 else "target"
-        raise ew.error(f"node id {edges[column].iloc[i]!r} of graph {edges['graph_id'].iloc[i]!r} is not in "
-                       f"{str(nodes_path)!r}", int(edges.index[i]), column,
-                       value=(edges[column].iloc[i], edges['graph_id'].iloc[i]),
-                       expected=f"the node id is not among its graph's nodes in {NODES}")
+        node, graph = edges[column].iloc[i], edges["graph_id"].iloc[i]
+        owners = np.flatnonzero(np.asarray(n_ids, dtype=object) == str(node))
+        if len(owners):  # the id is a node of another graph: an edge never joins two graphs
+            other = gindex[int(n_graph[owners[0]])]
+            why = "an edge joins two nodes of its own graph (its graph_id), never nodes of two graphs"
+            raise ew.error(f"node {node!r} belongs to graph {other!r} in {str(nodes_path)!r}, not to this edge's graph "
+                           f"{graph!r}; {why}", int(edges.index[i]), column, value=(node, graph, other),
+                           expected=f"the node belongs to another graph in {NODES}; {why}")
+        raise ew.error(f"node id {node!r} of graph {graph!r} is not in {str(nodes_path)!r}", int(edges.index[i]),
+                       column, value=(node, graph), expected=f"the node id is not among its graph's nodes in {NODES}")
     counts = np.bincount(n_graph, minlength=num_graphs)
     empty = np.flatnonzero(counts == 0)
     if len(empty):
