@@ -29,7 +29,7 @@ from .target_cells import decide, encode_rows, label_columns
 
 __all__ = ["EDGES", "GRAPHS", "GRAPH_LAYOUT", "LAYOUT", "NODES", "NODE_LAYOUT", "GraphTable", "NodeTable",
            "degree_onehot", "features_for_model", "is_graph_folder", "load_path", "node_data", "read_graphs",
-           "read_nodes"]
+           "read_nodes", "table_file"]
 
 
 def _check_class_sizes(labels: list[str], rows: list[int], where: Where, column: str, val_fraction: float,
