@@ -190,3 +190,31 @@ def test_a_weighted_checkpoint_predicts_with_the_weights(tmp_path, one_thread):
         unweighted = pred.model(g.x, g.edge_index).softmax(-1)
     got = pred.predict_nodes(g)
     assert torch.allclose(got, weighted, atol=1e-6) and not torch.allclose(got, unweighted, atol=1e-6)
+
+
+def test_graph_batches_carry_their_weights_to_the_model(tmp_path, one_thread, monkeypatch):
+    """graphs.csv layout: each graph's edge_weight is collated into the batch and reaches every GCNConv."""
+    from torch_geometric.nn import GCNConv
+
+    from resnet_any.train import TrainConfig, train
+
+    folder = tmp_path / "molecules"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    pd.DataFrame({"graph_id": [f"g{i}" for i in range(16)], "label": ["a", "b"] * 8}).to_csv(
+        folder / "graphs.csv", index=False)
+    pd.DataFrame({"graph_id": np.repeat([f"g{i}" for i in range(16)], 3), "source": [0, 1, 2] * 16,
+                  "target": [1, 2, 0] * 16, "weight": rng.uniform(0.5, 2.0, 48).round(3)}).to_csv(
+        folder / "edges.csv", index=False)
+    seen = []
+    original = GCNConv.forward
+
+    def spy(self, x, edge_index, edge_weight=None):
+        seen.append(edge_weight is not None and len(edge_weight) == edge_index.shape[1])
+        return original(self, x, edge_index, edge_weight)
+
+    monkeypatch.setattr(GCNConv, "forward", spy)
+    summary = train(TrainConfig(dataset=str(folder), domain="graph", model="gcn_resnet", epochs=1, quiet=True,
+                                device="cpu", out=str(tmp_path / "run")))
+    assert seen and all(seen)
+    assert any(n.startswith("gcn_resnet uses the edge weights") for n in summary["notes"])

@@ -191,6 +191,8 @@ def edge_weight_note(model: nn.Module, name: str | None, splits: Any) -> str | N
     if name is not None and isinstance(inner, GraphResNet) and isinstance(inner.ops, GraphOps):
         ops = inner.ops
         conv = ops.conv_classes[ops.conv_name]
+        if MODELS.get(name, {}).get("conv") not in (ops.conv_name, "gcn" if ops.conv_name == "gcn2" else None):
+            name = f"{name} with conv {ops.conv_name}"  # a registry name whose convolution was overridden
         if ops.takes_edge_weight:
             return f"{name} uses the edge weights: every {conv} scales its messages by edge_weight"
         users = [n for n, d in MODELS.items() if d["conv"] in GraphOps.weighted_convs]
