@@ -250,6 +250,7 @@ def read_nodes(folder: str | Path, *, directed: bool = False, labels: bool = Tru
     require_unique(nodes, nw, ["id"], "node ids")
     feature_columns = [c for c in nodes.columns if c not in ("id", "split", *columns)]
     x = _features(nodes, nw, feature_columns)
+    nodes = nodes.drop(columns=feature_columns)  # x holds them now: a million rows' frame is not kept twice
     targets, node_labels = _target_cells(nodes, columns)
     splits = None
     if "split" in nodes.columns:
@@ -278,7 +279,7 @@ def read_nodes(folder: str | Path, *, directed: bool = False, labels: bool = Tru
     weight = _weights(edges, ew)
     edge_index = torch.as_tensor(np.stack([src, dst]).astype(np.int64)).reshape(2, -1)
     w = None if weight is None else torch.as_tensor(weight, dtype=torch.float32)
-    del edges, src, dst, weight  # a 10 M-edge frame is gone before the undirected copy is made
+    del edges, ends, src, dst, weight  # a 10 M-edge frame is gone before the undirected copy is made
     edge_index, w = _undirected(edge_index, w, len(nodes), directed)
     return NodeTable(folder, [str(v) for v in ids], x, feature_columns, edge_index, w, node_labels, splits,
                      nodes.index.tolist(), nw, targets, tuple(columns))
