@@ -4,7 +4,7 @@
 | --- | --- | --- |
 | gcn_resnet | GCNConv (Kipf & Welling 2017), edge weights used | mean readout |
 | sage_resnet | SAGEConv (Hamilton et al. 2017), mean aggregation | mean readout |
-| gin_resnet | GINConv (Xu et al. 2019): sum aggregation, 2-layer MLP, learned eps | sum readout, jk (GIN's classifier) |
+| gin_resnet | GINConv (Xu et al. 2019): sum aggregation, 2-layer MLP, learned eps | sum readout, jk |
 | gat_resnet | GATConv (Velickovic et al. 2018), one head | mean readout |
 
 `depth` counts graph convolutions (message-passing steps), as in the DeepGCN, DropEdge and
