@@ -1,7 +1,7 @@
 """Tasks: how a domain's data becomes (inputs, targets) batches on the device, for the one training loop.
 
 classify: mini-batches of (x, y) pairs (images as uint8, normalised and augmented on the device);
-node:     one graph, full batch, losses and metrics over the split's node mask;
+node:     one graph, full batch or sampled neighbourhoods of seed nodes, losses and metrics over the split's node mask;
 graph:    mini-batches of whole graphs (PyG Batch), one prediction per graph.
 """
 from __future__ import annotations
@@ -192,32 +192,120 @@ class SampleTask(Task):
 
 
 class NodeTask(Task):
-    """Full-batch node classification: one graph, masks pick the split's nodes."""
+    """Node classification on one graph: masks pick the split's nodes.
+
+    `sampling` "full" trains on the whole graph each step; "neighbor" on the sampled neighbourhoods of
+    `batch_size` training nodes a step (data/neighbors.py), the loss on those seeds. Evaluation always runs
+    the whole graph with every neighbour, so its scores are full-batch's: the model in eval mode, no gradient,
+    one layer after another over all nodes (what PyG's layer-wise `inference` computes in chunks; here the
+    whole layer at once, which fits whenever nodes x width does, and keeps the residual blocks as they are).
+    Our graph ResNets get the sparse adjacency (memory nodes x width, not edges x width per layer); a
+    user's own model gets `edge_index`, as it may index it.
+    """
 
     kind = "node"
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, sampling: str = "full", **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.graph = self.splits.graph.to(self.device)  # its masks were checked by the plan (inputs.check_run)
+        self.sampling = sampling
+        # its masks were checked by the plan (inputs.check_run); a sampled run keeps the graph where it was
+        # loaded and moves each subgraph (and, to evaluate, the whole graph's features) to the device
+        g = self.splits.graph
+        self.graph = g.to(self.device) if sampling == "full" else g
+        self._adj: Tensor | None = None
+        self._sampler = None
+        self._train_nodes: Tensor | None = None
 
     def size(self, split: str) -> int:
         """Number of nodes in a split's mask."""
         return int(self.graph[f"{split}_mask"].sum()) if self.has(split) else 0
 
     def steps_per_epoch(self) -> int:
-        """One full-batch step per epoch."""
-        return 1
+        """One full-batch step per epoch, or one per batch of seed nodes."""
+        return 1 if self.sampling == "full" else super().steps_per_epoch()
 
-    def batches(self, split: str, generator: torch.Generator | None = None) -> Iterator[str]:
-        """The whole graph once; the batch is just the split name."""
-        yield split
+    def batches(self, split: str, generator: torch.Generator | None = None) -> Iterator[Any]:
+        """The split name (the whole graph once), or, training sampled, (seed nodes, sampling seed) batches."""
+        if self.sampling == "full" or generator is None:
+            yield split
+            return
+        if self._train_nodes is None:
+            self._train_nodes = self.graph.train_mask.nonzero().view(-1).cpu()
+        for chunk in self._train_index_batches(self.order(len(self._train_nodes), generator)):
+            yield self._train_nodes[chunk], int(torch.randint(2**62, (1,), generator=generator))
 
-    def forward(self, model: nn.Module, batch: str, train: bool = False,
+    def forward(self, model: nn.Module, batch: Any, train: bool = False,
                 generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
-        """Logits and labels of the split's nodes (the model sees the whole graph)."""
+        """Logits and labels of the split's nodes (the model sees the whole graph), or of a batch's seeds."""
         g = self.graph
-        mask = g[f"{batch}_mask"]
-        return model(g.x, g.edge_index)[mask], self.target(g.y[mask])
+        if isinstance(batch, str):
+            mask = g[f"{batch}_mask"]
+            x = g.x.to(self.device, non_blocking=True)
+            return model(x, self._structure(model))[mask.to(self.device)], self.target(g.y[mask].to(self.device))
+        seeds, seed = batch
+        sub = self._sample(model, seeds, seed)
+        edge_weight = getattr(g, "edge_weight", None)
+        structure = sub.edge_index
+        if takes_sparse(model):
+            from resnet_any.data.neighbors import adjacency
+
+            structure = adjacency(sub.edge_index, len(sub.n_id), None if edge_weight is None else edge_weight[sub.e_id])
+        x = g.x[sub.n_id].to(self.device, non_blocking=True)
+        logits = model(x, structure.to(self.device))[:sub.num_seeds]
+        return logits, self.target(g.y[seeds].to(self.device))
+
+    def _structure(self, model: nn.Module) -> Tensor:
+        """The whole graph as the model takes it: the sparse adjacency (built once, weights in its values) or edge_index."""
+        g = self.graph
+        if not takes_sparse(model):
+            return g.edge_index.to(self.device)
+        if self._adj is None:
+            from resnet_any.data.neighbors import adjacency
+
+            self._adj = adjacency(g.edge_index, int(g.num_nodes), getattr(g, "edge_weight", None)).to(self.device)
+        return self._adj
+
+    def _sample(self, model: nn.Module, seeds: Tensor, seed: int):
+        """The seeds' neighbourhood, one hop per graph convolution of the model."""
+        from resnet_any.data.neighbors import NeighborSampler
+        from resnet_any.train.plan.scale import fanouts
+
+        if self._sampler is None:
+            self._sampler = NeighborSampler(self.graph.edge_index, int(self.graph.num_nodes))
+            uncache(model)
+        hops = fanouts(convolutions(model))
+        return self._sampler.sample(seeds, hops, torch.Generator().manual_seed(seed))
+
+
+def _bare(model: nn.Module) -> nn.Module:
+    """The module under DDP's and torch.compile's wrappers."""
+    while True:
+        inner = getattr(model, "module", None) or getattr(model, "_orig_mod", None)
+        if not isinstance(inner, nn.Module):
+            return model
+        model = inner
+
+
+def takes_sparse(model: nn.Module) -> bool:
+    """Whether the model is one of our graph ResNets, whose PyG convolutions all take a torch.sparse adjacency."""
+    from resnet_any.domains.graph import GraphResNet
+
+    return isinstance(_bare(model), GraphResNet)
+
+
+def convolutions(model: nn.Module) -> int:
+    """Message-passing layers in a model: the hops a node's prediction sees."""
+    from torch_geometric.nn import MessagePassing
+
+    return max(1, sum(isinstance(m, MessagePassing) for m in _bare(model).modules()))
+
+
+def uncache(model: nn.Module) -> None:
+    """Turn off convolutions' cached normalisation: with sampled subgraphs every step sees another graph."""
+    for m in _bare(model).modules():
+        if getattr(m, "cached", False):
+            m.cached = False
+            m._cached_edge_index = m._cached_adj_t = None
 
 
 
@@ -273,9 +361,11 @@ TASKS: dict[str, type[Task]] = {"samples": SampleTask, "node": NodeTask, "graph"
 
 
 def make_task(splits: DataSplits, device: torch.device, batch_size: int, workers: int = 0,
-              channels_last: bool = False, order: OrderFn = shuffled) -> Task:
-    """The Task for a DataSplits' kind."""
+              channels_last: bool = False, order: OrderFn = shuffled, sampling: str = "full") -> Task:
+    """The Task for a DataSplits' kind (`sampling`: how a node task trains, full or neighbor)."""
     if splits.layout not in TASKS:
         raise UserError(f"unknown layout {splits.layout!r} for dataset {splits.name!r}; valid: {', '.join(TASKS)}")
+    if splits.layout == "node":
+        return NodeTask(splits, device, batch_size, workers, channels_last, order, sampling=sampling)
     return TASKS[splits.layout](splits, device, batch_size, workers, channels_last, order)
 
