@@ -148,6 +148,15 @@ def test_edge_weights_live_in_the_adjacency_values() -> None:
     assert torch.allclose(conv(g.x, g.edge_index, w), conv(g.x, adjacency(g.edge_index, g.num_nodes, w)), atol=1e-5)
 
 
+def test_weights_enter_the_adjacency_only_for_convolutions_that_weigh_edges() -> None:
+    """GCN and GCNII take edge_weight on edge_index, so they get the weights; SAGE, GIN and GAT ignore them there."""
+    from resnet_any.domains.graph import gcn_resnet
+    from resnet_any.train.run.tasks import takes_weights
+
+    weighs = {c: takes_weights(gcn_resnet(4, 2, depth=2, conv=c)) for c in ("gcn", "gcn2", "sage", "gin", "gat")}
+    assert weighs == {"gcn": True, "gcn2": True, "sage": False, "gin": False, "gat": False}
+
+
 def test_neighbor_run_records_its_mode_and_evaluates_as_full_batch(tmp_path: Path) -> None:
     """fit with --sampling neighbor: several seed batches an epoch, said in the notes; test scores = a full-batch pass."""
     import resnet_any
@@ -216,3 +225,39 @@ def test_rule_samples_above_the_budget_and_refuses_what_sampled_cannot_hold(monk
     # what the user chose is kept, with the reason still said
     forced = dataclasses.replace(config, sampling="full")
     assert scale.choose(forced, splits, cpu, None, {})[0].sampling == "full"
+
+
+def test_ranks_draw_disjoint_seed_nodes() -> None:
+    """Under torchrun each rank's seeds are its slice of every global batch of one shared order: disjoint, all covered."""
+    from resnet_any.train import distributed
+    from resnet_any.train.run.tasks import NodeTask, shuffled
+
+    g = _sbm(500)
+    per_rank = []
+    for rank in (0, 1):
+        info = distributed.DistInfo(rank, 2)
+        task = NodeTask(_splits(g), torch.device("cpu"), 16, sampling="neighbor",
+                        order=lambda n, gen, info=info: distributed.shard(shuffled(n, gen), info, 16))
+        per_rank.append(torch.cat([b[0] for b in task.batches("train", torch.Generator().manual_seed(3))]))
+    a, b = (set(s.tolist()) for s in per_rank)
+    n = int(g.train_mask.sum())
+    assert not a & b and len(a) == len(b) and n - 2 <= len(a | b) <= n
+
+
+def test_torchrun_trains_sampled_batches_on_every_rank(tmp_path: Path) -> None:
+    """2 gloo ranks with --sampling neighbor join one group (no rank trains alone) and write one run."""
+    import os
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[1]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m",
+           "resnet_any.train", "--domain", "graph", "--sampling", "neighbor", "--batch-size", "64", "--epochs", "1",
+           "--width", "8", "--device", "cpu", "--quiet", "--out", str(tmp_path / "run")]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(repo)}
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=240, cwd=repo)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "trains alone" not in proc.stderr
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert (config["sampling"], config["batch_size"]) == ("neighbor", 64)
+    assert len((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()) == 1

@@ -36,6 +36,10 @@ class SparseDropout(nn.Module):
         """Same distribution as nn.Dropout (zeros stay zero), at the cost of the nonzeros only."""
         if not self.training or self.p == 0.0:
             return x
+        if x.numel() and x.count_nonzero() * 4 > x.numel():
+            # dense features: the nonzeros' indices (two int64 each) would take 4x the input, 2 GB on a
+            # 1 M x 128 graph; plain dropout draws no more numbers than there are nonzeros
+            return nn.functional.dropout(x, self.p, True)
         index = x.nonzero(as_tuple=True)
         values = x[index]
         keep = torch.rand_like(values) >= self.p

@@ -26,10 +26,11 @@ BUDGET_SHARE = 0.5
 SAMPLED_BATCH = 1024
 FANOUTS = (15, 10)
 LATER_FANOUT = 5
-# float32 tensors of nodes x width each layer keeps for the backward pass and creates in it (convolution
-# input and output, activation, dropout mask, residual sum, their gradients, Adam's step), measured: a
-# 100 k-node, 1 M-edge GCN of width 64 grew the peak RSS by 12-13 such tensors per layer
-ACTIVATIONS_PER_LAYER = 14
+# float32 tensors of nodes x width per layer a full-batch step holds at its peak (what the backward pass keeps,
+# the gradients, Adam's state is per parameter and small). Measured (tools/scale_study.py, peak RSS over the
+# loaded graph, width 64, 2 GCN layers): 3.4 GB on a 1 M-node, 10 M-edge, 128-feature graph, i.e. about 4 such
+# tensors a layer besides the adjacency and the features' dropout; 6 leaves a margin for other convolutions
+ACTIVATIONS_PER_LAYER = 6
 # without a sparse adjacency each layer also holds messages of edges x width (gathered inputs, their gradient)
 MESSAGES_PER_LAYER = 3
 # evaluation with no gradient: a layer's input, output and the residual sum at once
@@ -138,6 +139,6 @@ def choose(config: RunConfig, splits: DataSplits, device: torch.device, model: n
     source = "--sampling neighbor" if config.sampling == "neighbor" else "auto"
     return config.replace(**changes), (
         f"sampling: neighbour-sampled training ({source}): {batch} seed nodes a step, fan-outs {fanouts(s.layers)} "
-        f"(in-neighbours per hop), about {gb(sampled)} with evaluation on the whole graph, layer by layer, with every "
-        f"neighbour; {why}")
+        f"(in-neighbours per hop), about {gb(sampled)} with evaluation on the whole graph with every neighbour (no "
+        f"gradient, one layer after another over all nodes); {why}")
 

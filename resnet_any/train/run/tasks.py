@@ -249,7 +249,8 @@ class NodeTask(Task):
         if takes_sparse(model):
             from resnet_any.data.neighbors import adjacency
 
-            structure = adjacency(sub.edge_index, len(sub.n_id), None if edge_weight is None else edge_weight[sub.e_id])
+            weights = edge_weight[sub.e_id] if edge_weight is not None and takes_weights(model) else None
+            structure = adjacency(sub.edge_index, len(sub.n_id), weights)
         x = g.x[sub.n_id].to(self.device, non_blocking=True)
         logits = model(x, structure.to(self.device))[:sub.num_seeds]
         return logits, self.target(g.y[seeds].to(self.device))
@@ -262,7 +263,8 @@ class NodeTask(Task):
         if self._adj is None:
             from resnet_any.data.neighbors import adjacency
 
-            self._adj = adjacency(g.edge_index, int(g.num_nodes), getattr(g, "edge_weight", None)).to(self.device)
+            weights = getattr(g, "edge_weight", None) if takes_weights(model) else None
+            self._adj = adjacency(g.edge_index, int(g.num_nodes), weights).to(self.device)
         return self._adj
 
     def _sample(self, model: nn.Module, seeds: Tensor, seed: int):
@@ -291,6 +293,20 @@ def takes_sparse(model: nn.Module) -> bool:
     from resnet_any.domains.graph import GraphResNet
 
     return isinstance(_bare(model), GraphResNet)
+
+
+def takes_weights(model: nn.Module) -> bool:
+    """Whether every convolution of the model weighs edges (takes `edge_weight`, as GCN and GCNII do).
+
+    In a sparse adjacency the values are used by every convolution, so the weights go in only where the same
+    model on `edge_index` would use them too; GraphSAGE's, GIN's and GAT's see ones.
+    """
+    import inspect
+
+    from torch_geometric.nn import MessagePassing
+
+    convs = [m for m in _bare(model).modules() if isinstance(m, MessagePassing)]
+    return bool(convs) and all("edge_weight" in inspect.signature(m.forward).parameters for m in convs)
 
 
 def convolutions(model: nn.Module) -> int:
