@@ -148,10 +148,37 @@ def test_edge_weights_live_in_the_adjacency_values() -> None:
     assert torch.allclose(conv(g.x, g.edge_index, w), conv(g.x, adjacency(g.edge_index, g.num_nodes, w)), atol=1e-5)
 
 
+@pytest.mark.parametrize("conv", ["gcn", "sage", "gin", "gat", "gcn2"])
+def test_with_every_neighbour_sampled_the_seeds_get_their_full_graph_logits(conv: str) -> None:
+    """Fan-out 'all' at every hop: a sampled forward is the full graph's at the seeds (GCN: with the graph's degrees)."""
+    from resnet_any.domains.graph import gcn_resnet
+    from resnet_any.train.run.tasks import NodeTask
+
+    g = _sbm(400)
+    g.edge_weight = torch.rand(g.num_edges, generator=torch.Generator().manual_seed(2)) + 0.5
+    torch.manual_seed(0)
+    model = gcn_resnet(16, 4, hidden_channels=8, depth=3, conv=conv, norm="none").eval()
+    full = NodeTask(_splits(g), torch.device("cpu"), 1)
+    sampled = NodeTask(_splits(g), torch.device("cpu"), 16, sampling="neighbor")
+    sampled.fanouts = (-1, -1, -1)
+    seeds = torch.tensor([3, 99, 250, 7])
+    with torch.no_grad():
+        whole = model(g.x, full._structure(model))[seeds]
+        part, y = sampled.forward(model, (seeds, 0))
+    assert torch.allclose(whole, part, atol=1e-5), (whole - part).abs().max()
+    assert torch.equal(y, g.y[seeds])
+    # sampled (fan-out 2), GCN's normalisation is back on after the pass
+    sampled.fanouts = (2, 2, 2)
+    sampled.forward(model, (seeds, 1))
+    from torch_geometric.nn import GCN2Conv, GCNConv
+
+    assert all(m.normalize for m in model.modules() if isinstance(m, (GCNConv, GCN2Conv)))
+
+
 def test_weights_enter_the_adjacency_only_for_convolutions_that_weigh_edges() -> None:
     """GCN and GCNII take edge_weight on edge_index, so they get the weights; SAGE, GIN and GAT ignore them there."""
     from resnet_any.domains.graph import gcn_resnet
-    from resnet_any.train.run.tasks import takes_weights
+    from resnet_any.train.run.sampling import takes_weights
 
     weighs = {c: takes_weights(gcn_resnet(4, 2, depth=2, conv=c)) for c in ("gcn", "gcn2", "sage", "gin", "gat")}
     assert weighs == {"gcn": True, "gcn2": True, "sage": False, "gin": False, "gat": False}

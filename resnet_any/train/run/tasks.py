@@ -13,6 +13,7 @@ from torch import Tensor, nn
 
 from resnet_any.data.base import DataSplits
 from resnet_any.errors import UserError
+from resnet_any.train.run import sampling as sampled
 
 # The order in which one epoch visits the training samples; DDP swaps in a rank-sharded version.
 OrderFn = Callable[[int, torch.Generator], Tensor]
@@ -214,7 +215,9 @@ class NodeTask(Task):
         self.graph = g.to(self.device) if sampling == "full" else g
         self._adj: Tensor | None = None
         self._sampler = None
+        self._degrees: tuple[Tensor, Tensor] | None = None
         self._train_nodes: Tensor | None = None
+        self.fanouts: tuple[int, ...] | None = None  # in-neighbours per hop; None: plan.scale.fanouts of the model
 
     def size(self, split: str) -> int:
         """Number of nodes in a split's mask."""
@@ -244,85 +247,34 @@ class NodeTask(Task):
             return model(x, self._structure(model))[mask.to(self.device)], self.target(g.y[mask].to(self.device))
         seeds, seed = batch
         sub = self._sample(model, seeds, seed)
-        edge_weight = getattr(g, "edge_weight", None)
-        structure = sub.edge_index
-        if takes_sparse(model):
-            from resnet_any.data.neighbors import adjacency
-
-            weights = edge_weight[sub.e_id] if edge_weight is not None and takes_weights(model) else None
-            structure = adjacency(sub.edge_index, len(sub.n_id), weights)
         x = g.x[sub.n_id].to(self.device, non_blocking=True)
-        logits = model(x, structure.to(self.device))[:sub.num_seeds]
+        with sampled.subgraph_structure(model, g, sub, self._degrees) as structure:
+            logits = model(x, structure.to(self.device))[:sub.num_seeds]
         return logits, self.target(g.y[seeds].to(self.device))
 
     def _structure(self, model: nn.Module) -> Tensor:
         """The whole graph as the model takes it: the sparse adjacency (built once, weights in its values) or edge_index."""
         g = self.graph
-        if not takes_sparse(model):
+        if not sampled.takes_sparse(model):
             return g.edge_index.to(self.device)
         if self._adj is None:
             from resnet_any.data.neighbors import adjacency
 
-            weights = getattr(g, "edge_weight", None) if takes_weights(model) else None
+            weights = getattr(g, "edge_weight", None) if sampled.takes_weights(model) else None
             self._adj = adjacency(g.edge_index, int(g.num_nodes), weights).to(self.device)
         return self._adj
 
     def _sample(self, model: nn.Module, seeds: Tensor, seed: int):
-        """The seeds' neighbourhood, one hop per graph convolution of the model."""
+        """The seeds' neighbourhood, one hop per graph convolution of the model (or `fanouts` where set)."""
         from resnet_any.data.neighbors import NeighborSampler
         from resnet_any.train.plan.scale import fanouts
 
         if self._sampler is None:
             self._sampler = NeighborSampler(self.graph.edge_index, int(self.graph.num_nodes))
-            uncache(model)
-        hops = fanouts(convolutions(model))
+            self._degrees = sampled.in_degrees(self.graph)
+            sampled.uncache(model)
+        hops = self.fanouts or fanouts(sampled.convolutions(model))
         return self._sampler.sample(seeds, hops, torch.Generator().manual_seed(seed))
-
-
-def _bare(model: nn.Module) -> nn.Module:
-    """The module under DDP's and torch.compile's wrappers."""
-    while True:
-        inner = getattr(model, "module", None) or getattr(model, "_orig_mod", None)
-        if not isinstance(inner, nn.Module):
-            return model
-        model = inner
-
-
-def takes_sparse(model: nn.Module) -> bool:
-    """Whether the model is one of our graph ResNets, whose PyG convolutions all take a torch.sparse adjacency."""
-    from resnet_any.domains.graph import GraphResNet
-
-    return isinstance(_bare(model), GraphResNet)
-
-
-def takes_weights(model: nn.Module) -> bool:
-    """Whether every convolution of the model weighs edges (takes `edge_weight`, as GCN and GCNII do).
-
-    In a sparse adjacency the values are used by every convolution, so the weights go in only where the same
-    model on `edge_index` would use them too; GraphSAGE's, GIN's and GAT's see ones.
-    """
-    import inspect
-
-    from torch_geometric.nn import MessagePassing
-
-    convs = [m for m in _bare(model).modules() if isinstance(m, MessagePassing)]
-    return bool(convs) and all("edge_weight" in inspect.signature(m.forward).parameters for m in convs)
-
-
-def convolutions(model: nn.Module) -> int:
-    """Message-passing layers in a model: the hops a node's prediction sees."""
-    from torch_geometric.nn import MessagePassing
-
-    return max(1, sum(isinstance(m, MessagePassing) for m in _bare(model).modules()))
-
-
-def uncache(model: nn.Module) -> None:
-    """Turn off convolutions' cached normalisation: with sampled subgraphs every step sees another graph."""
-    for m in _bare(model).modules():
-        if getattr(m, "cached", False):
-            m.cached = False
-            m._cached_edge_index = m._cached_adj_t = None
-
 
 
 class GraphTask(Task):
