@@ -80,10 +80,26 @@ def budget(device: torch.device) -> tuple[int, str]:
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)
         return int(free * BUDGET_SHARE), f"{BUDGET_SHARE:.0%} of the GPU's {gb(free)} free"
-    import psutil
-
-    avail = psutil.virtual_memory().available
+    avail = available_memory()
     return int(avail * BUDGET_SHARE), f"{BUDGET_SHARE:.0%} of the {gb(avail)} available memory"
+
+
+def available_memory() -> int:
+    """Bytes the machine can give a new allocation without swapping: Linux's MemAvailable (psutil's elsewhere)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        import psutil  # not a dependency: macOS and Windows users mostly have it
+    except ImportError:
+        import os
+
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")  # free pages: a lower bound
+    return int(psutil.virtual_memory().available)
 
 
 def gb(n: float) -> str:
