@@ -33,6 +33,7 @@ def make_plan(options: TrainConfig, *, model: nn.Module | None = None, data: Any
     check_options(options, has_data=data is not None, has_model=model is not None)
     import torch
 
+    from resnet_any.domains.graph import edge_weight_note
     from resnet_any.train import distributed
     from resnet_any.train.options import validate
     from resnet_any.train.plan import derive, distribute, hardware, inputs, notes, recipes, resume, scale
@@ -126,6 +127,7 @@ def make_plan(options: TrainConfig, *, model: nn.Module | None = None, data: Any
         built.to(memory_format=torch.channels_last)
     if ckpt is None:
         said.append(precision_note)
+    said.append(edge_weight_note(built, config.model if model is None else None, splits))
 
     # what the loop builds from the plan: the loss's class weights, a callback's parameter groups
     weights = None

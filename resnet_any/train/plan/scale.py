@@ -118,10 +118,10 @@ def shape(config: RunConfig, splits: DataSplits, model: nn.Module | None) -> Sha
         sparse = False  # a user's own forward is given edge_index (it may index it)
         layers = max(len(convs), 1)
     else:
-        from resnet_any.domains.graph import gcn_resnet
+        from resnet_any.domains.graph import MODELS, graph_resnet
 
-        defaults = {k: p.default for k, p in inspect.signature(gcn_resnet).parameters.items()}
-        kwargs = {**defaults, **(config.model_kwargs or {})} if config.model == "gcn_resnet" else {}
+        defaults = {k: p.default for k, p in inspect.signature(graph_resnet).parameters.items()}
+        kwargs = {**defaults, **MODELS[config.model], **(config.model_kwargs or {})} if config.model in MODELS else {}
         width = int(kwargs.get("width") or kwargs.get("hidden_channels") or 64)
         layers, sparse = int(kwargs.get("depth") or 2), True
     return Shape(int(g.num_nodes), int(g.num_edges), int(g.num_features), width, layers, sparse)

@@ -81,18 +81,25 @@ def in_degrees(graph: Any) -> tuple[Tensor, Tensor]:
 
 
 @contextlib.contextmanager
-def subgraph_structure(model: nn.Module, graph: Any, sub: Any, degrees: tuple[Tensor, Tensor]) -> Iterator[Tensor]:
-    """The sampled subgraph as the model takes it, for one forward pass (see the module's note on GCN)."""
-    from resnet_any.data.neighbors import adjacency
+def subgraph_structure(model: nn.Module, graph: Any, sub: Any,
+                       degrees: tuple[Tensor, Tensor]) -> Iterator[tuple[Tensor, dict[str, Tensor]]]:
+    """(structure, keyword inputs) of a sampled subgraph as the model takes it, for one forward pass.
 
-    if not takes_sparse(model):
-        yield sub.edge_index
-        return
+    Our graph ResNets get the sparse adjacency (see the module's note on GCN); a user's own model edge_index and,
+    where its forward takes them, the sampled edges' weights.
+    """
+    from resnet_any.data.neighbors import adjacency
+    from resnet_any.domains.graph import edge_inputs
+
     w = getattr(graph, "edge_weight", None)
+    if not takes_sparse(model):
+        extra = edge_inputs(model, graph)
+        yield sub.edge_index, ({"edge_weight": w[sub.e_id]} if extra else {})
+        return
     weights = w[sub.e_id].float() if w is not None and takes_weights(model) else None
     n = len(sub.n_id)
     if not degree_normalised(model):
-        yield adjacency(sub.edge_index, n, weights)
+        yield adjacency(sub.edge_index, n, weights), {}
         return
     count, deg = degrees[0][sub.n_id], degrees[1][sub.n_id]
     src, dst = sub.edge_index
@@ -106,7 +113,7 @@ def subgraph_structure(model: nn.Module, graph: Any, sub: Any, degrees: tuple[Te
     try:
         for m in convs:
             m.normalize = False
-        yield structure
+        yield structure, {}
     finally:
         for m in convs:
             m.normalize = True

@@ -12,6 +12,7 @@ import torch
 from torch import Tensor, nn
 
 from resnet_any.data.base import DataSplits
+from resnet_any.domains.graph import edge_inputs
 from resnet_any.errors import UserError
 from resnet_any.train.run import sampling as sampled
 
@@ -244,25 +245,29 @@ class NodeTask(Task):
         if isinstance(batch, str):
             mask = g[f"{batch}_mask"]
             x = g.x.to(self.device, non_blocking=True)
-            return model(x, self._structure(model))[mask.to(self.device)], self.target(g.y[mask].to(self.device))
+            structure, extra = self._structure(model)
+            return model(x, structure, **extra)[mask.to(self.device)], self.target(g.y[mask].to(self.device))
         seeds, seed = batch
         sub = self._sample(model, seeds, seed)
         x = g.x[sub.n_id].to(self.device, non_blocking=True)
-        with sampled.subgraph_structure(model, g, sub, self._degrees) as structure:
-            logits = model(x, structure.to(self.device))[:sub.num_seeds]
+        with sampled.subgraph_structure(model, g, sub, self._degrees) as (structure, extra):
+            extra = {k: v.to(self.device) for k, v in extra.items()}
+            logits = model(x, structure.to(self.device), **extra)[:sub.num_seeds]
         return logits, self.target(g.y[seeds].to(self.device))
 
-    def _structure(self, model: nn.Module) -> Tensor:
-        """The whole graph as the model takes it: the sparse adjacency (built once, weights in its values) or edge_index."""
+    def _structure(self, model: nn.Module) -> tuple[Tensor, dict[str, Tensor]]:
+        """The whole graph as the model takes it, and its keyword inputs: our graph ResNets get the sparse adjacency
+        (built once, edge weights in its values, so `edge_weight` is not passed again); a model of the user's own
+        gets edge_index and the edge weights where its forward takes them."""
         g = self.graph
         if not sampled.takes_sparse(model):
-            return g.edge_index.to(self.device)
+            return g.edge_index.to(self.device), {k: v.to(self.device) for k, v in edge_inputs(model, g).items()}
         if self._adj is None:
             from resnet_any.data.neighbors import adjacency
 
             weights = getattr(g, "edge_weight", None) if sampled.takes_weights(model) else None
             self._adj = adjacency(g.edge_index, int(g.num_nodes), weights).to(self.device)
-        return self._adj
+        return self._adj, {}
 
     def _sample(self, model: nn.Module, seeds: Tensor, seed: int):
         """The seeds' neighbourhood, one hop per graph convolution of the model (or `fanouts` where set)."""
@@ -303,7 +308,7 @@ class GraphTask(Task):
                 generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
         """Logits per graph and the graphs' labels."""
         b = batch.to(self.device)
-        return model(b.x.float(), b.edge_index, b.batch), self.target(b.y.view(b.num_graphs, -1))
+        return model(b.x.float(), b.edge_index, b.batch, **edge_inputs(model, b)), self.target(b.y.view(b.num_graphs, -1))
 
 
 
