@@ -175,6 +175,29 @@ def test_with_every_neighbour_sampled_the_seeds_get_their_full_graph_logits(conv
     assert all(m.normalize for m in model.modules() if isinstance(m, (GCNConv, GCN2Conv)))
 
 
+def test_a_users_own_model_gets_the_sampled_edges_and_their_weights() -> None:
+    """A model we did not build is called with the subgraph's edge_index and, as its forward takes them, its weights."""
+    from torch_geometric.nn.models import GCN
+
+    from resnet_any.train.run.tasks import NodeTask
+
+    g = _sbm(300)
+    g.edge_weight = torch.rand(g.num_edges, generator=torch.Generator().manual_seed(4))
+    calls = []
+
+    class Spy(GCN):
+        def forward(self, x, edge_index, edge_weight=None):
+            calls.append((edge_index, edge_weight))
+            return super().forward(x, edge_index, edge_weight=edge_weight)
+
+    task = NodeTask(_splits(g), torch.device("cpu"), 8, sampling="neighbor")
+    task.forward(Spy(16, 8, 2, 4), (torch.tensor([1, 2, 3]), 0))
+    (edge_index, weight), = calls
+    assert not edge_index.is_sparse and weight is not None
+    sub = task._sampler.sample(torch.tensor([1, 2, 3]), (15, 10), torch.Generator().manual_seed(0))
+    assert torch.equal(edge_index, sub.edge_index) and torch.equal(weight, g.edge_weight[sub.e_id])
+
+
 def test_weights_enter_the_adjacency_only_for_convolutions_that_weigh_edges() -> None:
     """GCN and GCNII take edge_weight on edge_index, so they get the weights; SAGE, GIN and GAT ignore them there."""
     from resnet_any.domains.graph import gcn_resnet
