@@ -33,6 +33,7 @@ TASKS = ("classify", "regress", "multilabel")
 LOSSES = ("auto", "mse", "huber")
 CLASS_WEIGHTS = ("none", "auto")
 SAMPLERS = ("shuffle", "balanced")
+SAMPLING = ("auto", "full", "neighbor")
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,9 @@ OPTIONS: tuple[Option, ...] = (
        default="val"),
     _O("sampler", str, "shuffle, or balanced: every class drawn equally often (sampling with replacement)", "data",
        choices=SAMPLERS, default="shuffle"),
+    _O("sampling", str, "node tasks: full (the whole graph each step), neighbor (sampled neighbourhoods of --batch-size "
+       "seed nodes a step; evaluation still sees every neighbour) or auto: neighbor when full batch would pass half "
+       "the free memory", "data", choices=SAMPLING, default="auto"),
     _O("image_size", int, "resize images to this side length", "data", low=1),
     _O("workers", int, "DataLoader worker processes", "data", low=0, resume_mutable=True, default=0),
     # ---- model

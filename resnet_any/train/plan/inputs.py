@@ -159,9 +159,9 @@ def check_run(config: RunConfig, splits: DataSplits) -> None:
                          ("--cutmix", config.cutmix)):
             if on:
                 raise UserError(f"{flag} mixes or balances classes; a {splits.task} run has none: drop it")
-    if config.sampler == "balanced" and splits.layout == "node":
-        raise UserError("--sampler balanced draws the samples of mini-batches; node classification trains "
-                        "on the whole graph at once: use --class-weights auto instead")
+    if config.sampler == "balanced" and splits.layout == "node" and config.sampling != "neighbor":
+        raise UserError("--sampler balanced draws the samples of mini-batches; full-batch node classification trains "
+                        "on the whole graph at once: use --class-weights auto or --sampling neighbor instead")
     if config.mixup or config.cutmix:
         if splits.layout != "samples":
             raise UserError(f"--mixup and --cutmix mix batches of images or series; {splits.layout} classification "

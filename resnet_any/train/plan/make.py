@@ -36,7 +36,7 @@ def make_plan(options: TrainConfig, *, model: nn.Module | None = None, data: Any
     from resnet_any.domains.graph import edge_weight_note
     from resnet_any.train import distributed
     from resnet_any.train.options import validate
-    from resnet_any.train.plan import derive, distribute, hardware, inputs, notes, recipes, resume
+    from resnet_any.train.plan import derive, distribute, hardware, inputs, notes, recipes, resume, scale
     from resnet_any.train.plan import model as models
     from resnet_any.train.plan.types import Plan
     from resnet_any.train.run.objectives import positive_weights
@@ -110,6 +110,11 @@ def make_plan(options: TrainConfig, *, model: nn.Module | None = None, data: Any
     validate(config)
     if model is None:
         models.check_model_domain(config.model, config.domain)
+
+    # a node task: full batch or sampled neighbourhoods, from the graph's size against the machine's memory
+    config, sampling_note = scale.choose(config, splits, device, model, config.to_dict() if ckpt else cfg.explicit())
+    if ckpt is None:
+        said.append(sampling_note)
 
     # processes, the model, then device and precision in one place
     dist, device, owns_group = distribute.join_group(config, splits, device, distributed.from_env())

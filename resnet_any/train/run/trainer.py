@@ -80,7 +80,7 @@ class Trainer:
             self.callbacks.append(EarlyStopping(self.cfg.early_stop, self.cfg.select, self.cfg.min_delta))
         self.notes = list(plan.notes)  # said once at the start, kept in summary.json
         self.task = make_task(self.splits, self.device, plan.batch_size, self.cfg.workers,
-                              channels_last=plan.channels_last, order=self.sample_order)
+                              channels_last=plan.channels_last, order=self.sample_order, sampling=self.cfg.sampling)
         self.has_test = plan.has_test
         self._regularizers()
         self.steps_per_epoch = self.task.steps_per_epoch()
