@@ -72,7 +72,8 @@ def train_default(g: Any, num_classes: int, seed: int, c: dict[str, Any]) -> flo
     x = features(g.x.float(), c["feat"])
     # the input as a sparse tensor and its dropout here (SparseDropout's distribution): PyG's Linear takes a
     # sparse input, and the 1,433-word first layer costs a fifth of the dense product (speed only)
-    xs = x.to_sparse().coalesce()
+    sparse = float((x != 0).float().mean()) < 0.2
+    xs = x.to_sparse().coalesce() if sparse else x
     model = gcn_resnet(x.shape[1], num_classes, style=c["style"], norm="none", depth=2, hidden_channels=c["width"],
                        dropout=0.5, input_dropout=0.0, cached=True)
     p_in = c["input_dropout"]
@@ -83,8 +84,11 @@ def train_default(g: Any, num_classes: int, seed: int, c: dict[str, Any]) -> flo
     for _ in range(c["epochs"]):
         model.train()
         opt.zero_grad()
-        v = xs.values()
-        dropped = torch.sparse_coo_tensor(xs.indices(), v * (torch.rand_like(v) >= p_in) / (1 - p_in), xs.shape)
+        if sparse:
+            v = xs.values()
+            dropped = torch.sparse_coo_tensor(xs.indices(), v * (torch.rand_like(v) >= p_in) / (1 - p_in), xs.shape)
+        else:
+            dropped = F.dropout(xs, p_in)
         F.cross_entropy(model(dropped, g.edge_index)[tr], y[tr]).backward()
         opt.step()
         model.eval()

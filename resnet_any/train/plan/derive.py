@@ -159,6 +159,16 @@ def _feature_norm(p: Profile) -> str:
     return "none"
 
 
+# below this share of same-class edges between training nodes a node's own features beat its neighbours'
+HETEROPHILY = 0.5
+
+
+def _style(p: Profile, v: dict[str, Any]) -> str:
+    """The node recipe's residual style (see the style rule); res wherever the skip is needed or unknown."""
+    shallow = v.get("depth", 2) <= 2
+    return "plain" if shallow and (p.homophily is None or p.homophily >= HETEROPHILY) else "res"
+
+
 RULES: tuple[Rule, ...] = (
     # ---- images
     Rule("batch_size", ("image", "volume"), "training samples n", "largest power of two <= n/30, within [16, 128]",
@@ -218,6 +228,11 @@ RULES: tuple[Rule, ...] = (
          "sparse non-negative columns are a bag of words, which Kipf & Welling and PyG row-normalise; signed or "
          "mixed-unit columns (measurements) need a common scale, as for any linear model. Panel in derive.py",
          lambda p, v: _feature_norm(p), layouts=("node",)),
+    Rule("style", ("graph",), "depth; homophily of the edges between training nodes h",
+         f"plain (no skip) at depth 2 unless h < {HETEROPHILY}; res otherwise",
+         "at depth 2 the identity skip adds each node's 1-hop embedding to its 2-hop one, undoing half the smoothing "
+         "a homophilous graph gains from; deep networks and graphs whose neighbours disagree need it. Panel in "
+         "derive.py", lambda p, v: _style(p, v), layouts=("node",), tasks=("classify",), own_model=False),
     # ---- every domain
     Rule("class_weights", ("image", "series", "graph", "volume"), "largest / smallest class count r",
          "auto when r >= 3, else none",
@@ -255,6 +270,8 @@ def describe(p: Profile) -> str:
         parts.append(f"{p.image_size} px")
     if p.length:
         parts.append(f"length {p.length}")
+    if p.homophily is not None:
+        parts.append(f"{p.homophily:.0%} of the edges between training nodes join one class")
     return ", ".join(parts)
 
 
