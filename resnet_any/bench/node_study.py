@@ -32,6 +32,8 @@ CHANGES: dict[str, dict[str, Any]] = {
     "select-val_loss": dict(select="val_loss"),
     "select-last": dict(select="last"),
     "epochs200": dict(epochs=200),
+    "decay-first+no-skip": dict(decay="first", style="plain"),
+    "rules": {},  # the new default: feature_norm and style as derive.py sets them (main)
 }
 
 TUNE = {
@@ -133,7 +135,15 @@ def main() -> None:
         print(f"{name}: GCN {ref:.4f} ({time.perf_counter() - t:.0f} s)", flush=True)
         for change in args.changes.split(","):
             t = time.perf_counter()
-            accs = [train_default(splits.graph, splits.num_classes, s, {**BASE, **CHANGES[change]}) for s in range(3)]
+            c = {**BASE, **CHANGES[change]}
+            if change == "rules":
+                from resnet_any.train.plan.derive import derive, profile
+
+                d = derive(profile(splits))
+                c.update(style=d["style"], feat={"standardize": "std"}.get(d["feature_norm"],
+                                                                                           d["feature_norm"]))
+                print(f"  rules: {d}", flush=True)
+            accs = [train_default(splits.graph, splits.num_classes, s, c) for s in range(3)]
             mean = statistics.mean(accs)
             rows.append(dict(graph=name, change=change, acc=mean, seeds=accs, gcn=ref, gap=mean - ref))
             print(f"  {change:18s} {mean:.4f}  gap {100 * (mean - ref):+.1f}  ({time.perf_counter() - t:.0f} s)",
