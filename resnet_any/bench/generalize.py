@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Callable
 
 from resnet_any.bench import node_panel
+from resnet_any.bench.node_panel import own_data as _own_data
 from resnet_any.bench.graph_refs import gcn_reference
 from resnet_any.bench.runs import timed_command
 from resnet_any.bench.table import make_row
@@ -147,17 +148,6 @@ def ucr_tables(name: str) -> Callable[[Path, Path], Path]:
         return root
 
     return build
-
-
-def _own_data():
-    """demos/own_data.py, the writer of users' file layouts."""
-    import importlib.util
-
-    path = Path(__file__).resolve().parents[2] / "demos" / "own_data.py"
-    spec = importlib.util.spec_from_file_location("own_data", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def cora_csv(shared: Path, scratch: Path) -> Path:

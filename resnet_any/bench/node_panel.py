@@ -116,15 +116,24 @@ def cora_split(per_class: int, seed: int, edges: float = 1.0):
     return g
 
 
+def own_data():
+    """demos/own_data.py, the writer of users' file layouts."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[2] / "demos" / "own_data.py"
+    spec = importlib.util.spec_from_file_location("own_data", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def written(name: str, make: Callable[[], object]) -> Callable[[Path, Path], Path]:
     """A generalize builder: the graph `make()` returns, written once under scratch/name as nodes.csv + edges.csv."""
 
     def build(shared: Path, scratch: Path) -> Path:
-        from resnet_any.bench.generalize import _own_data
-
         root = scratch / name
         if not root.is_dir():
-            _own_data().write_node_tables(make(), root.with_suffix(".part"))
+            own_data().write_node_tables(make(), root.with_suffix(".part"))
             root.with_suffix(".part").rename(root)
         return root
 

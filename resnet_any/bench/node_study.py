@@ -33,7 +33,7 @@ CHANGES: dict[str, dict[str, Any]] = {
     "select-last": dict(select="last"),
     "epochs200": dict(epochs=200),
     "decay-first+no-skip": dict(decay="first", style="plain"),
-    "rules": {},  # the new default: feature_norm and style as derive.py sets them (main)
+    "rules": {},  # the new default: feature_norm as derive.py sets it (main)
 }
 
 TUNE = {
@@ -140,8 +140,7 @@ def main() -> None:
                 from resnet_any.train.plan.derive import derive, profile
 
                 d = derive(profile(splits))
-                c.update(style=d["style"], feat={"standardize": "std"}.get(d["feature_norm"],
-                                                                                           d["feature_norm"]))
+                c.update(feat={"standardize": "std"}.get(d["feature_norm"], d["feature_norm"]))
                 print(f"  rules: {d}", flush=True)
             accs = [train_default(splits.graph, splits.num_classes, s, c) for s in range(3)]
             mean = statistics.mean(accs)

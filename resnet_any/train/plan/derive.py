@@ -160,16 +160,6 @@ def _feature_norm(p: Profile) -> str:
     return "none"  # a sparse non-negative bag of words, or columns on one scale already
 
 
-# below this share of same-class edges between training nodes a node's own features beat its neighbours'
-HETEROPHILY = 0.5
-
-
-def _style(p: Profile, v: dict[str, Any]) -> str:
-    """The node recipe's residual style (see the style rule); res wherever the skip is needed or unknown."""
-    shallow = v.get("depth", 2) <= 2
-    return "plain" if shallow and (p.homophily is None or p.homophily >= HETEROPHILY) else "res"
-
-
 RULES: tuple[Rule, ...] = (
     # ---- images
     Rule("batch_size", ("image", "volume"), "training samples n", "largest power of two <= n/30, within [16, 128]",
@@ -226,7 +216,12 @@ RULES: tuple[Rule, ...] = (
     # node panel (node_study.py, the default model, mean of seeds 0-2): a generated graph whose 32 signed columns
     # come in their own units (SBM dense) 0.223 as given, 0.834 standardised (the GCN, row-normalising as Kipf &
     # Welling: 0.194). Row-normalising a 0/1 bag of words (SBM words) 0.815 -> 0.812, and 0.833 -> 0.811 without
-    # the skip: not taken; Cora's files arrive row-normalised already
+    # the skip: not taken; Cora's files arrive row-normalised already. What else the panel tried against the
+    # same-run GCN (Cora as CSV 0.823, Cora 3,703 words 0.802, SBM words 0.827, low-homophily SBM 0.474), default
+    # first: no skip at depth 2 0.817 -> 0.804, 0.786 -> 0.772, 0.815 -> 0.833, 0.472 -> 0.467; Kipf's decay on
+    # the first layer only 0.817 -> 0.809, SBM words 0.827, low homophily 0.466; width 16 SBM words 0.798, low
+    # homophily 0.447; Cora as CSV: select val_loss 0.817, 200 epochs 0.817, no input dropout 0.800. No change
+    # gained on every graph, so none became a rule (node_study.py; 2 shared cores, seeds 0-2)
     Rule("feature_norm", ("graph",), "node features: share nonzero, sign, spread of column sds",
          f"standardize when some are negative, or when over {SPARSE_FEATURES:.0%} are nonzero and column sds "
          f"differ over {SPREAD:g}x; else none (a bag of words, degree features)",
@@ -234,11 +229,6 @@ RULES: tuple[Rule, ...] = (
          "scale: a generated graph of 32 such columns scored 0.223 as given, 0.834 standardised; row-normalising "
          "0/1 words lost 0.3-2.2 points (panel in derive.py)",
          lambda p, v: _feature_norm(p), layouts=("node",)),
-    Rule("style", ("graph",), "depth; homophily of the edges between training nodes h",
-         f"plain (no skip) at depth 2 unless h < {HETEROPHILY}; res otherwise",
-         "at depth 2 the identity skip adds each node's 1-hop embedding to its 2-hop one, undoing half the smoothing "
-         "a homophilous graph gains from; deep networks and graphs whose neighbours disagree need it. Panel in "
-         "derive.py", lambda p, v: _style(p, v), layouts=("node",), tasks=("classify",), own_model=False),
     # ---- every domain
     Rule("class_weights", ("image", "series", "graph", "volume"), "largest / smallest class count r",
          "auto when r >= 3, else none",

@@ -154,8 +154,8 @@ def scale_node_features(config: RunConfig, splits: DataSplits) -> tuple[DataSpli
     graph.x, kept = scale_features(graph.x, how)
     notes = [n for n in (splits.meta or {}).get("notes", []) if not n.startswith(AS_GIVEN)]
     splits = dataclasses.replace(splits, graph=graph, meta={**splits.meta, **kept, "notes": notes})
-    seen = (f"{stats.density:.1%} nonzero, {'some negative' if stats.negative else 'none negative'}, column "
-            f"spreads up to {stats.spread:.3g}x")
+    seen = (f"{stats.density:.1%} nonzero, {'some negative' if stats.negative else 'none negative'}, column sds "
+            f"differing up to {stats.spread:.3g}x")
     what = {"row": "row-normalised (each node's features sum to 1, as Kipf & Welling's bag-of-words)",
             "standardize": "standardised (each column to mean 0, sd 1 over all nodes)"}[how]
     return splits, f"node features {what}: {seen}; --feature-norm none keeps them as given"

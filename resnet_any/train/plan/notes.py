@@ -50,7 +50,7 @@ def rare_classes(data: Any, names: Sequence[Any]) -> str | None:
 def derived(config: RunConfig, without: RunConfig, values: dict[str, Any], data: Any) -> str | None:
     """One line naming the values the rules changed: those that differ from the run resolved without them."""
     def value(c: RunConfig, option: str) -> Any:
-        return c.model_kwargs.get(option) if option in ("width", "style") else getattr(c, option)
+        return c.model_kwargs.get("width") if option == "width" else getattr(c, option)
 
     kept = [f"{option.replace('_', '-')} {value(config, option)}" for option in values
             if value(config, option) != value(without, option)]

@@ -36,9 +36,6 @@ TASK_RECIPES: dict[tuple[str, str], dict[str, Any]] = {
     ("graph", "node"): dict(model="gcn_resnet", model_kwargs=dict(style="res", norm="none", depth=2,
                                                                   hidden_channels=64, dropout=0.5,
                                                                   input_dropout=0.5),
-                            # decay on every weight, not Kipf & Welling's first layer only: with the second
-                            # convolution and the head undecayed, the skip-less depth 2 overfits its 140 labels
-                            # (node panel in derive.py)
                             epochs=300, batch_size=1, optimizer="adam", lr=0.01, weight_decay=5e-4,
                             schedule="none"),
     ("graph", "graph"): dict(model="gcn_resnet", model_kwargs=dict(hidden_channels=64, depth=3, dropout=0.2),
@@ -70,7 +67,7 @@ DATASET_RECIPES: dict[tuple[str, str], dict[str, Any]] = {
     # 4 layers at 68.9% on CiteSeer, under GCN's 70.3%, and its published depths (32, 16) cost minutes here
     ("graph", "cora"): dict(model_kwargs=dict(style="gcnii", depth=4, hidden_channels=64, dropout=0.6,
                                               input_dropout=0.6),
-                            weight_decay=5e-4, weight_decay_by_prefix={"layer": 0.01}),
+                            weight_decay_by_prefix={"layer": 0.01}),
 }
 
 
@@ -115,8 +112,6 @@ def recipe_for(domain: str, task: str, dataset: str) -> dict[str, Any]:
 
 
 MODEL_OPTIONS = ("width", "depth", "attn", "drop_path")
-# what derive.py may set in the recipe model's keyword arguments; a model the user built takes none of them
-DERIVED_MODEL_KWARGS = ("width", "style")
 
 
 def resolve(cfg: TrainConfig, task: str, dataset: str, image_size: int | None = None,
@@ -146,14 +141,13 @@ def resolve(cfg: TrainConfig, task: str, dataset: str, image_size: int | None = 
         # build starts from the plain one
         values.update({k: v for k, v in GENERIC_TASK_RECIPES[task].items() if k in TRAINING_KEYS})
         # derive.py applies only its rules on how to train to a user's model; what builds one is never taken
-        values.update({k: v for k, v in derived.items() if k not in (*MODEL_OPTIONS, *DERIVED_MODEL_KWARGS)})
+        values.update({k: v for k, v in derived.items() if k not in MODEL_OPTIONS})
         values.update(explicit)
         values.update(model=own_model, model_kwargs={})
         return _finish(values, explicit)
     domain = check_domain(domain)
     task_recipe, dataset_recipe = _recipes(domain, task, None if recorded else dataset)
-    # model keyword arguments the rules derive (the width; a node graph's residual style): for the recipe's model
-    derived_model = {k: derived.pop(k) for k in DERIVED_MODEL_KWARGS if derived.get(k) is not None}
+    derived_width = derived.pop("width", None)
     for recipe in (task_recipe, derived, dataset_recipe):
         values.update({k: v for k, v in recipe.items() if k != "model_kwargs"})
     values.update(explicit)
@@ -164,7 +158,8 @@ def resolve(cfg: TrainConfig, task: str, dataset: str, image_size: int | None = 
         # torchvision's 7x7/2 stem plus max-pool would shrink 8x8 digits or 32x32 CIFAR to nothing; pretrained
         # weights fit torchvision's stem only
         kwargs["stem"] = "imagenet" if values["pretrained"] or (image_size or 224) > 64 else "cifar"
-    for recipe in (task_recipe, {"model_kwargs": derived_model}, dataset_recipe):
+    derived_kwargs = {"width": derived_width} if derived_width is not None else {}
+    for recipe in (task_recipe, {"model_kwargs": derived_kwargs}, dataset_recipe):
         # a recipe's model_kwargs are tuned for its own model, so another --model does not inherit them, nor
         # does a pretrained one, whose architecture the weights fix
         if model == recipe.get("model", task_recipe["model"]) and not values["pretrained"]:
