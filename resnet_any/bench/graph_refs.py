@@ -14,13 +14,7 @@ from typing import Any
 
 import torch
 
-
-def row_normalize(x: torch.Tensor) -> torch.Tensor:
-    """torch_geometric.transforms.NormalizeFeatures on a feature matrix: shifted to >= 0, rows summing to 1."""
-    import torch_geometric.transforms as T
-    from torch_geometric.data import Data
-
-    return T.NormalizeFeatures()(Data(x=x.clone())).x
+from resnet_any.data.graph_features import row_normalize
 
 
 def gcn_reference(dataset: Path, seed: int, epochs: int = 200, hidden: int = 16) -> float:

@@ -54,7 +54,7 @@ HELD = {
 
 def features(x: torch.Tensor, how: str) -> torch.Tensor:
     """The node features as the change scales them."""
-    from resnet_any.bench.graph_refs import row_normalize
+    from resnet_any.data.graph_features import row_normalize
 
     if how == "row":
         return row_normalize(x)
