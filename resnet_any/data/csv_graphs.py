@@ -238,8 +238,8 @@ def features_for_model(graphs: list, feature_columns: list[str], meta: dict, sou
         raise UserError(f"{str(source)!r} has {len(feature_columns)} feature column(s) ({list_names(feature_columns, 6)}); "
                         f"the model was trained on {width}" + (f" ({list_names(trained, 6)})" if trained else "")
                         + "; node features need the same width as in training")
-    if meta.get("feature_norm") == "row":
-        # torch_geometric.transforms.NormalizeFeatures, as the Planetoid loader applies it
-        for g in graphs:
-            x = g.x - g.x.min()
-            g.x = x / x.sum(dim=-1, keepdim=True).clamp(min=1.0)
+    if meta.get("feature_norm") in ("row", "standardize"):
+        from .graph_features import repeat_scaling
+
+        for g in graphs:  # the training run's scaling: the Planetoid loader's or the feature_norm rule's
+            g.x = repeat_scaling(g.x, meta)

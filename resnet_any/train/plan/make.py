@@ -99,6 +99,9 @@ def make_plan(options: TrainConfig, *, model: nn.Module | None = None, data: Any
             cfg = cfg.merged({"epochs": max_epochs})
             splits, config, said, budget = _recipe(cfg, domain, fresh, recorded, model, data, inferred)
     splits = inputs.scale_targets(splits)  # on the split the run trains on (validation merged or not)
+    splits, scaled = inputs.scale_node_features(config, splits)  # a resume scales as its run did
+    if ckpt is None and scaled:
+        said = [n for n in said if not (n and n.startswith(inputs.AS_GIVEN))] + [scaled]
     # the task is the data's (told or inferred by its reader); "val" selects on the task's own metric
     config = config.replace(task=splits.task, select=for_task(config.select, splits.task))
     if splits.task != "classify":
