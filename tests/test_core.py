@@ -80,7 +80,7 @@ def test_list_models_names_every_zoo_entry():
     for depth in (18, 34, 50, 101, 152):
         assert {f"resnet{depth}", f"se_resnet{depth}", f"preact_resnet{depth}"} <= names
     assert {"series_resnet", "resnet1d18", "resnet1d34", "resnet3d18", "gcn_resnet"} <= names
-    assert set(list_models("graph")) == {"gcn_resnet"}
+    assert set(list_models("graph")) == {"gcn_resnet", "sage_resnet", "gin_resnet", "gat_resnet"}
 
 
 def _example(name: str, karate):

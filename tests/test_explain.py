@@ -208,3 +208,18 @@ def test_cli_explains_series_rows_and_cora_nodes(tmp_path, capsys):
     capsys.readouterr()
     assert run_cli(main, ["--checkpoint", str(graph), "99999", "--out", str(tmp_path / "g")]) == 2
     assert "no node '99999' in the dataset" in capsys.readouterr().err
+
+
+def test_graph_explanation_sees_the_edge_weights_the_model_trained_with():
+    """A weighted GCN is explained on its weights: all-ones weights explain as no weights, others differently."""
+    torch.manual_seed(0)
+    model = create_model("gcn_resnet", in_channels=4, num_classes=3, depth=2, norm="none").eval()
+    x = torch.randn(6, 4)
+    edge_index = torch.tensor([[0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 0, 2], [1, 0, 2, 1, 3, 2, 4, 3, 5, 4, 2, 0]])
+    plain = explain_graph(model, x, edge_index, index=2)
+    ones = explain_graph(model, x, edge_index, index=2, edge_weight=torch.ones(12))
+    heavy = torch.ones(12)
+    heavy[[0, 1]] = 5.0  # the 0-1 edge weighs 5: node 0's neighbourhood changes, so node 2's gradients do
+    weighted = explain_graph(model, x, edge_index, index=2, edge_weight=heavy)
+    assert torch.allclose(plain.node_mask, ones.node_mask, atol=1e-6)
+    assert not torch.allclose(plain.node_mask, weighted.node_mask, atol=1e-4)

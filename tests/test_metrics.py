@@ -13,6 +13,7 @@ from sklearn import metrics as skm
 from resnet_any.data import load_dataset
 from resnet_any.evaluate import evaluate_checkpoint
 from resnet_any.train import TrainConfig, Trainer, load_checkpoint
+from resnet_any.train.run.callbacks import Callback
 from resnet_any.train.run.metrics import classification_metrics, no_metrics
 from resnet_any.train.plan import SPLIT_SEED
 from resnet_any.train.run.selection import improves
@@ -121,8 +122,9 @@ def test_a_run_reports_them_and_selects_on_val_macro_f1(tmp_path: Path, one_thre
     records = list(Trainer(cfg).run())
     end = records[-1]
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-    assert len(rows) == 2 and all(r[f"val_{k}"] is not None for r in rows
-                                  for k in ("balanced_accuracy", "macro_f1", "auroc"))
+    assert len(rows) == 2 and all(r[f"val_{k}"] is not None for r in rows for k in ("balanced_accuracy", "macro_f1"))
+    # an epoch's validation AUROC is scored only when --select watches it (trainer.evaluate); the test's always
+    assert all(r["val_auroc"] is None for r in rows) and end["test_auroc"] is not None
     # the chosen epoch is the best of metrics.jsonl by val_macro_f1 (ties: the lower validation loss)
     best = None
     for r in rows:
@@ -155,7 +157,33 @@ def test_a_run_reports_them_and_selects_on_val_macro_f1(tmp_path: Path, one_thre
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     tags = set(EventAccumulator(str(out)).Reload().Tags()["scalars"])
-    assert {"macro_f1/val", "balanced_accuracy/val", "auroc/val", "macro_f1/test"} <= tags
+    assert {"macro_f1/val", "balanced_accuracy/val", "auroc/test", "macro_f1/test"} <= tags
+
+
+class _WatchesAuroc(Callback):
+    """A callback that reads val_auroc from the epoch records, as a sweep's pruner does (callbacks.Pruning)."""
+
+    metric = "val_auroc"
+
+    def __init__(self) -> None:
+        self.seen: list = []
+
+    def on_epoch_end(self, trainer, record) -> None:
+        self.seen.append(record["val_auroc"])
+
+
+@pytest.mark.parametrize("how", ["select", "callback"])
+def test_an_epoch_scores_auroc_when_something_watches_it(tmp_path: Path, one_thread, how: str) -> None:
+    """Per-epoch AUROC is skipped for speed only where nothing reads it: --select and callbacks get it."""
+    cfg = TrainConfig(domain="image", dataset="digits", width=4, epochs=1, batch_size=64, device="cpu", quiet=True,
+                      out=str(tmp_path / "run"), **({"select": "val_auroc"} if how == "select" else {}))
+    watcher = _WatchesAuroc()
+    end = Trainer(cfg, callbacks=[watcher] if how == "callback" else []).run_to_end()
+    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert rows[0]["val_auroc"] is not None and 0.0 <= rows[0]["val_auroc"] <= 1.0
+    assert end["test_auroc"] is not None
+    if how == "callback":
+        assert watcher.seen == [rows[0]["val_auroc"]]
 
 
 @pytest.mark.parametrize("metric", ["val_macro_f1", "val_balanced_accuracy", "val_auroc"])

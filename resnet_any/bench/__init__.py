@@ -11,7 +11,8 @@ from types import ModuleType
 from resnet_any.bench.table import format_table, make_row, seeds_row, write_json
 
 # suite name -> module; imported on demand because PyG and aeon take seconds to import
-SUITES = ("defaults", "generalize", "speed", "startup", "gpu", "planetoid", "tu", "ucr", "image", "app-load", "explain", "tasks")
+SUITES = ("defaults", "generalize", "speed", "startup", "gpu", "planetoid", "tu", "ucr", "image", "app-load", "explain", "tasks",
+          "graphs")
 
 __all__ = ["SUITES", "format_table", "load_suite", "make_row", "seeds_row", "write_json"]
 

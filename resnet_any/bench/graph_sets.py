@@ -171,8 +171,12 @@ def graph_cases(case: type, seeds: tuple[int, ...] = (0, 1, 2)) -> tuple:
     """
     from resnet_any.bench.gin_ref import gin_reference
 
-    fields = getattr(case, "__dataclass_fields__", {})
-    extra = {"baseline": gin_reference} if "baseline" in fields else {}
+    def wiring(seed: int) -> dict:
+        # a Case with a baseline runs the default and the baseline at its seeds; an older one takes the flag
+        if "baseline" in getattr(case, "__dataclass_fields__", {}):
+            return dict(baseline=gin_reference, seeds=(seed,))
+        return dict(extra=("--seed", str(seed)))
+
     return tuple(case(f"{what}, split {seed} (graphs.csv)", "graph", graph_set(name, seed), None,
-                      GIN_NOTE + ("; held out" if held else ""), extra=("--seed", str(seed)), **extra)
+                      GIN_NOTE + ("; held out" if held else ""), **wiring(seed))
                  for name, (what, held) in GRAPH_SETS.items() for seed in seeds)

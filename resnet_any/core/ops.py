@@ -3,7 +3,7 @@
 Blocks and networks are written once against `Ops`. A layer built by `conv` is called as
 `layer(x, *ctx)`; every other layer as `layer(x)`. On grids `ctx` is empty, so grid layers
 are plain torch modules (which keeps torchvision's parameter names); on graphs `ctx` is
-`(edge_index, batch)` plus, for initial-residual convolutions, the stem output `x0`.
+`(edge_index, batch, edge_weight)` plus, for initial-residual convolutions, the stem output `x0`.
 """
 from __future__ import annotations
 
@@ -154,25 +154,34 @@ class GridOps(Ops):
 
 
 class _GraphConv(nn.Module):
-    """Adapts a PyG convolution to the block calling convention `(x, edge_index, batch, x0)`."""
+    """Adapts a PyG convolution to the block calling convention `(x, edge_index, batch, edge_weight, x0)`.
 
-    def __init__(self, conv: nn.Module, uses_x0: bool = False) -> None:
+    `takes_weight`: the convolution scales messages by `edge_weight` (GCNConv, GCN2Conv); the others get none.
+    """
+
+    def __init__(self, conv: nn.Module, uses_x0: bool = False, takes_weight: bool = False) -> None:
         super().__init__()
         self.conv = conv
         self.uses_x0 = uses_x0
+        self.takes_weight = takes_weight
 
     def forward(self, x: Tensor, edge_index: Tensor, batch: Tensor | None = None,
-                x0: Tensor | None = None) -> Tensor:
+                edge_weight: Tensor | None = None, x0: Tensor | None = None) -> Tensor:
         """Apply the wrapped convolution."""
+        weight = (edge_weight,) if self.takes_weight else ()
         if self.uses_x0:
-            return self.conv(x, x0, edge_index)
-        return self.conv(x, edge_index)
+            return self.conv(x, x0, edge_index, *weight)
+        return self.conv(x, edge_index, *weight)
 
 
 class GraphOps(Ops):
     """Message passing on graphs: the convolution is chosen by name."""
 
     convs = ("gcn", "sage", "gin", "gat", "gcn2")
+    #: the PyG class of each convolution, for notes
+    conv_classes = {"gcn": "GCNConv", "sage": "SAGEConv", "gin": "GINConv", "gat": "GATConv", "gcn2": "GCN2Conv"}
+    #: those that scale each message by an edge weight (PyG's `edge_weight` argument); SAGE, GIN and GAT take none
+    weighted_convs = ("gcn", "gcn2")
     norms = ("batch", "layer", "none")
     #: graph-level readouts; a sum keeps node counts, which a mean loses (Xu et al. 2019, GIN)
     pools = ("mean", "sum", "max")
@@ -190,6 +199,7 @@ class GraphOps(Ops):
         # forward. On one fixed graph (transductive node tasks) computing it once is ~30% faster;
         # with changing graphs (graph batches) it would be wrong, hence off by default
         self.cached = bool(cached)
+        self.takes_edge_weight = conv in self.weighted_convs
 
     def conv(self, cin: int, cout: int, kernel_size: int | tuple = 3, stride: int | tuple = 1,
              groups: int = 1, layer: int = 0) -> nn.Module:
@@ -200,19 +210,20 @@ class GraphOps(Ops):
             raise UserError(f"graphs have no resolution to stride; got stride {stride}")
         name = self.conv_name
         if name == "gcn":
-            return _GraphConv(gnn.GCNConv(cin, cout, cached=self.cached))
+            return _GraphConv(gnn.GCNConv(cin, cout, cached=self.cached), takes_weight=True)
         if name == "sage":
             return _GraphConv(gnn.SAGEConv(cin, cout))
         if name == "gat":
             return _GraphConv(gnn.GATConv(cin, cout, heads=1))
         if name == "gin":
+            # Xu et al. 2019: h' = MLP((1 + eps) h + sum of neighbours), a 2-layer MLP and a learned eps
             mlp = nn.Sequential(nn.Linear(cin, cout), nn.ReLU(), nn.Linear(cout, cout))
             return _GraphConv(gnn.GINConv(mlp, train_eps=True))
         if cin != cout:
             raise UserError(f"gcn2 keeps the width; got {cin} -> {cout} channels")
         # GCNII (Chen et al. 2020): initial residual alpha, identity mapping beta_l = log(theta/l + 1)
         return _GraphConv(gnn.GCN2Conv(cin, self.alpha, self.theta, max(layer, 1), shared_weights=True,
-                                       cached=self.cached), uses_x0=True)
+                                       cached=self.cached), uses_x0=True, takes_weight=True)
 
     def stem_conv(self, cin: int, cout: int, kernel_size: int | tuple, stride: int | tuple) -> nn.Module:
         """GCNII widens with a linear map; the others with their own convolution."""

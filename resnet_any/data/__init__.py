@@ -90,7 +90,7 @@ def infer_domain(name: str | None) -> str | None:
         return None
     if path.is_dir():
         entries = {e.name.lower(): e for e in path.iterdir() if not e.name.startswith(".")}
-        if {"nodes.csv", "edges.csv", "graphs.csv"} & set(entries):
+        if {f"{t}.{s}" for t in ("nodes", "edges", "graphs") for s in ("csv", "parquet")} & set(entries):
             return "graph"
         if any(Path(n).stem in ("train", "test") and Path(n).suffix in PATH_SUFFIXES["series"] for n in entries):
             return "series"

@@ -16,6 +16,10 @@ Graph classification (a folder with graphs.csv):
 - nodes.csv (optional): graph_id, id and numeric feature columns. Without it a graph's nodes are the
   ids its edges name (sorted: by value when they are all integers, else as text), with degree features.
 
+Each file may be Parquet instead (nodes.parquet, edges.parquet, graphs.parquet: the same columns; rows counted from
+1), which reads faster and smaller for big graphs. Node ids that are all integers (written without leading zeros)
+are matched by value in vectorised lookups; any other ids as text.
+
 Which targets mean which task is data/targets.py's one table (--task overrides it); an empty target cell is a
 missing label (NaN), never an error, except for classes. Every error is one UserError line naming the file, the row (counted as a spreadsheet shows it: the
 header is row 1) or column, and what was expected (a DataError: see frames.py). csv_graphs.py turns the
@@ -31,8 +35,7 @@ import numpy as np
 import torch
 
 from ..errors import DataError
-from .frames import (Where, lookup, numeric_values, read_frame, read_optional_frame, require_columns, require_unique,
-                     require_values)
+from .frames import Where, lookup, numeric_values, read_frame, require_columns, require_unique, require_values
 from .splits import SPLIT_NAMES, canonical_label
 from .target_cells import cell
 
@@ -50,26 +53,148 @@ LAYOUT = f"a folder holding {NODE_LAYOUT} for node classification, or {GRAPH_LAY
 # ---------------------------------------------------------------- shared pieces
 
 def _features(df, where: Where, columns: list[str]) -> np.ndarray | None:
+    """The feature columns as float32 (N, F); any cell that is not a finite number is numeric_values' error."""
+    import pandas as pd
+
     if not columns:
         return None
-    return numeric_values(df[columns], where, missing="expected a number in every feature cell", finite=True)
+    if all(pd.api.types.is_numeric_dtype(df[c]) for c in columns):
+        # filled column by column: a million nodes' 128 features never exist as a second float64 frame
+        x = np.empty((len(df), len(columns)), dtype=np.float32)
+        for j, c in enumerate(columns):
+            x[:, j] = df[c].to_numpy(dtype=np.float32, na_value=np.nan)
+        if np.isfinite(x).all():
+            return x
+    return numeric_values(df[columns], where, missing="expected a number in every feature cell",
+                          finite=True).astype(np.float32)
 
 
 def _weights(df, where: Where) -> np.ndarray | None:
+    """The weight column as numbers >= 0 (GCN's normalisation takes the square root of each node's summed weights)."""
     if "weight" not in df.columns:
         return None
-    return numeric_values(df[["weight"]], where, missing="every edge needs a weight when the column is there",
-                          finite=True)[:, 0]
+    w = numeric_values(df[["weight"]], where, missing="every edge needs a weight when the column is there",
+                       finite=True)[:, 0]
+    negative = np.flatnonzero(w < 0)
+    if len(negative):
+        i = int(negative[0])
+        valid = "edge weights must be 0 or more (a strength, not a signed value)"
+        raise where.error(f"weight {w[i]:g} is negative; {valid}", int(df.index[i]), "weight", value=w[i],
+                          expected=f"the weight is negative; {valid}")
+    return w
 
 
 def _undirected(edge_index: torch.Tensor, weight: torch.Tensor | None, n: int, directed: bool):
+    """Both directions of every edge, duplicates merged (weights averaged), sorted by (source, target).
+
+    What torch_geometric.utils.to_undirected(..., reduce="mean") returns (a test checks it), with two sorts of
+    integer keys: PyG's coalesce of the doubled list took 30 s and 1.8 GB for 10 M edges on one core.
+    """
     if directed:
         return edge_index, weight
-    from torch_geometric.utils import to_undirected
-
+    src, dst = edge_index
+    # one key per unordered pair, so (a, b) and (b, a) written in the file merge as PyG merges them
+    key, perm = torch.sort(torch.minimum(src, dst) * n + torch.maximum(src, dst))
+    first = torch.ones_like(key, dtype=torch.bool)
+    first[1:] = key[1:] != key[:-1]
+    group = torch.cumsum(first, 0) - 1
+    pairs = key[first]
+    del key
+    low, high = pairs // n, pairs % n
+    loop = low == high
+    rows = torch.cat([low, high[~loop]])
+    cols = torch.cat([high, low[~loop]])
+    # the sorted keys give the sorted rows and columns back: no gather of 20 M random positions (4 s)
+    both, order = torch.sort(rows * n + cols)
+    del rows, cols
+    out = torch.stack([both // n, both % n])
     if weight is None:
-        return to_undirected(edge_index, num_nodes=n), None
-    return to_undirected(edge_index, weight, num_nodes=n, reduce="mean")
+        return out, None
+    total = torch.zeros(len(pairs), dtype=torch.float64).index_add_(0, group, weight[perm].double())
+    mean = (total / torch.bincount(group, minlength=len(pairs))).float()
+    return out, torch.cat([mean, mean[~loop]])[order]
+
+
+def table_file(folder: Path, name: str) -> Path:
+    """folder/<name> as .csv, else as .parquet where only that exists (the .csv path when neither does)."""
+    stem = Path(name).stem
+    found = [folder / f"{stem}{suffix}" for suffix in (".csv", ".parquet") if (folder / f"{stem}{suffix}").is_file()]
+    if len(found) > 1:
+        raise DataError(f"{{path}} holds both {stem}.csv and {stem}.parquet; keep the one to read", path=folder)
+    return found[0] if found else folder / name
+
+
+def _read_edges(path: Path, text: set[str]):
+    """read_frame of an edge list, where a header without rows is an empty list (CSV or Parquet)."""
+    import pandas as pd
+
+    try:
+        return read_frame(path, text, exact=False)
+    except DataError as e:
+        if "but no data rows" not in str(e):
+            raise
+    if path.suffix.lower() == ".parquet":
+        import pyarrow.parquet as pq
+
+        columns, where = [str(c).strip() for c in pq.read_schema(path).names], Where(path, "parquet")
+    else:
+        columns = [str(c).strip() for c in pd.read_csv(path, nrows=0, skipinitialspace=True).columns]
+        where = Where(path, "text")
+    return pd.DataFrame({c: pd.Series([], dtype=object) for c in columns}), where
+
+
+def _integer_columns(path: Path, columns: tuple[str, ...]) -> bool:
+    """Whether a table's `columns` look like integer ids (Parquet: their type; CSV: its first 1,000 rows)."""
+    import pandas as pd
+
+    try:
+        if path.suffix.lower() == ".parquet":
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            schema = pq.read_schema(path)
+            names = [str(n).strip() for n in schema.names]
+            return all(c in names and pa.types.is_integer(schema.field(names.index(c)).type) for c in columns)
+        head = pd.read_csv(path, nrows=1000, skipinitialspace=True)
+    except Exception:  # noqa: BLE001 - an unreadable file is read_frame's to report, with its reason
+        return False
+    head.columns = [str(c).strip() for c in head.columns]
+    return all(c in head.columns and pd.api.types.is_integer_dtype(head[c]) for c in columns)
+
+
+def integer_ids(ids) -> np.ndarray | None:
+    """Node ids (text) as int64 when every one is an integer written plainly ("7", not "07" or "7.0"), else None."""
+    import pandas as pd
+
+    text = pd.Series(np.asarray(ids, dtype=object))
+    number = pd.to_numeric(text, errors="coerce")
+    if not len(text) or not pd.api.types.is_integer_dtype(number):
+        return None
+    values = number.to_numpy(dtype=np.int64)
+    return values if bool((pd.Series(values).astype(str).to_numpy() == text.to_numpy()).all()) else None
+
+
+def _edge_ends(ids, edges_path: Path, columns: tuple[str, ...]):
+    """(edges frame, its Where, positions in `ids` of each of `columns`' values, -1 where absent).
+
+    Integer ids (integer_ids) are read as numbers and looked up by value, with no Python object per edge (a
+    10 M-edge list stays in int64 arrays); other ids as stripped text, as every table's text columns are read.
+    """
+    import pandas as pd
+
+    numbers = integer_ids(ids) if _integer_columns(edges_path, columns) else None
+    edges, where = _read_edges(edges_path, set() if numbers is not None else set(columns))
+    if numbers is not None and all(c in edges.columns and pd.api.types.is_integer_dtype(edges[c]) for c in columns):
+        index = pd.Index(numbers)
+        return edges, where, [index.get_indexer(edges[c].to_numpy()) for c in columns]
+    if numbers is not None:  # a later row is not an integer: read the ids as text after all
+        edges, where = _read_edges(edges_path, set(columns))
+    for c in columns:
+        if c not in edges.columns:
+            return edges, where, []
+        require_values(edges, where, c, f"{c} node id")
+    index = pd.Index(np.asarray(ids, dtype=object))
+    return edges, where, [index.get_indexer(edges[c].to_numpy(dtype=object)) for c in columns]
 
 
 # ---------------------------------------------------------------- node classification
@@ -96,9 +221,14 @@ def _target_cells(df, columns: list[str]) -> tuple[list[tuple] | None, list[str 
     """(raw target cells per row or None without the columns, canonical labels of one column or all None)."""
     if any(c not in df.columns for c in columns):
         return None, [None] * len(df)
-    cells = list(zip(*([cell(v) for v in df[c].tolist()] for c in columns)))
-    return cells, [None if c[0] is None else canonical_label(c[0]) for c in cells] if len(columns) == 1 \
-        else [None] * len(df)
+    # once per distinct value, then looked up: a million nodes carry a handful of classes
+    read = [df[c].tolist() for c in columns]
+    seen = {v: cell(v) for values in read for v in set(values)}
+    cells = list(zip(*([seen[v] for v in values] for values in read)))
+    if len(columns) != 1:
+        return cells, [None] * len(df)
+    label = {v: None if v is None else canonical_label(v) for v in set(seen.values())}
+    return cells, [label[c[0]] for c in cells]
 
 
 def read_nodes(folder: str | Path, *, directed: bool = False, labels: bool = True,
@@ -107,7 +237,7 @@ def read_nodes(folder: str | Path, *, directed: bool = False, labels: bool = Tru
     import pandas as pd
 
     folder = Path(folder).expanduser()
-    nodes_path, edges_path = folder / NODES, folder / EDGES
+    nodes_path, edges_path = table_file(folder, NODES), table_file(folder, EDGES)
     for p in (nodes_path, edges_path):
         if not p.is_file():
             raise DataError(f"{{path}} has no {p.name}; expected {LAYOUT}", path=folder)
@@ -120,40 +250,39 @@ def read_nodes(folder: str | Path, *, directed: bool = False, labels: bool = Tru
     require_unique(nodes, nw, ["id"], "node ids")
     feature_columns = [c for c in nodes.columns if c not in ("id", "split", *columns)]
     x = _features(nodes, nw, feature_columns)
+    nodes = nodes.drop(columns=feature_columns)  # x holds them now: a million rows' frame is not kept twice
     targets, node_labels = _target_cells(nodes, columns)
     splits = None
     if "split" in nodes.columns:
-        splits = []
-        for i, v in enumerate(nodes["split"]):
-            if v is None:
-                splits.append(None)
-                continue
-            key = SPLIT_NAMES.get(str(v).lower())
-            if key is None:
-                valid = "valid: train, val, test, or an empty cell for a node in no split"
-                raise nw.error(f"unknown split {v!r}; {valid}", int(nodes.index[i]), "split", value=v,
-                               expected=f"unknown split; {valid}")
-            splits.append(key)
-    index = pd.Index(list(nodes["id"]))
-    edges, ew = read_optional_frame(edges_path, {"source", "target"})
+        keys = nodes["split"].map(lambda v: SPLIT_NAMES.get(str(v).lower(), "?"), na_action="ignore")
+        unknown = np.flatnonzero((keys == "?").to_numpy())
+        if len(unknown):
+            i = int(unknown[0])
+            v = nodes["split"].iloc[i]
+            valid = "valid: train, val, test, or an empty cell for a node in no split"
+            raise nw.error(f"unknown split {v!r}; {valid}", int(nodes.index[i]), "split", value=v,
+                           expected=f"unknown split; {valid}")
+        splits = [None if k is None or k != k else k for k in keys.tolist()]
+    ids = nodes["id"].to_numpy(dtype=object)
+    edges, ew, ends = _edge_ends(ids, edges_path, ("source", "target"))
     require_columns(edges, edges_path, ["source", "target"], "source, target (node ids of nodes.csv) and optional weight")
-    for c in ("source", "target"):
-        require_values(edges, ew, c, f"{c} node id")
+    src, dst = ends
     # the first row naming an unknown id, whichever column it is in
-    src, dst = index.get_indexer(list(edges["source"])), index.get_indexer(list(edges["target"]))
     bad = np.flatnonzero((src < 0) | (dst < 0))
     if len(bad):
         i = int(bad[0])
         column = "source" if src[i] < 0 else "target"
-        raise ew.error(f"node id {edges[column].iloc[i]!r} is not in {str(nodes_path)!r} (its id column)",
-                       int(edges.index[i]), column, value=edges[column].iloc[i],
-                       expected=f"the node id is not in {NODES} (its id column)")
+        value = str(edges[column].iloc[i])
+        raise ew.error(f"node id {value!r} is not in {str(nodes_path)!r} (its id column)",
+                       int(edges.index[i]), column, value=value,
+                       expected=f"the node id is not in {nodes_path.name} (its id column)")
     weight = _weights(edges, ew)
     edge_index = torch.as_tensor(np.stack([src, dst]).astype(np.int64)).reshape(2, -1)
     w = None if weight is None else torch.as_tensor(weight, dtype=torch.float32)
+    del edges, ends, src, dst, weight  # a 10 M-edge frame is gone before the undirected copy is made
     edge_index, w = _undirected(edge_index, w, len(nodes), directed)
-    return NodeTable(folder, [str(v) for v in nodes["id"]], x, feature_columns, edge_index, w, node_labels, splits,
-                     [int(i) for i in nodes.index], nw, targets, tuple(columns))
+    return NodeTable(folder, [str(v) for v in ids], x, feature_columns, edge_index, w, node_labels, splits,
+                     nodes.index.tolist(), nw, targets, tuple(columns))
 
 
 def node_data(table: NodeTable) -> Data:
@@ -205,11 +334,17 @@ def read_graphs(folder: str | Path, *, directed: bool = False, labels: bool = Tr
     from torch_geometric.data import Data
 
     folder = Path(folder).expanduser()
-    graphs_path, edges_path, nodes_path = folder / GRAPHS, folder / EDGES, folder / NODES
+    graphs_path, edges_path = table_file(folder, GRAPHS), table_file(folder, EDGES)
+    nodes_path = table_file(folder, NODES)
     if not edges_path.is_file():
-        raise DataError(f"{{path}} has {GRAPHS} but no {EDGES}; expected {GRAPH_LAYOUT}", path=folder)
+        raise DataError(f"{{path}} has {graphs_path.name} but no {EDGES}; expected {GRAPH_LAYOUT}", path=folder)
     columns = list(label_columns)
-    header = [str(c).strip() for c in pd.read_csv(graphs_path, nrows=0, skipinitialspace=True).columns]
+    if graphs_path.suffix.lower() == ".parquet":
+        import pyarrow.parquet as pq
+
+        header = [str(c).strip() for c in pq.read_schema(graphs_path).names]
+    else:
+        header = [str(c).strip() for c in pd.read_csv(graphs_path, nrows=0, skipinitialspace=True).columns]
     if columns == ["label"] and "label" not in header and len(header) > 1 and "graph_id" in header:
         columns = [c for c in header if c != "graph_id"]  # every other column is a target of the graph
     gdf, gw = read_frame(graphs_path, {"graph_id", *columns}, exact=False)
@@ -221,7 +356,7 @@ def read_graphs(folder: str | Path, *, directed: bool = False, labels: bool = Tr
     gindex = pd.Index(list(gdf["graph_id"]))
     num_graphs = len(gdf)
 
-    edges, ew = read_optional_frame(edges_path, {"graph_id", "source", "target"})
+    edges, ew = _read_edges(edges_path, {"graph_id", "source", "target"})
     require_columns(edges, edges_path, ["graph_id", "source", "target"],
              "graph_id, source, target (node ids within the graph) and optional weight")
     for c, what in (("graph_id", "graph id"), ("source", "source node id"), ("target", "target node id")):
@@ -259,10 +394,16 @@ def read_graphs(folder: str | Path, *, directed: bool = False, labels: bool = Tr
     if len(bad):
         i = int(bad[0])
         column = "source" if src[i] < 0 else "target"
-        raise ew.error(f"node id {edges[column].iloc[i]!r} of graph {edges['graph_id'].iloc[i]!r} is not in "
-                       f"{str(nodes_path)!r}", int(edges.index[i]), column,
-                       value=(edges[column].iloc[i], edges['graph_id'].iloc[i]),
-                       expected=f"the node id is not among its graph's nodes in {NODES}")
+        node, graph = edges[column].iloc[i], edges["graph_id"].iloc[i]
+        owners = np.flatnonzero(np.asarray(n_ids, dtype=object) == str(node))
+        if len(owners):  # the id is a node of another graph: an edge never joins two graphs
+            other = gindex[int(n_graph[owners[0]])]
+            why = "an edge joins two nodes of its own graph (its graph_id), never nodes of two graphs"
+            raise ew.error(f"node {node!r} belongs to graph {other!r} in {str(nodes_path)!r}, not to this edge's graph "
+                           f"{graph!r}; {why}", int(edges.index[i]), column, value=(node, graph, other),
+                           expected=f"the node belongs to another graph in {NODES}; {why}")
+        raise ew.error(f"node id {node!r} of graph {graph!r} is not in {str(nodes_path)!r}", int(edges.index[i]),
+                       column, value=(node, graph), expected=f"the node id is not among its graph's nodes in {NODES}")
     counts = np.bincount(n_graph, minlength=num_graphs)
     empty = np.flatnonzero(counts == 0)
     if len(empty):

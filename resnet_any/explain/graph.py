@@ -83,12 +83,13 @@ def _explainer(model: nn.Module, method: str, task_level: str, mode: str = "mult
 
 def explain_graph(model: nn.Module, x: Tensor, edge_index: Tensor, batch: Tensor | None = None, *,
                   index: int | None = None, target: int | None = None, method: str | None = None,
-                  seed: int = 0, task: str = "classify") -> GraphAttribution:
+                  seed: int = 0, task: str = "classify", edge_weight: Tensor | None = None) -> GraphAttribution:
     """Explain node `index`'s prediction (node models, no `batch`) or graph `index` of a batch (graph models).
 
     `target`: the class explained (default: the predicted one); for `task` regress or multilabel, the output
     explained (a target's value or a tag's logit; default: the first target, the most probable tag). GNNExplainer's random start is drawn from
-    `seed` in a forked RNG, so explanations repeat and the caller's random state is untouched.
+    `seed` in a forked RNG, so explanations repeat and the caller's random state is untouched. `edge_weight` (one per
+    edge of `edge_index`) goes to the model with the explained subgraph's edges, as the model trained on them.
     """
     from torch_geometric.utils import k_hop_subgraph, subgraph
 
@@ -117,6 +118,8 @@ def explain_graph(model: nn.Module, x: Tensor, edge_index: Tensor, batch: Tensor
     model.eval()
     try:
         kwargs = {} if sub_batch is None else {"batch": sub_batch}
+        if edge_weight is not None:
+            kwargs["edge_weight"] = edge_weight[edge_keep]
         with torch.no_grad():
             logits = model(sub_x, sub_edges, **kwargs)
         k_classes = logits.shape[1]

@@ -104,12 +104,12 @@ def explain_graphs(pred: Predictor, inputs: Sequence[str], target: str | None, m
         i = where[item]
         if node_ids:
             png, rec = explain_graph_input(pred, graph.x, graph.edge_index, None, i, node_ids, f"node {item}", cls,
-                                           method)
+                                           method, getattr(graph, "edge_weight", None))
         else:
             g = graphs[i]
             names = [str(v) for v in getattr(g, "node_ids", range(g.num_nodes))]
             png, rec = explain_graph_input(pred, g.x, g.edge_index, torch.zeros(g.num_nodes, dtype=torch.long), 0,
-                                           names, f"graph {item}", cls, method)
+                                           names, f"graph {item}", cls, method, getattr(g, "edge_weight", None))
         out.append((f"{'node' if node_ids else 'graph'}_{item}", png, rec))
     return out
 

@@ -6,6 +6,7 @@ prediction in one phrase for the CLI and the app.
 """
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any, Sequence
 
 import torch
@@ -81,17 +82,26 @@ def explain_grid_input(pred: Any, x: torch.Tensor, name: str, target: int | None
 
 def explain_graph_input(pred: Any, x: torch.Tensor, edge_index: torch.Tensor, batch: torch.Tensor | None,
                         index: int, names: Sequence[str], name: str, target: int | None = None,
-                        method: str | None = None) -> tuple[bytes, dict[str, Any]]:
-    """Node `index` of one graph (node models, no `batch`) or graph `index` of `batch`; `names`: the nodes' ids."""
+                        method: str | None = None, edge_weight: torch.Tensor | None = None
+                        ) -> tuple[bytes, dict[str, Any]]:
+    """Node `index` of one graph (node models, no `batch`) or graph `index` of `batch`; `names`: the nodes' ids.
+
+    `edge_weight`: the graph's edge weights, given to a model whose forward takes them (domains.graph.edge_inputs).
+    """
+    from resnet_any.domains.graph import edge_inputs
     from resnet_any.explain.graph import default_graph_method
 
     used = method or default_graph_method()
     x, edge_index = x.float().to(pred.device), edge_index.to(pred.device)
     batch = None if batch is None else batch.to(pred.device)
+    weight = edge_inputs(pred.model, SimpleNamespace(edge_weight=edge_weight)).get("edge_weight")
+    weight = None if weight is None else weight.to(pred.device)
     with torch.no_grad():
-        logits = pred.model(x, edge_index, *(() if batch is None else (batch,)))
+        logits = pred.model(x, edge_index, *(() if batch is None else (batch,)),
+                            **({} if weight is None else {"edge_weight": weight}))
     probs = pred.decode(logits[index][None])[0] if hasattr(pred, "decode") else torch.softmax(logits[index].float(), 0).cpu()
-    a = explain_graph(pred.model, x, edge_index, batch, index=index, target=target, method=used, task=_task(pred))
+    a = explain_graph(pred.model, x, edge_index, batch, index=index, target=target, method=used, task=_task(pred),
+                      edge_weight=weight)
     nodes = a.nodes.cpu().tolist()
     inside = set(nodes)
     edges = [(u, v, round(float(w), 6)) for (u, v), w in zip(edge_index.cpu().t().tolist(), a.edge_mask.cpu().tolist())
@@ -118,11 +128,12 @@ def explain_test_sample(pred: Any, splits: Any, n: int) -> tuple[bytes, dict[str
     if splits.layout == "node":
         g = splits.graph
         return explain_graph_input(pred, g.x, g.edge_index, None, test[n], [str(i) for i in range(g.num_nodes)],
-                                   f"test node {test[n]}")
+                                   f"test node {test[n]}", edge_weight=getattr(g, "edge_weight", None))
     if splits.layout == "graph":
         g = test[n]
         return explain_graph_input(pred, g.x, g.edge_index, torch.zeros(g.num_nodes, dtype=torch.long), 0,
-                                   [str(i) for i in range(g.num_nodes)], f"test graph {n}")
+                                   [str(i) for i in range(g.num_nodes)], f"test graph {n}",
+                                   edge_weight=getattr(g, "edge_weight", None))
     x = test[n][0]
     if pred.meta.domain == "image":
         return explain_grid_input(pred, normalize(x[None], pred.data), f"test image {n}", seen=x)

@@ -57,7 +57,8 @@ def predict_dataset(pred: Predictor, path: str | Path, top_k: int = 5) -> tuple[
                                 f"classifies nodes; expected {csv_graphs.NODE_LAYOUT}")
             table, graph = node_folder(p, data)
             probs = pred.predict_nodes(graph)
-            has_labels = any(lab is not None for lab in table.labels) or "label" in _columns(p / csv_graphs.NODES)
+            has_labels = any(lab is not None for lab in table.labels) or "label" in _columns(
+                csv_graphs.table_file(p, csv_graphs.NODES))
             extra = {"split": table.splits} if table.splits is not None else None
             return _table("id", table.ids, table.labels if has_labels else None, probs, extra)
         if not csv_graphs.is_graph_folder(p):
@@ -65,7 +66,7 @@ def predict_dataset(pred: Predictor, path: str | Path, top_k: int = 5) -> tuple[
                             f"expected {csv_graphs.GRAPH_LAYOUT}")
         gt = graph_folder(p, data)
         probs = pred.predict_graphs(gt.graphs)
-        has_labels = "label" in _columns(p / csv_graphs.GRAPHS)
+        has_labels = "label" in _columns(csv_graphs.table_file(p, csv_graphs.GRAPHS))
         return _table("graph_id", gt.graph_ids, gt.labels if has_labels else None, probs)
     if domain == "series":
         if p.is_dir():
@@ -93,6 +94,10 @@ def _columns(path: Path) -> list[str]:
     import pandas as pd
 
     try:
+        if path.suffix.lower() == ".parquet":
+            import pyarrow.parquet as pq
+
+            return [str(c).strip() for c in pq.read_schema(path).names]
         return [str(c).strip() for c in pd.read_csv(path, nrows=0, skipinitialspace=True).columns]
     except (OSError, ValueError):
         return []

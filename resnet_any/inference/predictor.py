@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from resnet_any.domains.checkpoint_info import CheckpointInfo
+from resnet_any.domains.graph import edge_inputs
 from resnet_any.domains.weights import load_checkpoint
 from resnet_any.errors import UserError
 from resnet_any.train.plan import pick_device
@@ -116,7 +117,8 @@ class Predictor:
     def predict_nodes(self, data: Any) -> torch.Tensor:
         """Decoded outputs (num_nodes, K) of every node of one PyG graph (features as training had them)."""
         self._graph_task("node")
-        return self.decode(self.model(data.x.float().to(self.device), data.edge_index.to(self.device)))
+        return self.decode(self.model(data.x.float().to(self.device), data.edge_index.to(self.device),
+                                      **{k: v.to(self.device) for k, v in edge_inputs(self.model, data).items()}))
 
     @torch.no_grad()
     def predict_graphs(self, graphs: Sequence[Any], batch_size: int = 256) -> torch.Tensor:
@@ -127,7 +129,7 @@ class Predictor:
         out = []
         for b in DataLoader(list(graphs), batch_size=batch_size, shuffle=False):
             b = b.to(self.device)
-            out.append(self.decode(self.model(b.x.float(), b.edge_index, b.batch)))
+            out.append(self.decode(self.model(b.x.float(), b.edge_index, b.batch, **edge_inputs(self.model, b))))
         return torch.cat(out) if out else torch.empty(0, len(self.class_names))
 
     def top_k(self, probs: torch.Tensor, k: int = 5) -> list[list[tuple[str, float]]]:

@@ -33,6 +33,8 @@ TASKS = ("classify", "regress", "multilabel")
 LOSSES = ("auto", "mse", "huber")
 CLASS_WEIGHTS = ("none", "auto")
 SAMPLERS = ("shuffle", "balanced")
+SAMPLING = ("auto", "full", "neighbor")
+FEATURE_NORMS = ("none", "row", "standardize")  # data/graph_features.py applies them
 
 
 @dataclass(frozen=True)
@@ -92,12 +94,18 @@ OPTIONS: tuple[Option, ...] = (
     _O("label_column", str, "the label column of a series table (wide layout), nodes.csv or graphs.csv; several targets: a,b,c", "data",
        default="label"),
     _O("directed", bool, "keep the edges of an edge list as given (default: undirected)", "data", default=False),
+    _O("feature_norm", str, "node features of a node task: row (each row sums to 1, bag-of-words), standardize "
+       "(columns to mean 0, sd 1) or none; default: derived from the features", "data", choices=FEATURE_NORMS,
+       optional=True),
     _O("val_fraction", float, "fraction of train held out for validation", "data", low=0, high=1, low_open=True, default=0.2),
     _O("select", str, f"{', '.join(SELECTS)}: the metric that picks the kept epoch (val = val_acc); train_loss "
        "trains on train + val and keeps the lowest-training-loss epoch (tiny sets)", "data", choices=SELECTS,
        default="val"),
     _O("sampler", str, "shuffle, or balanced: every class drawn equally often (sampling with replacement)", "data",
        choices=SAMPLERS, default="shuffle"),
+    _O("sampling", str, "node tasks: full (the whole graph each step), neighbor (sampled neighbourhoods of --batch-size "
+       "seed nodes a step; evaluation still sees every neighbour) or auto: neighbor when full batch would pass half "
+       "the free memory", "data", choices=SAMPLING, default="auto"),
     _O("image_size", int, "resize images to this side length", "data", low=1),
     _O("workers", int, "DataLoader worker processes", "data", low=0, resume_mutable=True, default=0),
     # ---- model

@@ -40,7 +40,7 @@ def join_group(config: RunConfig, splits: DataSplits, device: torch.device,
     """Under torchrun: check the global batch divides, then join the process group (one process: nothing)."""
     if not dist.enabled:
         return dist, device, False
-    if splits.layout == "node":
+    if splits.layout == "node" and config.sampling != "neighbor":
         # one graph in one full batch: there is nothing to split, and copies on every rank would only
         # repeat the same step, so rank 0 trains alone and the others leave before joining a group
         if not dist.is_main:

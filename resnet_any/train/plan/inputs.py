@@ -129,6 +129,38 @@ def scale_targets(splits: DataSplits) -> DataSplits:
     return dataclasses.replace(splits, meta={**splits.meta, "target_mean": mean, "target_std": std})
 
 
+# the reader's note that features are used as given (csv_graphs._notes); dropped once the run scales them
+AS_GIVEN = "node features are used as given"
+
+
+def scale_node_features(config: RunConfig, splits: DataSplits) -> tuple[DataSplits, str | None]:
+    """A node task's features scaled as config.feature_norm says (graph_features.py), and the note saying how.
+
+    The meta keeps what repeats the scaling on files read for prediction (feature_norm, mean and std).
+    """
+    import copy
+    import dataclasses
+
+    from resnet_any.data.graph_features import feature_stats, scale_features
+
+    how = config.feature_norm
+    if splits.layout != "node" or splits.graph is None or how in (None, "none"):
+        return splits, None
+    before = (splits.meta or {}).get("feature_norm")
+    if how == before:  # the reader already did it (Planetoid's loader row-normalises)
+        return splits, None
+    stats = feature_stats(splits.graph.x)
+    graph = copy.copy(splits.graph)
+    graph.x, kept = scale_features(graph.x, how)
+    notes = [n for n in (splits.meta or {}).get("notes", []) if not n.startswith(AS_GIVEN)]
+    splits = dataclasses.replace(splits, graph=graph, meta={**splits.meta, **kept, "notes": notes})
+    seen = (f"{stats.density:.1%} nonzero, {'some negative' if stats.negative else 'none negative'}, column sds "
+            f"differing up to {stats.spread:.3g}x")
+    what = {"row": "row-normalised (each node's features sum to 1, as Kipf & Welling's bag-of-words)",
+            "standardize": "standardised (each column to mean 0, sd 1 over all nodes)"}[how]
+    return splits, f"node features {what}: {seen}; --feature-norm none keeps them as given"
+
+
 def check_classes(splits: DataSplits) -> None:
     """One class makes every prediction right and the loss zero: a run that learns nothing, silently."""
     if splits.task != "classify":
@@ -159,9 +191,9 @@ def check_run(config: RunConfig, splits: DataSplits) -> None:
                          ("--cutmix", config.cutmix)):
             if on:
                 raise UserError(f"{flag} mixes or balances classes; a {splits.task} run has none: drop it")
-    if config.sampler == "balanced" and splits.layout == "node":
-        raise UserError("--sampler balanced draws the samples of mini-batches; node classification trains "
-                        "on the whole graph at once: use --class-weights auto instead")
+    if config.sampler == "balanced" and splits.layout == "node" and config.sampling != "neighbor":
+        raise UserError("--sampler balanced draws the samples of mini-batches; full-batch node classification trains "
+                        "on the whole graph at once: use --class-weights auto or --sampling neighbor instead")
     if config.mixup or config.cutmix:
         if splits.layout != "samples":
             raise UserError(f"--mixup and --cutmix mix batches of images or series; {splits.layout} classification "

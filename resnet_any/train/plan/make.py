@@ -33,9 +33,10 @@ def make_plan(options: TrainConfig, *, model: nn.Module | None = None, data: Any
     check_options(options, has_data=data is not None, has_model=model is not None)
     import torch
 
+    from resnet_any.domains.graph import edge_weight_note
     from resnet_any.train import distributed
     from resnet_any.train.options import validate
-    from resnet_any.train.plan import derive, distribute, hardware, inputs, notes, recipes, resume
+    from resnet_any.train.plan import derive, distribute, hardware, inputs, notes, recipes, resume, scale
     from resnet_any.train.plan import model as models
     from resnet_any.train.plan.types import Plan
     from resnet_any.train.run.objectives import positive_weights
@@ -98,6 +99,9 @@ def make_plan(options: TrainConfig, *, model: nn.Module | None = None, data: Any
             cfg = cfg.merged({"epochs": max_epochs})
             splits, config, said, budget = _recipe(cfg, domain, fresh, recorded, model, data, inferred)
     splits = inputs.scale_targets(splits)  # on the split the run trains on (validation merged or not)
+    splits, scaled = inputs.scale_node_features(config, splits)  # a resume scales as its run did
+    if ckpt is None and scaled:
+        said = [n for n in said if not (n and n.startswith(inputs.AS_GIVEN))] + [scaled]
     # the task is the data's (told or inferred by its reader); "val" selects on the task's own metric
     config = config.replace(task=splits.task, select=for_task(config.select, splits.task))
     if splits.task != "classify":
@@ -110,6 +114,11 @@ def make_plan(options: TrainConfig, *, model: nn.Module | None = None, data: Any
     if model is None:
         models.check_model_domain(config.model, config.domain)
 
+    # a node task: full batch or sampled neighbourhoods, from the graph's size against the machine's memory
+    config, sampling_note = scale.choose(config, splits, device, model, config.to_dict() if ckpt else cfg.explicit())
+    if ckpt is None:
+        said.append(sampling_note)
+
     # processes, the model, then device and precision in one place
     dist, device, owns_group = distribute.join_group(config, splits, device, distributed.from_env())
     inputs.check_run(config, splits)
@@ -121,6 +130,7 @@ def make_plan(options: TrainConfig, *, model: nn.Module | None = None, data: Any
         built.to(memory_format=torch.channels_last)
     if ckpt is None:
         said.append(precision_note)
+    said.append(edge_weight_note(built, config.model if model is None else None, splits))
 
     # what the loop builds from the plan: the loss's class weights, a callback's parameter groups
     weights = None

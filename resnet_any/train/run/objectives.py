@@ -53,11 +53,12 @@ class Objective:
         """What a user reads: class probabilities (N, K)."""
         return out.float().softmax(1)
 
-    def metrics(self, out: Tensor, y: Tensor, thresholds: Sequence[float] | None = None) -> dict[str, Any]:
-        """Every metric of a whole split's outputs (metrics.py)."""
+    def metrics(self, out: Tensor, y: Tensor, thresholds: Sequence[float] | None = None,
+                auroc: bool = True) -> dict[str, Any]:
+        """Every metric of a whole split's outputs (metrics.py); `auroc=False`: a class task's AUROC left None."""
         from resnet_any.train.run.metrics import classification_metrics
 
-        return classification_metrics(out, y, self.names)
+        return classification_metrics(out, y, self.names, auroc=auroc)
 
 
 class Regression(Objective):

@@ -56,7 +56,7 @@ class EpochRecord(TypedDict):
     val_acc: float | None
     val_balanced_accuracy: float | None  # mean recall over the classes present (metrics.py for the conventions)
     val_macro_f1: float | None
-    val_auroc: float | None              # also None when undefined: fewer than two classes in the split
+    val_auroc: float | None              # None unless --select watches it (its cost: trainer.evaluate), or undefined
     seconds: float
     samples_per_s: float
 

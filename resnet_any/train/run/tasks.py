@@ -1,18 +1,21 @@
 """Tasks: how a domain's data becomes (inputs, targets) batches on the device, for the one training loop.
 
 classify: mini-batches of (x, y) pairs (images as uint8, normalised and augmented on the device);
-node:     one graph, full batch, losses and metrics over the split's node mask;
+node:     one graph, full batch or sampled neighbourhoods of seed nodes, losses and metrics over the split's node mask;
 graph:    mini-batches of whole graphs (PyG Batch), one prediction per graph.
 """
 from __future__ import annotations
 
+import contextlib
 from typing import Any, Callable, Iterator
 
 import torch
 from torch import Tensor, nn
 
 from resnet_any.data.base import DataSplits
+from resnet_any.domains.graph import edge_inputs
 from resnet_any.errors import UserError
+from resnet_any.train.run import sampling as sampled
 
 # The order in which one epoch visits the training samples; DDP swaps in a rank-sharded version.
 OrderFn = Callable[[int, torch.Generator], Tensor]
@@ -90,6 +93,10 @@ class Task:
         """A training batch's (logits, integer targets, loss targets): the same targets unless batches are mixed."""
         logits, y = self.forward(model, batch, train=True, generator=generator)
         return logits, y, y
+
+    def session(self, model: nn.Module) -> contextlib.AbstractContextManager:
+        """What the task may keep about the model for the length of a run (nothing unless a subclass says)."""
+        return contextlib.nullcontext()
 
 
 class SampleTask(Task):
@@ -192,33 +199,117 @@ class SampleTask(Task):
 
 
 class NodeTask(Task):
-    """Full-batch node classification: one graph, masks pick the split's nodes."""
+    """Node classification on one graph: masks pick the split's nodes.
+
+    `sampling` "full" trains on the whole graph each step; "neighbor" on the sampled neighbourhoods of
+    `batch_size` training nodes a step (data/neighbors.py), the loss on those seeds. Evaluation always runs
+    the whole graph with every neighbour, so its scores are full-batch's: the model in eval mode, no gradient,
+    one layer after another over all nodes (what PyG's layer-wise `inference` computes in chunks; here the
+    whole layer at once, which fits whenever nodes x width does, and keeps the residual blocks as they are).
+    Our graph ResNets get the sparse adjacency (memory nodes x width, not edges x width per layer); a
+    user's own model gets `edge_index`, as it may index it.
+    """
 
     kind = "node"
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, sampling: str = "full", **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.graph = self.splits.graph.to(self.device)  # its masks were checked by the plan (inputs.check_run)
+        self.sampling = sampling
+        # its masks were checked by the plan (inputs.check_run); a sampled run keeps the graph where it was
+        # loaded and moves each subgraph (and, to evaluate, the whole graph's features) to the device
+        g = self.splits.graph
+        self.graph = g.to(self.device) if sampling == "full" else g
+        self._adj: Tensor | None = None
+        self._sampler = None
+        self._degrees: tuple[Tensor, Tensor] | None = None
+        self._train_nodes: Tensor | None = None
+        self.fanouts: tuple[int, ...] | None = None  # in-neighbours per hop; None: plan.scale.fanouts of the model
 
     def size(self, split: str) -> int:
         """Number of nodes in a split's mask."""
         return int(self.graph[f"{split}_mask"].sum()) if self.has(split) else 0
 
     def steps_per_epoch(self) -> int:
-        """One full-batch step per epoch."""
-        return 1
+        """One full-batch step per epoch, or one per batch of seed nodes."""
+        return 1 if self.sampling == "full" else super().steps_per_epoch()
 
-    def batches(self, split: str, generator: torch.Generator | None = None) -> Iterator[str]:
-        """The whole graph once; the batch is just the split name."""
-        yield split
+    def batches(self, split: str, generator: torch.Generator | None = None) -> Iterator[Any]:
+        """The split name (the whole graph once), or, training sampled, (seed nodes, sampling seed) batches."""
+        if self.sampling == "full" or generator is None:
+            yield split
+            return
+        if self._train_nodes is None:
+            self._train_nodes = self.graph.train_mask.nonzero().view(-1).cpu()
+        for chunk in self._train_index_batches(self.order(len(self._train_nodes), generator)):
+            yield self._train_nodes[chunk], int(torch.randint(2**62, (1,), generator=generator))
 
-    def forward(self, model: nn.Module, batch: str, train: bool = False,
+    @contextlib.contextmanager
+    def session(self, model: nn.Module) -> Iterator[None]:
+        """For the run, PyG's GCN-family convolutions normalise this one graph's adjacency once (their `cached`).
+
+        Every forward of a full-batch run sees the same graph, so the renormalisation each convolution does on
+        every call (self-loops, degrees, D^-1/2 A D^-1/2) gives the same tensors each time: caching them computes
+        exactly what the uncached run does (Cora's 4-convolution GCNII: ~10 ms of a ~80 ms epoch on 2 cores).
+        The flags and caches are put back after the run, so the model then serves other graphs as built.
+        A sampled run sees a new subgraph every step: nothing is cached there (sampling.uncache).
+        """
+        if self.sampling != "full":
+            yield
+            return
+        convs = [m for m in model.modules() if isinstance(getattr(m, "cached", None), bool)
+                 and hasattr(m, "_cached_edge_index")]
+        flags = [m.cached for m in convs]
+        for m in convs:
+            m.cached = True
+        try:
+            yield
+        finally:
+            for m, flag in zip(convs, flags):
+                m.cached = flag
+                m._cached_edge_index, m._cached_adj_t = None, None
+
+    def forward(self, model: nn.Module, batch: Any, train: bool = False,
                 generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
-        """Logits and labels of the split's nodes (the model sees the whole graph)."""
+        """Logits and labels of the split's nodes (the model sees the whole graph), or of a batch's seeds."""
         g = self.graph
-        mask = g[f"{batch}_mask"]
-        return model(g.x, g.edge_index)[mask], self.target(g.y[mask])
+        if isinstance(batch, str):
+            mask = g[f"{batch}_mask"]
+            x = g.x.to(self.device, non_blocking=True)
+            structure, extra = self._structure(model)
+            return model(x, structure, **extra)[mask.to(self.device)], self.target(g.y[mask].to(self.device))
+        seeds, seed = batch
+        sub = self._sample(model, seeds, seed)
+        x = g.x[sub.n_id].to(self.device, non_blocking=True)
+        with sampled.subgraph_structure(model, g, sub, self._degrees) as (structure, extra):
+            extra = {k: v.to(self.device) for k, v in extra.items()}
+            logits = model(x, structure.to(self.device), **extra)[:sub.num_seeds]
+        return logits, self.target(g.y[seeds].to(self.device))
 
+    def _structure(self, model: nn.Module) -> tuple[Tensor, dict[str, Tensor]]:
+        """The whole graph as the model takes it, and its keyword inputs: our graph ResNets get the sparse adjacency
+        (built once, edge weights in its values, so `edge_weight` is not passed again); a model of the user's own
+        gets edge_index and the edge weights where its forward takes them."""
+        g = self.graph
+        if not sampled.takes_sparse(model):
+            return g.edge_index.to(self.device), {k: v.to(self.device) for k, v in edge_inputs(model, g).items()}
+        if self._adj is None:
+            from resnet_any.data.neighbors import adjacency
+
+            weights = getattr(g, "edge_weight", None) if sampled.takes_weights(model) else None
+            self._adj = adjacency(g.edge_index, int(g.num_nodes), weights).to(self.device)
+        return self._adj, {}
+
+    def _sample(self, model: nn.Module, seeds: Tensor, seed: int):
+        """The seeds' neighbourhood, one hop per graph convolution of the model (or `fanouts` where set)."""
+        from resnet_any.data.neighbors import NeighborSampler
+        from resnet_any.train.plan.scale import fanouts
+
+        if self._sampler is None:
+            self._sampler = NeighborSampler(self.graph.edge_index, int(self.graph.num_nodes))
+            self._degrees = sampled.in_degrees(self.graph)
+            sampled.uncache(model)
+        hops = self.fanouts or fanouts(sampled.convolutions(model))
+        return self._sampler.sample(seeds, hops, torch.Generator().manual_seed(seed))
 
 
 class GraphTask(Task):
@@ -247,7 +338,7 @@ class GraphTask(Task):
                 generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
         """Logits per graph and the graphs' labels."""
         b = batch.to(self.device)
-        return model(b.x.float(), b.edge_index, b.batch), self.target(b.y.view(b.num_graphs, -1))
+        return model(b.x.float(), b.edge_index, b.batch, **edge_inputs(model, b)), self.target(b.y.view(b.num_graphs, -1))
 
 
 
@@ -273,9 +364,11 @@ TASKS: dict[str, type[Task]] = {"samples": SampleTask, "node": NodeTask, "graph"
 
 
 def make_task(splits: DataSplits, device: torch.device, batch_size: int, workers: int = 0,
-              channels_last: bool = False, order: OrderFn = shuffled) -> Task:
-    """The Task for a DataSplits' kind."""
+              channels_last: bool = False, order: OrderFn = shuffled, sampling: str = "full") -> Task:
+    """The Task for a DataSplits' kind (`sampling`: how a node task trains, full or neighbor)."""
     if splits.layout not in TASKS:
         raise UserError(f"unknown layout {splits.layout!r} for dataset {splits.name!r}; valid: {', '.join(TASKS)}")
+    if splits.layout == "node":
+        return NodeTask(splits, device, batch_size, workers, channels_last, order, sampling=sampling)
     return TASKS[splits.layout](splits, device, batch_size, workers, channels_last, order)
 

@@ -8,7 +8,6 @@ vary it through callbacks (callbacks.py), never by replacing its internals.
 from __future__ import annotations
 
 import contextlib
-import io
 import math
 import threading
 import time
@@ -24,13 +23,13 @@ from resnet_any.train.run.health import Health
 from resnet_any.train.run.metrics import TASK_METRICS, choose_thresholds, no_metrics
 from resnet_any.train.run.objectives import make_objective
 from resnet_any.files import read_checkpoint, remove_stale_temps
-from resnet_any.train.run.checkpoints import CheckpointWriter
+from resnet_any.train.run.checkpoints import CheckpointWriter, snapshot
 from resnet_any.train.run.optim import Schedule, build_optimizer
 from resnet_any.train.options import TrainConfig
 from resnet_any.train.plan import Plan, make_plan, with_callbacks
 from resnet_any.train.run.records import EndRecord, EpochRecord, StartRecord
 from resnet_any.train.run.regularize import balanced_order, make_ema, make_mix
-from resnet_any.train.run.selection import improves, monitored
+from resnet_any.train.run.selection import MONITORED, improves, monitored
 from resnet_any.train.run.sinks import Sink, epoch_row, file_sinks
 from resnet_any.train.run.stopping import Stopping
 from resnet_any.train.state import Progress, checkpoint_state, epoch_generators, restore
@@ -81,7 +80,7 @@ class Trainer:
             self.callbacks.append(EarlyStopping(self.cfg.early_stop, self.cfg.select, self.cfg.min_delta))
         self.notes = list(plan.notes)  # said once at the start, kept in summary.json
         self.task = make_task(self.splits, self.device, plan.batch_size, self.cfg.workers,
-                              channels_last=plan.channels_last, order=self.sample_order)
+                              channels_last=plan.channels_last, order=self.sample_order, sampling=self.cfg.sampling)
         self.has_test = plan.has_test
         self._regularizers()
         self.steps_per_epoch = self.task.steps_per_epoch()
@@ -194,6 +193,10 @@ class Trainer:
                 raise UserError(f"cannot create --out {str(self.out)!r}: {e.strerror or e}") from None
             remove_stale_temps(self.out)
         self.checkpoints = CheckpointWriter(self.out, self.sinks, self.checkpoint_interval_s)
+        # the task's per-run caches (a full-batch graph's normalised adjacency); not under autocast, where the
+        # first forward would cache it in the low precision that the fp32 test pass would then reuse
+        session = self.task.session(self.model) if self.amp_dtype is None else contextlib.nullcontext()
+        session.__enter__()
         try:
             start = self._emit(self._start_record())
             self.health.replay(start["history"])
@@ -224,6 +227,7 @@ class Trainer:
                 c.on_end(self, end)
             yield end
         finally:
+            session.__exit__(None, None, None)
             if self._owns_group:
                 self._owns_group = False
                 distributed.teardown()
@@ -354,7 +358,20 @@ class Trainer:
             logits, targets = predict_split(model, self.task, split)
         if self.splits.task == "multilabel" and thresholds is None and split == "val":
             thresholds = choose_thresholds(self.objective.decode(logits), targets)
+        if self.splits.task == "classify" and split == "val" and not self._watches("val_auroc"):
+            # an epoch's validation AUROC (most of the metrics' cost) only where --select or a callback (a sweep's
+            # pruner, early stopping) watches it: the epoch rows hold None for it otherwise; the test's is always scored
+            return self.objective.metrics(logits, targets, thresholds, auroc=False)
         return self.objective.metrics(logits, targets, thresholds)
+
+    def _watches(self, key: str) -> bool:
+        """Whether --select or a callback reads this key of the epoch records (EarlyStopping's select, Pruning's metric)."""
+        names = [self.cfg.select]
+        for c in self.callbacks:
+            for attr in ("select", "metric"):
+                value = getattr(c, attr, None)
+                names += [value] if isinstance(value, str) else list(value or ())
+        return any(monitored(n) == key if n in MONITORED else n == key for n in names)
 
     def _asked_anywhere(self) -> bool:
         """Whether a stop was asked on any rank (all ranks must agree to leave the loop together)."""
@@ -380,11 +397,9 @@ class Trainer:
                                   **({"thresholds": self._val_thresholds} if self._val_thresholds else {})}
         if not is_main_process():
             return
-        buf = io.BytesIO()
         state = checkpoint_state(self.plan, self.optimizer, self.schedule, self.scaler, self.progress,
                                  self.progress.elapsed + time.monotonic() - t_run, self.ema)
-        torch.save(state, buf)
-        self.checkpoints.queue(buf.getvalue(), best=improved)
+        self.checkpoints.queue(snapshot(state), best=improved)
 
     def _finish(self, t_run: float) -> EndRecord:
         test = no_metrics(self.splits.task)
