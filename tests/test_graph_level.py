@@ -109,5 +109,5 @@ def test_default_learns_mutag(tmp_path: Path, shared_data: Path) -> None:
     summary = json.loads((out / "summary.json").read_text())
     test = load_dataset("graph", str(folder), seed=0).test
     majority = max(np.bincount([int(g.y) for g in test])) / len(test)
-    assert summary["model"] == "gcn_resnet" and summary["test_accuracy"] > majority + 0.05
+    assert summary["model"] == "gin_resnet" and summary["test_accuracy"] > majority + 0.05
     assert any(n.startswith("recipe derived from the data") and "step-size 5" in n for n in summary["notes"])

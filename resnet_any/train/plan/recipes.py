@@ -41,9 +41,8 @@ TASK_RECIPES: dict[tuple[str, str], dict[str, Any]] = {
     # graph classification: GIN's recipe (Xu et al. 2019) on the residual blocks: 5 convolutions (GIN's 5 layers count
     # the input: 4 GINConv), sum readout of every layer's sum-pooled nodes (jk), width 64, Adam 0.01 halved every
     # 50 of 350 epochs; batch, epochs, the halving step and selection come from the data (derive.py, graph block)
-    ("graph", "graph"): dict(model="gcn_resnet", model_kwargs=dict(conv="gin", style="res+", norm="batch", depth=5,
-                                                                   hidden_channels=64, dropout=0.5, pool="sum",
-                                                                   jk=True),
+    ("graph", "graph"): dict(model="gin_resnet", model_kwargs=dict(style="res+", norm="batch", depth=5,
+                                                                   hidden_channels=64, dropout=0.5),
                              epochs=350, batch_size=32, optimizer="adam", lr=0.01, schedule="step", step_size=50,
                              gamma=0.5),
     # volumes are few and large: small batches; AdamW needs no per-set learning-rate search
