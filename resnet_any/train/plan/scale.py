@@ -21,13 +21,16 @@ from resnet_any.train.options import RunConfig
 
 # the budget: this share of what the machine can give the run now (MemAvailable, or the GPU's free memory)
 BUDGET_SHARE = 0.5
-# seed nodes a step, and in-neighbours drawn per hop (hop 1 = the seeds' own neighbours; later hops 10,
-# then 5): PyG's ogbn-products GraphSAGE example samples (15, 10, 5) with 1,024 seeds a batch
+# seed nodes a step (PyG's ogbn-products GraphSAGE example's 1,024), and in-neighbours drawn per hop (hop 1 =
+# the seeds' own neighbours), then 5 a hop beyond the second (not measured). 25 at both hops: on 10k-node SBMs of
+# mean degree 20 (bench graphs' generator, graphs 0 and 1, node default, 300 epochs) sampled training scored
+# 0.616/0.639 with PyG's example's (15, 10), 0.631/0.628 with GraphSAGE's (25, 10) (Hamilton et al. 2017), and
+# 0.663/0.663 with (25, 25) against full batch's 0.664/0.668; every neighbour: 0.659 (graph 0)
 SAMPLED_BATCH = 1024
-FANOUTS = (15, 10)
+FANOUTS = (25, 25)
 LATER_FANOUT = 5
 # float32 tensors of nodes x width per layer a full-batch step holds at its peak (what the backward pass keeps,
-# the gradients, Adam's state is per parameter and small). Measured (tools/scale_study.py, peak RSS over the
+# the gradients, Adam's state is per parameter and small). Measured (issue 26's scale study, peak RSS over the
 # loaded graph, width 64, 2 GCN layers): 3.4 GB on a 1 M-node, 10 M-edge, 128-feature graph, i.e. about 4 such
 # tensors a layer besides the adjacency and the features' dropout; 6 leaves a margin for other convolutions
 ACTIVATIONS_PER_LAYER = 6
