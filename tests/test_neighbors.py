@@ -194,7 +194,9 @@ def test_a_users_own_model_gets_the_sampled_edges_and_their_weights() -> None:
     task.forward(Spy(16, 8, 2, 4), (torch.tensor([1, 2, 3]), 0))
     (edge_index, weight), = calls
     assert not edge_index.is_sparse and weight is not None
-    sub = task._sampler.sample(torch.tensor([1, 2, 3]), (15, 10), torch.Generator().manual_seed(0))
+    from resnet_any.train.plan.scale import fanouts
+
+    sub = task._sampler.sample(torch.tensor([1, 2, 3]), fanouts(2), torch.Generator().manual_seed(0))
     assert torch.equal(edge_index, sub.edge_index) and torch.equal(weight, g.edge_weight[sub.e_id])
 
 
