@@ -257,11 +257,11 @@ def test_rule_samples_above_the_budget_and_refuses_what_sampled_cannot_hold(monk
     """auto picks neighbor when the full-batch estimate passes the budget; too big even sampled: one UserError."""
     from resnet_any.train.plan import recipes, scale
 
-    g = _sbm(5000)
+    g = _sbm(20000)
     splits = _splits(g)
     config = recipes.resolve(recipes.TrainConfig(domain="graph"), "node", "sbm", recorded="sbm")
     shape = scale.shape(config, splits, None)
-    assert (shape.nodes, shape.edges, shape.width, shape.layers) == (5000, g.num_edges, 64, 2)
+    assert (shape.nodes, shape.edges, shape.width, shape.layers) == (20000, g.num_edges, 64, 2)
     assert shape.sampled(8) < shape.full_batch() < shape.sampled(scale.SAMPLED_BATCH)  # 1,024 seeds reach every node
     cpu = torch.device("cpu")
     monkeypatch.setattr(scale, "budget", lambda device: (shape.full_batch() + 1, "test"))
