@@ -51,6 +51,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="SBM: epochs of every run, both sides (a cap on the defaults' 300 and 200; default 50)")
     p.add_argument("--timeout", type=int, default=3600, help="seconds one child process may run (default 3600)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--modes", default="full,neighbor", help="SBM: resnet_any's --sampling values to run (comma list; "
+                   "neighbour sampling of 1,024 seeds x 25 x 25 touches most of a degree-20 graph each step, so its "
+                   "epoch costs many full-batch ones)")
     p.add_argument("--compare", metavar="CHECKOUT", help="Cora: also time the train CLI of another checkout of "
                    "resnet_any (its folder, put first on PYTHONPATH) in the same rounds: a before/after ratio")
 
@@ -207,7 +210,8 @@ def sbm_part(args: argparse.Namespace, tmp: Path, log: Callable[[str], None]) ->
 
     sizes = _sizes(args.sizes)
     parquet = reader_takes_parquet(tmp)
-    modes = sampling_modes()
+    wanted = [m.strip() for m in args.modes.split(",") if m.strip()]
+    modes = [m for m in sampling_modes() if m in wanted]
     log(f"  sbm: files as {'Parquet' if parquet else 'CSV'}; resnet_any sampling modes: {', '.join(modes) or 'full batch only (no --sampling)'}")
     rows = []
     epochs = ["--epochs", str(args.epochs)]
