@@ -92,6 +92,11 @@ def test_cora_as_measurements_trains_standardised(tmp_path: Path) -> None:
     notes = " ".join(summary["notes"])
     assert "standardised" in notes and "used as given" not in notes
     assert json.loads((out / "config.json").read_text())["feature_norm"] == "standardize"
+    # evaluate reads the files again and scales them as the run did: the run's own test scores
+    from resnet_any.inference.evaluation import evaluate_checkpoint
+
+    scored = evaluate_checkpoint(out / "best.pt", device="cpu")
+    assert abs(scored["accuracy"] - summary["test_accuracy"]) < 1e-6, scored
     # the same files as given: the columns' units swamp the signal
     assert main(["--dataset", str(folder), "--epochs", "40", "--out", str(tmp_path / "given"), "--quiet",
                  "--device", "cpu", "--feature-norm", "none"]) == 0

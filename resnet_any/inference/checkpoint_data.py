@@ -2,6 +2,8 @@
 training read it and checked against the checkpoint: the same task, the same number of outputs, the same channels."""
 from __future__ import annotations
 
+import copy
+import dataclasses
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -58,6 +60,14 @@ def check_data(meta: CheckpointInfo | Mapping[str, Any], splits: Any) -> Any:
     if splits.in_channels != meta.model_kwargs.get("in_channels", splits.in_channels):
         raise UserError(f"dataset {splits.name!r} has {splits.in_channels} input channels but the checkpoint's model "
                         f"takes {meta.model_kwargs['in_channels']}")
+    trained = (meta.data or {}).get("feature_norm")
+    if splits.layout == "node" and trained not in (None, "none") and trained != (splits.meta or {}).get("feature_norm"):
+        # the node features scaled as the training run scaled them (--feature-norm), with its statistics
+        from resnet_any.data.graph_features import repeat_scaling
+
+        graph = copy.copy(splits.graph)
+        graph.x = repeat_scaling(graph.x, meta.data)
+        splits = dataclasses.replace(splits, graph=graph, meta={**(splits.meta or {}), "feature_norm": trained})
     if splits.meta and meta.domain == "image":
         # normalise exactly as in training, whatever statistics the evaluated dataset would have
         splits.meta = {**splits.meta, **{k: v for k, v in (meta.data or {}).items() if k in ("mean", "std")}}
