@@ -105,9 +105,11 @@ def test_default_learns_mutag(tmp_path: Path, shared_data: Path) -> None:
     repo = str(Path(__file__).resolve().parents[1])
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join([repo, os.environ.get("PYTHONPATH", "")])}
     subprocess.run([sys.executable, "-m", "resnet_any.train", "--dataset", str(folder), "--epochs", "40",
-                    "--out", str(out), "--quiet"], check=True, env=env)
+                    "--out", str(out), "--quiet", "--sampling", "full"], check=True, env=env)
     summary = json.loads((out / "summary.json").read_text())
     test = load_dataset("graph", str(folder), seed=0).test
     majority = max(np.bincount([int(g.y) for g in test])) / len(test)
     assert summary["model"] == "gin_resnet" and summary["test_accuracy"] > majority + 0.05
     assert any(n.startswith("recipe derived from the data") and "step-size 5" in n for n in summary["notes"])
+    # a node-task option on graph-level data is said to be ignored, not dropped silently
+    assert any(n.startswith("--sampling applies to node classification") for n in summary["notes"])

@@ -313,3 +313,37 @@ def test_torchrun_trains_sampled_batches_on_every_rank(tmp_path: Path) -> None:
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert (config["sampling"], config["batch_size"]) == ("neighbor", 64)
     assert len((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()) == 1
+
+
+@pytest.mark.parametrize("conv", ["gcn", "sage", "gat"])
+def test_a_node_task_scores_what_edge_index_gives_on_self_loops_and_repeated_edges(conv: str) -> None:
+    """With a self-loop and a repeated edge the node task's logits are edge_index's (predict and explain use it)."""
+    from resnet_any.domains.graph import gcn_resnet
+    from resnet_any.train.run.tasks import NodeTask
+
+    g = _sbm(300)
+    extra = torch.tensor([[0, 5, 5], [0, 6, 6]])  # a self-loop on node 0, the edge 5 -> 6 twice more
+    g.edge_index = torch.cat([g.edge_index, extra], 1)
+    g.train_mask = g.val_mask = g.test_mask = torch.ones(300, dtype=torch.bool)
+    torch.manual_seed(0)
+    model = gcn_resnet(16, 4, hidden_channels=8, depth=2, conv=conv).eval()
+    task = NodeTask(_splits(g), torch.device("cpu"), 8)
+    with torch.no_grad():
+        logits, _ = task.forward(model, "test")
+        assert torch.allclose(logits, model(g.x, g.edge_index), atol=1e-5)
+
+
+def test_a_repeated_seed_gets_its_own_logits_not_an_empty_neighbourhood() -> None:
+    """--sampler balanced repeats seeds: each copy gets the logits of the seed sampled once."""
+    from resnet_any.domains.graph import gcn_resnet
+    from resnet_any.train.run.tasks import NodeTask
+
+    g = _sbm(300)
+    torch.manual_seed(0)
+    model = gcn_resnet(16, 4, hidden_channels=8, depth=2).eval()
+    task = NodeTask(_splits(g), torch.device("cpu"), 8, sampling="neighbor")
+    task.fanouts = (1000, 1000)  # every neighbour: the seeds' logits are the full graph's
+    with torch.no_grad():
+        logits, y = task.forward(model, (torch.tensor([3, 3, 7]), 0))
+        full = model(g.x, g.edge_index)
+    assert torch.allclose(logits, full[[3, 3, 7]], atol=1e-5) and torch.equal(y, g.y[[3, 3, 7]])

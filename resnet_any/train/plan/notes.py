@@ -84,6 +84,9 @@ def choices(given: TrainConfig, config: RunConfig, splits: DataSplits, model: nn
         if getattr(given, key) is not None and not (from_files and config.domain == domain):
             what = "a series table" if domain == "series" else "an edge list"
             notes.append(f"--{key.replace('_', '-')} applies to {what} given as --dataset PATH; this data ignores it")
+    for key in ("sampling", "feature_norm"):
+        if getattr(given, key) not in (None, "auto") and splits.layout != "node":
+            notes.append(f"--{key.replace('_', '-')} applies to node classification (one graph); this data ignores it")
     if config.pretrained:
         from resnet_any.domains.pretrained import note
 

@@ -117,3 +117,21 @@ def subgraph_structure(model: nn.Module, graph: Any, sub: Any,
     finally:
         for m in convs:
             m.normalize = True
+
+
+def sparse_is_exact(graph: Any) -> bool:
+    """Whether the sparse adjacency gives the logits edge_index gives (prediction and explain use edge_index).
+
+    Not with self-loops (GCN's normalisation adds a second one on a sparse adjacency, only the missing ones on
+    edge_index) or repeated edges (the CSR merges them, which changes SAGE's mean and GAT's softmax): such a
+    graph trains on edge_index, memory edges x width, as before the sparse path.
+    """
+    from torch_geometric.utils import contains_self_loops
+
+    ei = graph.edge_index
+    if ei.numel() == 0:
+        return True
+    if contains_self_loops(ei):
+        return False
+    key = ei[0].to(torch.int64) * int(graph.num_nodes) + ei[1]
+    return int(torch.unique(key).numel()) == int(ei.shape[1])

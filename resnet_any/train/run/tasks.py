@@ -224,6 +224,7 @@ class NodeTask(Task):
         self._degrees: tuple[Tensor, Tensor] | None = None
         self._train_nodes: Tensor | None = None
         self.fanouts: tuple[int, ...] | None = None  # in-neighbours per hop; None: plan.scale.fanouts of the model
+        self._exact: bool | None = None  # whether the sparse adjacency computes what edge_index does (sparse_is_exact)
 
     def size(self, split: str) -> int:
         """Number of nodes in a split's mask."""
@@ -278,11 +279,14 @@ class NodeTask(Task):
             structure, extra = self._structure(model)
             return model(x, structure, **extra)[mask.to(self.device)], self.target(g.y[mask].to(self.device))
         seeds, seed = batch
-        sub = self._sample(model, seeds, seed)
+        # --sampler balanced draws seeds with replacement; the sampler numbers each node once, so a repeated
+        # seed is sampled once and its logits repeated
+        unique, back = seeds.unique(return_inverse=True)
+        sub = self._sample(model, unique, seed)
         x = g.x[sub.n_id].to(self.device, non_blocking=True)
         with sampled.subgraph_structure(model, g, sub, self._degrees) as (structure, extra):
             extra = {k: v.to(self.device) for k, v in extra.items()}
-            logits = model(x, structure.to(self.device), **extra)[:sub.num_seeds]
+            logits = model(x, structure.to(self.device), **extra)[:sub.num_seeds][back.to(self.device)]
         return logits, self.target(g.y[seeds].to(self.device))
 
     def _structure(self, model: nn.Module) -> tuple[Tensor, dict[str, Tensor]]:
@@ -290,7 +294,9 @@ class NodeTask(Task):
         (built once, edge weights in its values, so `edge_weight` is not passed again); a model of the user's own
         gets edge_index and the edge weights where its forward takes them."""
         g = self.graph
-        if not sampled.takes_sparse(model):
+        if self._exact is None:
+            self._exact = sampled.sparse_is_exact(g)
+        if not sampled.takes_sparse(model) or not self._exact:
             return g.edge_index.to(self.device), {k: v.to(self.device) for k, v in edge_inputs(model, g).items()}
         if self._adj is None:
             from resnet_any.data.neighbors import adjacency
