@@ -3,6 +3,7 @@ and a tiny run of the suite parsed into rows."""
 from __future__ import annotations
 
 import argparse
+import json
 import importlib.util
 from pathlib import Path
 
@@ -68,7 +69,8 @@ def test_a_tiny_run_of_the_suite_gives_rows(tmp_path: Path, monkeypatch: pytest.
     from resnet_any.bench import graphs
 
     monkeypatch.setitem(sbm.SIZES, "tiny", 300)
-    args = argparse.Namespace(parts="sbm", sizes="tiny", epochs=2, timeout=300, seed=0, rounds=1, compare=None)
+    args = argparse.Namespace(parts="sbm", sizes="tiny", epochs=2, timeout=300, seed=0, rounds=1, compare=None,
+                              modes="full,neighbor")
     rows = graphs.run(args, lambda message: None)
     metrics = {(r["case"].split()[-1], r["metric"]) for r in rows}
     assert {("full-batch", "test_accuracy"), ("full-batch", "epoch seconds"), ("full-batch", "peak RSS")} <= metrics
@@ -80,3 +82,11 @@ def test_a_tiny_run_of_the_suite_gives_rows(tmp_path: Path, monkeypatch: pytest.
             assert 0.0 <= r["ours"] <= 1.0 and 0.0 <= r["anchor"] <= 1.0
     with pytest.raises(Exception, match="--sizes"):
         graphs.run(argparse.Namespace(**{**vars(args), "sizes": "5k"}), lambda message: None)
+
+
+def test_docs_table_is_the_benchmark_json() -> None:
+    """docs/graphs.md's bench table is generated from results/graphs.json, so the page cannot drift from the run."""
+    from resnet_any.bench.graphs_table import RESULTS, markdown
+
+    page = (Path(__file__).resolve().parents[1] / "docs" / "graphs.md").read_text(encoding="utf-8")
+    assert markdown(json.loads(RESULTS.read_text(encoding="utf-8"))) in page
