@@ -6,7 +6,6 @@ import os
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from resnet_any.train.plan.derive import Profile, derive
 

@@ -234,8 +234,6 @@ def _target_cells(df, columns: list[str]) -> tuple[list[tuple] | None, list[str 
 def read_nodes(folder: str | Path, *, directed: bool = False, labels: bool = True,
                label_columns: tuple[str, ...] = ("label",)) -> NodeTable:
     """Read a node-classification folder. labels=False (prediction): the label column is optional."""
-    import pandas as pd
-
     folder = Path(folder).expanduser()
     nodes_path, edges_path = table_file(folder, NODES), table_file(folder, EDGES)
     for p in (nodes_path, edges_path):

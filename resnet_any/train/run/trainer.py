@@ -14,7 +14,6 @@ import time
 from typing import Any, Iterator, Sequence
 
 import torch
-from torch import nn
 
 from resnet_any.errors import UserError
 from resnet_any.train import distributed
