@@ -34,6 +34,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     model, meta = load_checkpoint(args.checkpoint)
     path = export(model, meta, args.format, args.out)
     print(f"wrote {path} ({args.format}, {path.stat().st_size / 1e6:.1f} MB)")
+    if meta.domain == "graph":
+        from resnet_any.train.run.sampling import takes_weights
+
+        if takes_weights(model):
+            # the exported program is traced on (x, edge_index[, batch]): a weighted graph's weights cannot reach it
+            print("note: the exported graph takes x and edge_index only; its convolutions weigh every edge 1 "
+                  "(edge weights are not an input of the export)")
     return 0
 
 

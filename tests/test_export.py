@@ -79,3 +79,17 @@ def test_graph_models_export_with_torch_export_and_refuse_onnx_clearly(tmp_path)
         export(model, meta, "onnx", tmp_path / "g.onnx")
     with pytest.raises(UserError, match="unknown export format 'tflite'"):
         export(model, meta, "tflite", tmp_path / "g.tflite")
+
+
+def test_exporting_a_weighing_graph_model_says_the_weights_are_not_an_input(tmp_path, capsys):
+    """A GCN's export is traced on (x, edge_index): the command says edge weights cannot reach it."""
+    from resnet_any.export import main as export_main
+    from resnet_any.train.cli import main as train_main
+
+    out = tmp_path / "run"
+    assert train_main(["--domain", "graph", "--dataset", "karate", "--epochs", "1", "--out", str(out), "--quiet",
+                       "--device", "cpu"]) == 0
+    capsys.readouterr()
+    assert export_main(["--checkpoint", str(out / "best.pt"), "--format", "exported", "--out",
+                        str(tmp_path / "g.pt2")]) == 0
+    assert "edge weights are not an input" in capsys.readouterr().out
