@@ -13,6 +13,27 @@ def _bag_of_words(n: int = 60, f: int = 200, seed: int = 0) -> torch.Tensor:
     return (torch.rand(n, f, generator=g) < 0.03).float() * torch.rand(n, f, generator=g)
 
 
+def test_csr_output_holds_the_dense_dropouts_values_and_feeds_a_linear() -> None:
+    x = _bag_of_words()
+    dense, sparse = SparseDropout(0.5), SparseDropout(0.5, sparse_out=True)
+    torch.manual_seed(1)
+    a = dense.train()(x)
+    torch.manual_seed(1)
+    b = sparse.train()(x)
+    assert b.layout == torch.sparse_csr and torch.equal(b.to_dense(), a)  # the same draws, the same values
+    assert torch.equal(sparse.eval()(x).to_dense(), x)
+    lin = nn.Linear(200, 8)
+    ref = lin(a)
+    ref.sum().backward()
+    grad = lin.weight.grad.clone()
+    lin.weight.grad = None
+    out = lin(b)
+    out.sum().backward()
+    assert torch.allclose(out, ref, atol=1e-6) and torch.allclose(lin.weight.grad, grad, atol=1e-5)
+    dense_input = torch.rand(20, 10) + 0.1  # no zeros: a CSR matrix would only be slower
+    assert sparse.eval()(dense_input) is dense_input
+
+
 def test_the_nonzeros_cache_follows_the_tensor_not_its_address() -> None:
     drop = SparseDropout(0.5).train()
     x = _bag_of_words(seed=2)
