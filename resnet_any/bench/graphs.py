@@ -28,11 +28,12 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from resnet_any.bench.table import make_row
+from resnet_any.bench.table import comma_choices, make_row
 from resnet_any.errors import UserError
 
 HELP = "Cora's whole run against PyG's plain GCN script; SBM graphs at 10k-1M nodes: peak RSS, epoch time, accuracy"
 PARTS = ("cora", "sbm")
+MODES = ("full", "neighbor")  # resnet_any's --sampling values the SBM part runs
 PLAIN = Path(__file__).with_name("pyg_gcn.py")
 HERE = str(Path(__file__).resolve().parents[2])  # the checkout (or site-packages) this resnet_any is imported from
 MIN_FREE_GB = 8.0  # a size is skipped (and said) when less memory than this is available before its runs
@@ -161,15 +162,9 @@ def cora(args: argparse.Namespace, tmp: Path, log: Callable[[str], None]) -> lis
 
 
 def _sizes(text: str) -> list[str]:
-    sizes = [s.strip().lower() for s in text.split(",") if s.strip()]
     from resnet_any.bench.sbm import SIZES
 
-    for s in sizes:
-        if s not in SIZES:
-            raise UserError(f"unknown --sizes entry {s!r}; valid: {', '.join(SIZES)}")
-    if not sizes:
-        raise UserError(f"--sizes is empty; valid: {', '.join(SIZES)}")
-    return sizes
+    return comma_choices(text, list(SIZES), "--sizes entry", "--sizes", lower=True)
 
 
 def reader_takes_parquet(tmp: Path) -> bool:
@@ -190,7 +185,7 @@ def sampling_modes() -> list[str]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [HERE, os.environ.get("PYTHONPATH")]))}
     done = subprocess.run([sys.executable, "-m", "resnet_any.train", "--help"], capture_output=True, text=True, env=env,
                           cwd=tempfile.gettempdir())
-    return ["full", "neighbor"] if "--sampling" in done.stdout else []
+    return list(MODES) if "--sampling" in done.stdout else []
 
 
 def _available_gb() -> float:
@@ -210,7 +205,7 @@ def sbm_part(args: argparse.Namespace, tmp: Path, log: Callable[[str], None]) ->
 
     sizes = _sizes(args.sizes)
     parquet = reader_takes_parquet(tmp)
-    wanted = [m.strip() for m in args.modes.split(",") if m.strip()]
+    wanted = comma_choices(args.modes, MODES, "--modes entry", "--modes")
     modes = [m for m in sampling_modes() if m in wanted]
     log(f"  sbm: files as {'Parquet' if parquet else 'CSV'}; resnet_any sampling modes: {', '.join(modes) or 'full batch only (no --sampling)'}")
     rows = []
@@ -262,10 +257,8 @@ def sbm_part(args: argparse.Namespace, tmp: Path, log: Callable[[str], None]) ->
 
 def run(args: argparse.Namespace, log: Callable[[str], None]) -> list[dict]:
     """The --parts asked for, in order."""
-    parts = [p.strip() for p in args.parts.split(",") if p.strip()]
-    for p in parts:
-        if p not in PARTS:
-            raise UserError(f"unknown --parts entry {p!r}; valid: {', '.join(PARTS)}")
+    parts = comma_choices(args.parts, PARTS, "--parts entry", "--parts")
+    comma_choices(args.modes, MODES, "--modes entry", "--modes")  # before any run, not after the Cora rounds
     if args.rounds < 1 or args.epochs < 1:
         raise UserError(f"--rounds and --epochs must be >= 1, got {args.rounds} and {args.epochs}")
     rows: list[dict] = []

@@ -9,7 +9,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from resnet_any.bench.table import make_row, summary
+from resnet_any.bench.table import comma_choices, make_row, summary
 from resnet_any.bench.timing import (Settings, ab_rounds, load_average, machine, make_step, pair_rows, resolve_device,
                                      sync)
 from resnet_any.errors import UserError
@@ -59,16 +59,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quick", action="store_true", help="small images and batch: well under a minute on 2 CPU cores")
 
 
-def _split(text: str, valid: tuple[str, ...], what: str) -> list[str]:
-    items = [t.strip() for t in text.split(",") if t.strip()]
-    for t in items:
-        if t not in valid:
-            raise UserError(f"unknown {what} {t!r}; valid: {', '.join(valid)}")
-    if not items:
-        raise UserError(f"--{what}s is empty; valid: {', '.join(valid)}")
-    return items
-
-
 def _variant(text: str) -> tuple[str, ...]:
     """'bf16+cl' -> ('bf16', 'cl') in canonical order; 'fp32' alone is plain eager float32."""
     flags = [f.strip() for f in text.split("+") if f.strip()]
@@ -96,7 +86,7 @@ def settings(args: argparse.Namespace) -> Settings:
             raise UserError(f"--models: {m!r} is not an image model with a torchvision twin; try resnet18, resnet50")
     if not models:
         raise UserError("--models is empty; try resnet18,resnet50")
-    modes = _split(args.modes, MODES, "mode")
+    modes = comma_choices(args.modes, MODES, "mode", "--modes")
     default_variants = "fp32" if device.type == "cpu" else "fp32,bf16+cl,bf16+cl+compile"
     variants = [_variant(v) for v in (args.variants or default_variants).split(",") if v.strip()]
     if not variants:

@@ -95,6 +95,18 @@ def format_table(rows: Iterable[dict[str, Any]]) -> str:
     return "\n".join(out)
 
 
+def comma_choices(text: str, valid: Sequence[str], what: str, flag: str, lower: bool = False) -> list[str]:
+    """The entries of a comma-list option, each checked against `valid`: one UserError naming the bad one, or the
+    empty list (`what` names an entry in the message, `flag` the option)."""
+    items = [t.strip().lower() if lower else t.strip() for t in text.split(",") if t.strip()]
+    for t in items:
+        if t not in valid:
+            raise UserError(f"unknown {what} {t!r}; valid: {', '.join(valid)}")
+    if not items:
+        raise UserError(f"{flag} is empty; valid: {', '.join(valid)}")
+    return items
+
+
 def check_writable(path: str | Path) -> None:
     """Raise a UserError unless a file can be written at `path` (its folder is made if missing)."""
     p = Path(path)
