@@ -200,19 +200,24 @@ for _name, _defaults in MODELS.items():
 gcn_resnet = partial(graph_resnet, **MODELS["gcn_resnet"])
 
 
-def _unwrap(model: nn.Module) -> nn.Module:
-    """The user's module inside torch.compile's and DDP's wrappers."""
+def unwrap(model: nn.Module) -> nn.Module:
+    """The user's module inside torch.compile's and DDP's wrappers, in either order."""
     from torch.nn.parallel import DistributedDataParallel
 
-    model = getattr(model, "_orig_mod", model)
-    return model.module if isinstance(model, DistributedDataParallel) else model
+    while True:
+        if isinstance(model, DistributedDataParallel):
+            model = model.module
+        elif isinstance(getattr(model, "_orig_mod", None), nn.Module):
+            model = model._orig_mod
+        else:
+            return model
 
 
 def _forward_takes_weight(model: nn.Module) -> bool:
     """Whether a model's forward accepts `edge_weight` (by name or **kwargs)."""
     import inspect
 
-    inner = _unwrap(model)
+    inner = unwrap(model)
     if isinstance(inner, GraphResNet):
         return True
     params = inspect.signature(inner.forward).parameters
@@ -239,7 +244,7 @@ def edge_weight_note(model: nn.Module, name: str | None, splits: Any) -> str | N
     weights; None when the data has none."""
     if splits.domain != "graph" or not _weighted(splits):
         return None
-    inner = _unwrap(model)
+    inner = unwrap(model)
     if name is not None and isinstance(inner, GraphResNet) and isinstance(inner.ops, GraphOps):
         ops = inner.ops
         conv = ops.conv_classes[ops.conv_name]

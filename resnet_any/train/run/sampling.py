@@ -19,26 +19,19 @@ import torch
 from torch import Tensor, nn
 
 
-def _bare(model: nn.Module) -> nn.Module:
-    """The module under DDP's and torch.compile's wrappers."""
-    while True:
-        inner = getattr(model, "module", None) or getattr(model, "_orig_mod", None)
-        if not isinstance(inner, nn.Module):
-            return model
-        model = inner
-
-
 def _convs(model: nn.Module) -> list[nn.Module]:
     from torch_geometric.nn import MessagePassing
 
-    return [m for m in _bare(model).modules() if isinstance(m, MessagePassing)]
+    from resnet_any.domains.graph import unwrap
+
+    return [m for m in unwrap(model).modules() if isinstance(m, MessagePassing)]
 
 
 def takes_sparse(model: nn.Module) -> bool:
     """Whether the model is one of our graph ResNets, whose PyG convolutions all take a torch.sparse adjacency."""
-    from resnet_any.domains.graph import GraphResNet
+    from resnet_any.domains.graph import GraphResNet, unwrap
 
-    return isinstance(_bare(model), GraphResNet)
+    return isinstance(unwrap(model), GraphResNet)
 
 
 def takes_weights(model: nn.Module) -> bool:
