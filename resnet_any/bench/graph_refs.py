@@ -5,7 +5,7 @@ split are exactly the default run's) and trains PyG's GCNConv with Kipf & Wellin
 PyG's examples/gcn.py writes it: row-normalised features (NormalizeFeatures), dropout 0.5 on the input and the
 hidden layer, 16 hidden channels, Adam 0.01 with weight decay 5e-4 on the first layer only, 200 full-batch
 epochs, the test accuracy of the epoch with the best validation accuracy. A plain loop, not resnet_any's
-trainer: the reference must not share what it checks.
+trainer: the reference must not share what it checks. The loop is pyg_gcn.py's, the script `bench graphs` times.
 """
 from __future__ import annotations
 
@@ -25,38 +25,12 @@ def gcn_reference(dataset: Path, seed: int, epochs: int = 200, hidden: int = 16)
 
 
 def train_gcn(g: Any, seed: int, epochs: int = 200, hidden: int = 16) -> float:
-    """gcn_reference on a graph already read (x, y, edge_index, train/val/test masks)."""
-    import torch.nn.functional as F
-    from torch import nn
-    from torch_geometric.nn import GCNConv
+    """gcn_reference on a graph already read (x, y, edge_index, train/val/test masks): pyg_gcn.py's own loop."""
+    from torch_geometric.data import Data
 
-    x, y, edge_index = row_normalize(g.x.float()), g.y, g.edge_index
+    from resnet_any.bench.pyg_gcn import fit
+
     torch.manual_seed(seed)
-
-    class GCN(nn.Module):
-        def __init__(self, cin: int, cout: int) -> None:
-            super().__init__()
-            self.conv1 = GCNConv(cin, hidden, cached=True)
-            self.conv2 = GCNConv(hidden, cout, cached=True)
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            x = F.dropout(x, p=0.5, training=self.training)
-            x = F.dropout(self.conv1(x, edge_index).relu(), p=0.5, training=self.training)
-            return self.conv2(x, edge_index)
-
-    model = GCN(x.shape[1], int(y[y >= 0].max()) + 1)
-    optimizer = torch.optim.Adam([dict(params=model.conv1.parameters(), weight_decay=5e-4),
-                                  dict(params=model.conv2.parameters(), weight_decay=0)], lr=0.01)
-    best_val = test_acc = 0.0
-    for _ in range(epochs):
-        model.train()
-        optimizer.zero_grad()
-        F.cross_entropy(model(x)[g.train_mask], y[g.train_mask]).backward()
-        optimizer.step()
-        model.eval()
-        with torch.no_grad():
-            pred = model(x).argmax(1)
-        val, test = ((pred[m] == y[m]).float().mean().item() for m in (g.val_mask, g.test_mask))
-        if val > best_val:  # gcn.py keeps the test accuracy of the first epoch with the best validation accuracy
-            best_val, test_acc = val, test
-    return test_acc
+    data = Data(x=row_normalize(g.x.float()), y=g.y, edge_index=g.edge_index, train_mask=g.train_mask,
+                val_mask=g.val_mask, test_mask=g.test_mask)
+    return fit(data, int(g.y[g.y >= 0].max()) + 1, epochs, hidden)["test_accuracy"]
